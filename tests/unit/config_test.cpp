@@ -1,0 +1,158 @@
+#include "agent/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace swarmwatch {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class TempYaml {
+ public:
+  explicit TempYaml(const std::string& text)
+      : path_(std::filesystem::temp_directory_path() /
+              ("swarmwatch-config-" + std::to_string(counter_++) + ".yaml")) {
+    std::ofstream(path_) << text;
+  }
+  ~TempYaml() { std::filesystem::remove(path_); }
+  std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(Config, DefaultsWorkUnchangedOnASwarmNode) {
+  auto loaded = LoadConfig({}, {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& c = loaded->config;
+  EXPECT_EQ(c.listen_address, ":9480");
+  EXPECT_EQ(c.docker_host, "unix:///var/run/docker.sock");
+  EXPECT_EQ(c.cgroup_root, "/sys/fs/cgroup");
+  EXPECT_EQ(c.proc_root, "/proc");
+  EXPECT_EQ(c.docker_root, "/var/lib/docker");
+  EXPECT_EQ(c.cgroup_version, "auto");
+  EXPECT_THAT(c.container_labels, ::testing::Contains("com.docker.swarm.service.name"));
+  EXPECT_EQ(loaded->action, ConfigAction::kRun);
+}
+
+TEST(Config, FlagBeatsEnvironmentBeatsFileBeatsDefault) {
+  TempYaml file("listen_address: \":1111\"\nproc_root: /file/proc\ncgroup_root: /file/cg\n");
+  auto loaded =
+      LoadConfig({"--config", file.path(), "--listen-address", ":3333"},
+                 {{"SWARMWATCH_LISTEN_ADDRESS", ":2222"}, {"SWARMWATCH_PROC_ROOT", "/env/proc"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.listen_address, ":3333");
+  EXPECT_EQ(loaded->config.proc_root, "/env/proc");
+  EXPECT_EQ(loaded->config.cgroup_root, "/file/cg");
+  EXPECT_EQ(loaded->config.docker_root, "/var/lib/docker");
+}
+
+TEST(Config, FileNamedByEnvironment) {
+  TempYaml file("node_name: worker-7\n");
+  auto loaded = LoadConfig({}, {{"SWARMWATCH_CONFIG", file.path()}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.node_name, "worker-7");
+}
+
+TEST(Config, ListsFromYamlSequenceFlagAndEnvironment) {
+  TempYaml file("container_labels: [a.b, c]\n");
+  auto from_file = LoadConfig({"--config", file.path()}, {});
+  ASSERT_TRUE(from_file.ok()) << from_file.error().message;
+  EXPECT_EQ(from_file->config.container_labels, (std::vector<std::string>{"a.b", "c"}));
+
+  auto from_env = LoadConfig({}, {{"SWARMWATCH_CONTAINER_LABELS", "x, y ,,z"}});
+  ASSERT_TRUE(from_env.ok());
+  EXPECT_EQ(from_env->config.container_labels, (std::vector<std::string>{"x", "y", "z"}));
+
+  auto from_flag = LoadConfig({"--container-labels=q"}, {});
+  ASSERT_TRUE(from_flag.ok());
+  EXPECT_EQ(from_flag->config.container_labels, (std::vector<std::string>{"q"}));
+}
+
+TEST(Config, BadValuesAreAllReportedNamingTheKeyAsWritten) {
+  TempYaml file("cgroup_version: 3\n");
+  auto loaded = LoadConfig({"--config", file.path(), "--listen-address", "nonsense"},
+                           {{"SWARMWATCH_LOG_LEVEL", "loud"}, {"SWARMWATCH_PROC_ROOT", "proc"}});
+  ASSERT_FALSE(loaded.ok());
+  const std::string& message = loaded.error().message;
+  EXPECT_THAT(message, HasSubstr("--listen-address: \"nonsense\" must be host:port"));
+  EXPECT_THAT(message, HasSubstr("SWARMWATCH_LOG_LEVEL: \"loud\""));
+  EXPECT_THAT(message, HasSubstr("SWARMWATCH_PROC_ROOT: \"proc\" must be an absolute path"));
+  EXPECT_THAT(message, HasSubstr(file.path() + ": cgroup_version: \"3\" must be auto, 1 or 2"));
+}
+
+TEST(Config, PortOutOfRangeIsRejected) {
+  auto loaded = LoadConfig({"--listen-address", ":70000"}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("port \"70000\""));
+}
+
+TEST(Config, UnknownKeysAreRejected) {
+  TempYaml file("loki_urll: http://x\n");
+  auto loaded =
+      LoadConfig({"--config", file.path()}, {{"SWARMWATCH_LISTEN_ADRESS", ":1"}, {"HOME", "/"}});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("loki_urll: unknown setting"));
+  EXPECT_THAT(loaded.error().message,
+              HasSubstr("SWARMWATCH_LISTEN_ADRESS: unknown environment variable"));
+  EXPECT_THAT(loaded.error().message, Not(HasSubstr("HOME")));
+
+  auto flag = LoadConfig({"--no-such-flag"}, {});
+  ASSERT_FALSE(flag.ok());
+  EXPECT_THAT(flag.error().message, HasSubstr("--no-such-flag"));
+}
+
+TEST(Config, BrokenYamlAndWrongShapesAreClearErrors) {
+  TempYaml broken("listen_address: [unclosed\n");
+  auto loaded = LoadConfig({"--config", broken.path()}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("not valid YAML"));
+
+  TempYaml shape("listen_address: [a, b]\ncontainer_labels: {a: b}\n");
+  auto wrong = LoadConfig({"--config", shape.path()}, {});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_THAT(wrong.error().message, HasSubstr("listen_address: expected a single value"));
+  EXPECT_THAT(wrong.error().message, HasSubstr("container_labels: expected a list of strings"));
+
+  auto missing = LoadConfig({"--config", "/nonexistent/swarmwatch.yaml"}, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.error().message, HasSubstr("cannot read the config file"));
+}
+
+TEST(Config, HelpAndVersionAreActions) {
+  auto help = LoadConfig({"--help"}, {});
+  ASSERT_TRUE(help.ok());
+  EXPECT_EQ(help->action, ConfigAction::kHelp);
+  EXPECT_THAT(help->help_text, HasSubstr("--docker-host"));
+  EXPECT_THAT(help->help_text, HasSubstr("SWARMWATCH_DOCKER_HOST"));
+  auto version = LoadConfig({"--version"}, {});
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(version->action, ConfigAction::kVersion);
+}
+
+TEST(ListenAddress, Parses) {
+  auto any = ParseListenAddress(":9480");
+  ASSERT_TRUE(any.ok());
+  EXPECT_EQ(any->host, "");
+  EXPECT_EQ(any->port, 9480);
+  auto local = ParseListenAddress("127.0.0.1:0");
+  ASSERT_TRUE(local.ok());
+  EXPECT_EQ(local->host, "127.0.0.1");
+  EXPECT_EQ(local->port, 0);
+  auto v6 = ParseListenAddress("[::1]:9480");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "[::1]");
+  EXPECT_FALSE(ParseListenAddress("9480").ok());
+  EXPECT_FALSE(ParseListenAddress(":").ok());
+  EXPECT_FALSE(ParseListenAddress(":-1").ok());
+}
+
+}  // namespace
+}  // namespace swarmwatch
