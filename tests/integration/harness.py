@@ -1,0 +1,538 @@
+"""Shared pieces of the integration tests: a real Docker engine, real containers, the built agent,
+a real Prometheus, and a parser for the Prometheus text exposition format.
+
+Everything a test starts is registered for clean-up (unittest's addCleanup / an ExitStack), so a
+failing test leaves no container, service, network or daemon behind. Standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKER = "/usr/bin/docker"  # not /usr/local/bin/docker: a newer client comes first in PATH here
+HOST_SOCKET = "unix:///var/run/docker.sock"
+IMAGE = "busybox:local"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+# Every object a test creates carries this prefix plus a per-process token, so that clean-up only
+# ever touches what this process made (other work may share the engine).
+RUN_TOKEN = f"swit-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+# --------------------------------------------------------------------------------------------
+# Waiting
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.25,
+               what: str = "condition") -> object:
+    """Polls `predicate` until it returns a truthy value (returned) or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    last_error: Exception | None = None
+    while True:
+        try:
+            last = predicate()
+            last_error = None
+            if last:
+                return last
+        except Exception as e:  # the condition may be unreachable for a while (agent starting...)
+            last_error = e
+        if time.monotonic() >= deadline:
+            detail = f"last error: {last_error!r}" if last_error else f"last value: {last!r}"
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} ({detail})")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------------------------
+# Docker
+
+
+def run(cmd: list[str], check: bool = True, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p
+
+
+def docker(*args: str, host: str | None = None, check: bool = True, timeout: float = 120) -> str:
+    cmd = [DOCKER]
+    if host:
+        cmd += ["-H", host]
+    return run(cmd + list(args), check=check, timeout=timeout).stdout.strip()
+
+
+_engine_checked: set[str] = set()
+
+
+def ensure_engine(private_dir: str | None = None) -> None:
+    """Runs scripts/ensure-docker (the host engine, or a private one under `private_dir`)."""
+    key = private_dir or "host"
+    if key in _engine_checked and private_dir is None:
+        return
+    cmd = [str(REPO / "scripts" / "ensure-docker")]
+    if private_dir:
+        cmd += ["--private", private_dir]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
+    if p.stdout.strip():
+        print(p.stdout.rstrip(), flush=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"scripts/ensure-docker failed ({p.returncode})")
+    _engine_checked.add(key)
+
+
+def unique(kind: str) -> str:
+    return f"{RUN_TOKEN}-{kind}-{secrets.token_hex(2)}"
+
+
+class Docker:
+    """Creates containers, networks and services with unique names and removes them all on close()."""
+
+    def __init__(self, host: str | None = None):
+        self.host = host
+        self._containers: list[str] = []
+        self._networks: list[str] = []
+        self._services: list[str] = []
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 120) -> str:
+        return docker(*args, host=self.host, check=check, timeout=timeout)
+
+    def run(self, kind: str, *args: str, cmd: Iterable[str] = ("busybox", "sleep", "3600"),
+            image: str = IMAGE) -> "Container":
+        name = unique(kind)
+        self._containers.append(name)
+        cid = self("run", "-d", "--name", name, *args, image, *cmd)
+        return Container(self, name, cid)
+
+    def network(self, kind: str = "net") -> str:
+        name = unique(kind)
+        self._networks.append(name)
+        self("network", "create", name)
+        return name
+
+    def service(self, kind: str, *args: str) -> str:
+        name = unique(kind)
+        self._services.append(name)
+        self("service", "create", "--detach", "--name", name, *args)
+        return name
+
+    def remove_container(self, name: str) -> None:
+        self("rm", "-f", "-v", name, check=False)
+
+    def close(self) -> None:
+        for s in reversed(self._services):
+            self("service", "rm", s, check=False)
+        if self._services:
+            # Task containers go away shortly after the service; networks need them gone.
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda: not any(self("ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={s}",
+                                                 check=False) for s in self._services),
+                           timeout=60, what="service tasks to go away")
+        for c in reversed(self._containers):
+            self.remove_container(c)
+        for n in reversed(self._networks):
+            self("network", "rm", n, check=False)
+        self._containers.clear()
+        self._networks.clear()
+        self._services.clear()
+
+
+@dataclass
+class Container:
+    docker: Docker
+    name: str
+    id: str
+
+    @property
+    def cgroup_id(self) -> str:
+        """The `id` label the agent gives the container: its cgroup path."""
+        return f"/docker/{self.id}"
+
+    def exec(self, *cmd: str, timeout: float = 120) -> str:
+        return self.docker("exec", self.name, *cmd, timeout=timeout)
+
+    def inspect(self) -> dict:
+        return json.loads(self.docker("inspect", self.id))[0]
+
+
+def parse_docker_time(s: str) -> float:
+    """RFC 3339 with nanoseconds (as Docker writes it) -> Unix seconds."""
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", s)
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {s!r}")
+    import calendar
+    y, mo, d, h, mi, sec = (int(m.group(i)) for i in range(1, 7))
+    frac = float("0." + m.group(7)) if m.group(7) else 0.0
+    t = calendar.timegm((y, mo, d, h, mi, sec)) + frac
+    tz = m.group(8)
+    if tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        t -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return t
+
+
+# --------------------------------------------------------------------------------------------
+# cgroup files (ground truth the agent's numbers are compared with)
+
+
+def cgroup_version() -> int:
+    return 2 if (CGROUP_ROOT / "cgroup.controllers").exists() else 1
+
+
+def read_cgroup(controller: str, cgroup: str, filename: str) -> str:
+    base = CGROUP_ROOT if cgroup_version() == 2 else CGROUP_ROOT / controller
+    return (base / cgroup.lstrip("/") / filename).read_text()
+
+
+def read_pressure(cgroup: str, resource: str) -> dict[str, float] | None:
+    """{'some': seconds, 'full': seconds} from <resource>.pressure, or None if the kernel has none."""
+    for base in (CGROUP_ROOT / "unified", CGROUP_ROOT):
+        f = base / cgroup.lstrip("/") / f"{resource}.pressure"
+        if f.exists():
+            out = {}
+            for line in f.read_text().splitlines():
+                kind, *fields = line.split()
+                out[kind] = int(dict(x.split("=") for x in fields)["total"]) / 1e6
+            return out
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus text exposition
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    labels: dict
+    value: float
+
+    def __hash__(self):
+        return hash((self.name, tuple(sorted(self.labels.items()))))
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _parse_value(s: str) -> float:
+    if s in ("+Inf", "Inf"):
+        return math.inf
+    if s == "-Inf":
+        return -math.inf
+    if s == "NaN":
+        return math.nan
+    return float(s)
+
+
+def parse_exposition(text: str) -> list[Sample]:
+    """Parses Prometheus text format 0.0.4; raises ValueError naming the line on bad syntax."""
+    samples = []
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip() or line.startswith("#"):
+            if line.startswith("# TYPE") or line.startswith("# HELP"):
+                parts = line.split(None, 3)
+                if len(parts) < 3 or not _NAME.fullmatch(parts[2]):
+                    raise ValueError(f"line {lineno}: bad {parts[1]} line: {line!r}")
+            continue
+        m = _NAME.match(line)
+        if not m:
+            raise ValueError(f"line {lineno}: bad metric name: {line!r}")
+        name, i = m.group(0), m.end()
+        labels = {}
+        if i < len(line) and line[i] == "{":
+            i += 1
+            while True:
+                while i < len(line) and line[i] in " ,":
+                    i += 1
+                if i < len(line) and line[i] == "}":
+                    i += 1
+                    break
+                lm = _LABEL.match(line, i)
+                if not lm or line[lm.end():lm.end() + 2] != '="':
+                    raise ValueError(f"line {lineno}: bad label at column {i}: {line!r}")
+                key, i = lm.group(0), lm.end() + 2
+                value = []
+                while True:
+                    if i >= len(line):
+                        raise ValueError(f"line {lineno}: unterminated label value: {line!r}")
+                    c = line[i]
+                    if c == "\\":
+                        nxt = line[i + 1:i + 2]
+                        value.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
+                        i += 2
+                    elif c == '"':
+                        i += 1
+                        break
+                    else:
+                        value.append(c)
+                        i += 1
+                if key in labels:
+                    raise ValueError(f"line {lineno}: duplicate label {key}: {line!r}")
+                labels[key] = "".join(value)
+        rest = line[i:].split()
+        if not rest or len(rest) > 2:
+            raise ValueError(f"line {lineno}: expected value [timestamp]: {line!r}")
+        try:
+            value = _parse_value(rest[0])
+        except ValueError:
+            raise ValueError(f"line {lineno}: bad value {rest[0]!r}") from None
+        samples.append(Sample(name, labels, value))
+    return samples
+
+
+class Scrape:
+    """One parsed /metrics answer with lookups by name and labels."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.samples = parse_exposition(text)
+        self.by_name: dict[str, list[Sample]] = {}
+        for s in self.samples:
+            self.by_name.setdefault(s.name, []).append(s)
+
+    def select(self, name: str, **labels: str) -> list[Sample]:
+        return [s for s in self.by_name.get(name, [])
+                if all(s.labels.get(k, "") == v for k, v in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The value of the one series matching; AssertionError if none or several match."""
+        found = self.select(name, **labels)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {name}{labels}, found {len(found)}: {found[:5]}")
+        return found[0].value
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum over every series matching (e.g. over devices or interfaces); 0 if none."""
+        return sum(s.value for s in self.select(name, **labels))
+
+    def ids(self) -> set[str]:
+        return {s.labels["id"] for s in self.samples if "id" in s.labels}
+
+    def series_of(self, cgroup_id: str) -> list[Sample]:
+        return [s for s in self.samples if s.labels.get("id") == cgroup_id]
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict
+    body: bytes
+    seconds: float
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def http_get(url: str, headers: dict | None = None, timeout: float = 10) -> Response:
+    req = urllib.request.Request(url, headers=headers or {})
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            body = r.read()
+            status, hdrs = r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        status, hdrs = e.code, dict(e.headers)
+    elapsed = time.monotonic() - start
+    if hdrs.get("Content-Encoding", "").lower() == "gzip":
+        body = gzip.decompress(body)
+    return Response(status, hdrs, body, elapsed)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------------------------
+# The agent
+
+
+def agent_binary() -> str:
+    for var in ("AGENT_BIN", "SWARMWATCH_BIN"):
+        if os.environ.get(var):
+            return os.environ[var]
+    for build in ("build", "build-it"):
+        candidate = REPO / build / "agent" / "swarmwatch"
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("no agent binary: set AGENT_BIN or build into build/ (scripts/test does)")
+
+
+class Agent:
+    """The built agent on an ephemeral port; its stderr is kept for diagnostics."""
+
+    LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+
+    def __init__(self, *args: str, env: dict | None = None, start_timeout: float = 30):
+        # The agent reads SWARMWATCH_* from its environment: pass only what the test means to.
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("SWARMWATCH_")}
+        child_env.update(env or {})
+        self.argv = [agent_binary(), "--listen-address", "127.0.0.1:0", *args]
+        self.stderr_lines: list[str] = []
+        self._port_seen = threading.Event()
+        self.port: int | None = None
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True, env=child_env)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        if not self._port_seen.wait(start_timeout) or self.port is None:
+            self.kill()
+            raise AssertionError(f"agent did not log 'listening on http://127.0.0.1:<port>' within "
+                                 f"{start_timeout}s; argv={self.argv}; stderr:\n{self.log()}")
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.rstrip("\n"))
+            if self.port is None:
+                m = self.LISTENING.search(line)
+                if m:
+                    self.port = int(m.group(1))
+                    self._port_seen.set()
+        self._port_seen.set()  # exited: let the constructor see it
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self, last: int = 60) -> str:
+        return "\n".join(self.stderr_lines[-last:])
+
+    def get(self, path: str, **kw) -> Response:
+        return http_get(self.url + path, **kw)
+
+    def scrape(self) -> Scrape:
+        r = self.get("/metrics")
+        if r.status != 200:
+            raise AssertionError(f"/metrics answered {r.status}: {r.text[:500]}")
+        return Scrape(r.text)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        wait_until(lambda: self.get("/ready", timeout=5).status == 200, timeout,
+                   what=f"agent /ready to answer 200 (stderr:\n{self.log(20)})")
+
+    def stop(self, timeout: float = 10) -> int:
+        """SIGTERM, then the exit status (AssertionError if it does not exit within `timeout`)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise AssertionError(f"agent did not exit within {timeout}s of SIGTERM")
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus
+
+
+class Prometheus:
+    """A real Prometheus (Debian's package) scraping the given targets every `interval`."""
+
+    def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60):
+        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
+        self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-prom-")
+        self.port = free_port()
+        config = Path(self.dir) / "prometheus.yml"
+        config.write_text(
+            "global:\n"
+            f"  scrape_interval: {interval}\n"
+            f"  evaluation_interval: {interval}\n"
+            "scrape_configs:\n"
+            "  - job_name: swarmwatch\n"
+            "    static_configs:\n"
+            f"      - targets: {json.dumps(targets)}\n")
+        self.log_path = Path(self.dir) / "prometheus.log"
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}",
+             f"--storage.tsdb.path={self.dir}/data"],
+            stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: http_get(self.url + "/-/ready", timeout=2).status == 200,
+                       start_timeout, what="prometheus /-/ready")
+        except Exception:
+            self.close()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, promql: str) -> list[dict]:
+        r = http_get(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        doc = json.loads(r.body)
+        if r.status != 200 or doc.get("status") != "success":
+            raise AssertionError(f"query {promql!r} failed: {r.status} {doc}")
+        return doc["data"]["result"]
+
+    def targets(self) -> list[dict]:
+        return json.loads(http_get(self.url + "/api/v1/targets").body)["data"]["activeTargets"]
+
+    def log(self, last: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text().splitlines()[-last:])
+        return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Small numeric helpers for assertions with a stated tolerance
+
+
+def assert_close(test, actual: float, expected: float, rel: float, what: str, abs_tol: float = 0.0):
+    tol = max(abs(expected) * rel, abs_tol)
+    test.assertLessEqual(abs(actual - expected), tol,
+                         f"{what}: got {actual:.6g}, expected {expected:.6g} ± {tol:.3g}")
+
+
+MiB = 1024 * 1024

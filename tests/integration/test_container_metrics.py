@@ -1,0 +1,289 @@
+"""Container metrics against real workloads: each test makes a container do a known amount of work
+(CPU time, memory, network bytes, disk bytes) and checks the agent's numbers move by that amount,
+within a stated tolerance, and agree with the kernel's own cgroup files.
+"""
+
+import os
+import time
+import unittest
+
+import harness as h
+from harness import MiB
+
+
+class ContainerMetricsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.ensure_engine()
+        cls.docker = h.Docker()
+        cls.addClassCleanup(cls.docker.close)
+        cls.agent = h.Agent("--docker-host", h.HOST_SOCKET, "--log-level", "info")
+        cls.addClassCleanup(cls.agent.kill)
+        cls.agent.wait_ready(60)
+
+    def scrape_with(self, container: h.Container, timeout: float = 15) -> h.Scrape:
+        """A scrape that already knows the container (the catalog learns it from /events)."""
+        return h.wait_until(
+            lambda: (s := self.agent.scrape()) if s.series_of(container.cgroup_id) else None,
+            timeout, what=f"series of {container.name} ({container.cgroup_id}) in /metrics")
+
+    # ---------------------------------------------------------------------------------------
+    def test_cpu_burn_and_cfs_throttling(self):
+        # --cpus 0.5 caps one busy process at half a CPU: 6 s of `yes` is at most 3.0 s of CPU.
+        burn_seconds, cpus = 6.0, 0.5
+        c = self.docker.run("cpu", "--cpus", str(cpus), "--cpu-shares", "512")
+        before = self.scrape_with(c)
+        self.docker("exec", c.name, "sh", "-c", f"busybox timeout {burn_seconds:.0f} busybox yes >/dev/null",
+                    check=False, timeout=60)
+        after = self.agent.scrape()
+        cg = c.cgroup_id
+
+        def delta(name, **labels):
+            return after.value(name, id=cg, **labels) - before.value(name, id=cg, **labels)
+
+        expected = burn_seconds * cpus
+        used = delta("container_cpu_usage_seconds_total", cpu="total")
+        # Upper bound is firm (the quota); lower bound allows a busy 2-core machine to starve it.
+        self.assertGreaterEqual(used, 0.5 * expected, f"cpu usage rose by {used:.3f}s, expected ~{expected}s")
+        self.assertLessEqual(used, 1.1 * expected, f"cpu usage rose by {used:.3f}s, quota allows {expected}s")
+
+        # The container is idle now, so the agent's figure must equal the kernel's (cpuacct.usage, ns).
+        kernel = int(h.read_cgroup("cpuacct", cg, "cpuacct.usage")) / 1e9
+        h.assert_close(self, after.value("container_cpu_usage_seconds_total", id=cg, cpu="total"),
+                       kernel, 0.0, "cpu usage vs cpuacct.usage", abs_tol=0.02)
+
+        # user + system come from USER_HZ ticks: within 10% (+ 2 ticks) of the total.
+        user_sys = delta("container_cpu_user_seconds_total") + delta("container_cpu_system_seconds_total")
+        h.assert_close(self, user_sys, used, 0.10, "user+system vs usage", abs_tol=0.05)
+
+        # CFS: 6 s are 60 periods of 100 ms; a single busy thread under a 50 ms quota is throttled
+        # in nearly all of them, for ~50 ms each (~3 s in all).
+        periods = delta("container_cpu_cfs_periods_total")
+        throttled = delta("container_cpu_cfs_throttled_periods_total")
+        throttled_s = delta("container_cpu_cfs_throttled_seconds_total")
+        self.assertGreaterEqual(periods, 30, "cfs periods during a 6 s burn")
+        self.assertLessEqual(periods, 70, "cfs periods during a 6 s burn (100 ms each)")
+        self.assertGreaterEqual(throttled, 0.5 * periods, f"throttled {throttled} of {periods} periods")
+        self.assertGreaterEqual(throttled_s, 1.0, "throttled seconds during a 6 s burn at 0.5 CPU")
+        self.assertLessEqual(throttled_s, burn_seconds, "throttled seconds cannot exceed the burn")
+        stat = dict(line.split() for line in h.read_cgroup("cpu", cg, "cpu.stat").splitlines())
+        self.assertEqual(after.value("container_cpu_cfs_throttled_periods_total", id=cg),
+                         float(stat["nr_throttled"]), "throttled periods vs cpu.stat nr_throttled")
+
+        # Spec: --cpus 0.5 is quota 50000 us per 100000 us period; shares as given.
+        self.assertEqual(after.value("container_spec_cpu_quota", id=cg), 50000)
+        self.assertEqual(after.value("container_spec_cpu_period", id=cg), 100000)
+        self.assertEqual(after.value("container_spec_cpu_shares", id=cg), 512)
+
+        # Pressure (cgroup2 pressure files; on this kernel in the `unified` hierarchy): the agent's
+        # totals equal the kernel's while the container is idle.
+        pressure = h.read_pressure(cg, "cpu")
+        if pressure is not None:
+            h.assert_close(self, after.value("container_pressure_cpu_waiting_seconds_total", id=cg),
+                           pressure["some"], 0.0, "cpu pressure some total", abs_tol=0.05)
+            if "full" in pressure:
+                h.assert_close(self, after.value("container_pressure_cpu_stalled_seconds_total", id=cg),
+                               pressure["full"], 0.0, "cpu pressure full total", abs_tol=0.05)
+
+    # ---------------------------------------------------------------------------------------
+    def test_memory_held_in_tmpfs(self):
+        size_mib = 64
+        c = self.docker.run("mem", "-m", "128m", "--tmpfs", "/data:rw,size=100m")
+        before = self.scrape_with(c)
+        # tmpfs pages are shmem: charged to the container, swap-backed (never "inactive_file"), so
+        # usage, working set and cache all rise by the file's size and stay up while it exists.
+        c.exec("busybox", "dd", "if=/dev/zero", "of=/data/blob", "bs=1M", f"count={size_mib}")
+        after = self.agent.scrape()
+        cg = c.cgroup_id
+        expected = size_mib * MiB
+        for name in ("container_memory_usage_bytes", "container_memory_working_set_bytes",
+                     "container_memory_cache"):
+            rise = after.value(name, id=cg) - before.value(name, id=cg)
+            h.assert_close(self, rise, expected, 0.15, f"{name} rise after writing {size_mib} MiB")
+
+        usage = after.value("container_memory_usage_bytes", id=cg)
+        kernel_usage = int(h.read_cgroup("memory", cg, "memory.usage_in_bytes"))
+        h.assert_close(self, usage, kernel_usage, 0.05, "usage vs memory.usage_in_bytes")
+        self.assertGreaterEqual(after.value("container_memory_max_usage_bytes", id=cg), usage * 0.95)
+        self.assertLessEqual(after.value("container_memory_working_set_bytes", id=cg), usage)
+        self.assertEqual(after.value("container_spec_memory_limit_bytes", id=cg), 128 * MiB)
+        self.assertEqual(after.value("container_memory_failcnt", id=cg),
+                         float(h.read_cgroup("memory", cg, "memory.failcnt")))
+        for name in ("container_memory_rss", "container_memory_swap", "container_memory_mapped_file"):
+            self.assertGreaterEqual(after.value(name, id=cg), 0, name)
+        # 64 MiB under a 128 MiB limit never hits it.
+        self.assertEqual(after.total("container_oom_events_total", id=cg), 0)
+
+    # ---------------------------------------------------------------------------------------
+    def test_network_bytes_between_two_containers(self):
+        size = 8 * MiB
+        net = self.docker.network()
+        server = self.docker.run(
+            "httpd", "--network", net,
+            cmd=["sh", "-c", f"busybox mkdir -p /www && busybox dd if=/dev/zero of=/www/blob bs=1M "
+                             f"count={size // MiB} 2>/dev/null && busybox echo hi >/www/hi && "
+                             "exec busybox httpd -f -p 8000 -h /www"])
+        client = self.docker.run("wget", "--network", net)
+        url = f"http://{server.name}:8000"
+        # Warm up (DNS, ARP, the server being up) so the measured window holds only the transfer.
+        h.wait_until(lambda: client.exec("busybox", "wget", "-q", "-O", "-", f"{url}/hi") == "hi",
+                     30, what="httpd in the server container")
+        self.scrape_with(server)
+        self.scrape_with(client)
+        time.sleep(1)
+        before = self.agent.scrape()
+        client.exec("busybox", "wget", "-q", "-O", "/dev/null", f"{url}/blob")
+        after = self.agent.scrape()
+
+        def delta(c, name):
+            return (after.value(name, id=c.cgroup_id, interface="eth0")
+                    - before.value(name, id=c.cgroup_id, interface="eth0"))
+
+        # Interface counters include Ethernet/IP/TCP headers: ~66 B per 1448 B segment is 4.6%,
+        # so allow 7% plus 64 KiB for the request, ACKs and stray ARP/DNS.
+        upper = size * 1.07 + 64 * 1024
+        for c, name in ((client, "container_network_receive_bytes_total"),
+                        (server, "container_network_transmit_bytes_total")):
+            moved = delta(c, name)
+            self.assertGreaterEqual(moved, size, f"{c.name} {name} rose by {moved}, sent {size}")
+            self.assertLessEqual(moved, upper, f"{c.name} {name} rose by {moved}, sent {size}")
+        # The other direction carries only the request and ACKs.
+        self.assertLess(delta(client, "container_network_transmit_bytes_total"), size * 0.1)
+        # Packets: at least one per 64 KiB (GRO/TSO merge segments), at most one per 500 bytes.
+        for c, name in ((client, "container_network_receive_packets_total"),
+                        (server, "container_network_transmit_packets_total")):
+            packets = delta(c, name)
+            self.assertGreaterEqual(packets, size / 65536, f"{c.name} {name}")
+            self.assertLessEqual(packets, size / 500, f"{c.name} {name}")
+        for c in (client, server):
+            for name in ("container_network_receive_errors_total", "container_network_transmit_errors_total"):
+                self.assertEqual(delta(c, name), 0, f"{c.name} {name}")
+            for name in ("container_network_receive_packets_dropped_total",
+                         "container_network_transmit_packets_dropped_total"):
+                self.assertGreaterEqual(after.value(name, id=c.cgroup_id, interface="eth0"), 0)
+
+    # ---------------------------------------------------------------------------------------
+    def test_disk_writes(self):
+        size_mib = 32
+        c = self.docker.run("disk")
+        cg = c.cgroup_id
+        before = self.scrape_with(c)
+        kernel_before = self._blkio_write_bytes(cg)
+        # O_DIRECT: the writes are issued by the container's process, so cgroup v1's blkio charges
+        # them to its cgroup (buffered writeback would be charged to the root cgroup).
+        c.exec("busybox", "dd", "if=/dev/zero", "of=/ddtest", "bs=1M", f"count={size_mib}", "oflag=direct")
+        after = self.agent.scrape()
+        kernel_rise = self._blkio_write_bytes(cg) - kernel_before
+        if kernel_rise < size_mib * MiB:
+            self.skipTest(f"the kernel charged only {kernel_rise} bytes of {size_mib} MiB of O_DIRECT "
+                          "writes to the container's blkio cgroup: the container's root filesystem is "
+                          "not on a block device here (e.g. overlay over tmpfs), so there is nothing "
+                          "for container_fs_writes_bytes_total to count")
+        rise = after.total("container_fs_writes_bytes_total", id=cg) - before.total("container_fs_writes_bytes_total", id=cg)
+        self.assertGreaterEqual(rise, size_mib * MiB, "container_fs_writes_bytes_total rise")
+        h.assert_close(self, rise, kernel_rise, 0.02, "fs writes vs blkio.throttle.io_service_bytes",
+                       abs_tol=256 * 1024)
+        ops = after.total("container_fs_writes_total", id=cg) - before.total("container_fs_writes_total", id=cg)
+        self.assertGreaterEqual(ops, size_mib, "one request per O_DIRECT 1 MiB write at least")
+        devices = {s.labels.get("device") for s in after.select("container_fs_writes_bytes_total", id=cg)}
+        self.assertTrue(all(devices), f"every fs series names its device: {devices}")
+        self.assertTrue(after.select("container_fs_reads_bytes_total", id=cg))
+        self.assertTrue(after.select("container_fs_reads_total", id=cg))
+
+    @staticmethod
+    def _blkio_write_bytes(cgroup: str) -> int:
+        if h.cgroup_version() == 2:
+            total = 0
+            for line in h.read_cgroup("io", cgroup, "io.stat").splitlines():
+                fields = dict(f.split("=") for f in line.split()[1:])
+                total += int(fields.get("wbytes", 0))
+            return total
+        total = 0
+        for line in h.read_cgroup("blkio", cgroup, "blkio.throttle.io_service_bytes").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "Write":
+                total += int(parts[2])
+        return total
+
+    # ---------------------------------------------------------------------------------------
+    def test_processes_labels_start_time_and_removal(self):
+        c = self.docker.run("procs", cmd=["sh", "-c", "busybox sleep 3600 & busybox sleep 3600 & wait"])
+        cg = c.cgroup_id
+        s = h.wait_until(lambda: (x := self.agent.scrape()) if x.select("container_processes", id=cg)
+                         and x.value("container_processes", id=cg) == 3 else None,
+                         15, what="container_processes == 3 (sh + 2 sleeps)")
+        self.assertEqual(s.value("container_threads", id=cg), 3)
+        states = {x.labels.get("state") for x in s.select("container_tasks_state", id=cg)}
+        self.assertTrue(states and all(states), f"container_tasks_state has state labels: {states}")
+
+        sample = s.select("container_processes", id=cg)[0]
+        self.assertEqual(sample.labels.get("name"), c.name)
+        self.assertEqual(sample.labels.get("image"), h.IMAGE)
+
+        started = h.parse_docker_time(c.inspect()["State"]["StartedAt"])
+        h.assert_close(self, s.value("container_start_time_seconds", id=cg), started, 0.0,
+                       "container_start_time_seconds vs docker inspect State.StartedAt", abs_tol=2.0)
+        h.assert_close(self, s.value("container_last_seen", id=cg), time.time(), 0.0,
+                       "container_last_seen vs now", abs_tol=15.0)
+
+        # Removal: series are computed at scrape time, so the next scrape has none of them.
+        self.docker.remove_container(c.name)
+        gone = self.agent.scrape()
+        self.assertEqual(gone.series_of(cg), [], f"series of removed container {c.name} still served")
+
+    # ---------------------------------------------------------------------------------------
+    def test_root_machine_and_self_metrics(self):
+        c = self.docker.run("families", "--cpus", "0.5", "-m", "64m")
+        s = self.scrape_with(c)
+        root_cpu = s.value("container_cpu_usage_seconds_total", id="/", cpu="total")
+        self.assertGreater(root_cpu, 0.0)
+        # The host's total CPU time cannot exceed wall time since boot times the cores.
+        uptime = float(open("/proc/uptime").read().split()[0])
+        self.assertLessEqual(root_cpu, uptime * os.cpu_count() * 1.05)
+        self.assertGreater(s.value("container_memory_usage_bytes", id="/"), 0)
+        self.assertEqual(s.value("machine_cpu_cores"), os.cpu_count())
+        mem_total = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
+                         if line.startswith("MemTotal:"))
+        h.assert_close(self, s.value("machine_memory_bytes"), mem_total, 0.01, "machine_memory_bytes")
+
+        build = s.select("swarmwatch_build_info")
+        self.assertEqual(len(build), 1, "one swarmwatch_build_info series")
+        self.assertTrue(build[0].labels.get("version"), "swarmwatch_build_info has a version")
+        self.assertEqual(build[0].value, 1)
+        self.assertTrue(any(n.startswith("swarmwatch_scrape_duration_seconds") for n in s.by_name))
+
+        # Every family of the contract is served for a running container.
+        cg = c.cgroup_id
+        names = {x.name for x in s.series_of(cg)}
+        wanted = [
+            "container_cpu_usage_seconds_total", "container_cpu_user_seconds_total",
+            "container_cpu_system_seconds_total", "container_cpu_cfs_periods_total",
+            "container_cpu_cfs_throttled_periods_total", "container_cpu_cfs_throttled_seconds_total",
+            "container_memory_usage_bytes", "container_memory_working_set_bytes", "container_memory_rss",
+            "container_memory_cache", "container_memory_swap", "container_memory_mapped_file",
+            "container_memory_max_usage_bytes", "container_memory_failcnt",
+            "container_memory_failures_total", "container_oom_events_total",
+            "container_network_receive_bytes_total", "container_network_transmit_bytes_total",
+            "container_network_receive_packets_total", "container_network_transmit_packets_total",
+            "container_network_receive_errors_total", "container_network_transmit_errors_total",
+            "container_network_receive_packets_dropped_total",
+            "container_network_transmit_packets_dropped_total",
+            "container_processes", "container_threads", "container_tasks_state",
+            "container_spec_cpu_quota", "container_spec_cpu_period", "container_spec_cpu_shares",
+            "container_spec_memory_limit_bytes", "container_start_time_seconds", "container_last_seen",
+        ]
+        if h.read_pressure(cg, "cpu") is not None:
+            wanted += [f"container_pressure_{r}_{k}_seconds_total"
+                       for r in ("cpu", "memory", "io") for k in ("waiting", "stalled")]
+        missing = [n for n in wanted if n not in names]
+        self.assertEqual(missing, [], f"families missing for {c.name}")
+        self.assertEqual(s.value("container_spec_memory_limit_bytes", id=cg), 64 * MiB)
+        failures = {(x.labels.get("failure_type"), x.labels.get("scope"))
+                    for x in s.select("container_memory_failures_total", id=cg)}
+        self.assertTrue({("pgfault", "container"), ("pgmajfault", "container")} <= failures, failures)
+        # Exactly one series per (name, labels): no duplicates in the exposition.
+        self.assertEqual(len(s.samples), len(set(s.samples)), "duplicate series in /metrics")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
