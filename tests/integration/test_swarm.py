@@ -1,0 +1,127 @@
+"""A replicated Swarm service: every task's series carries the Swarm labels, and a real Prometheus
+scraping the agent answers the per-service CPU query dashboards use.
+
+The engine's Swarm state is restored: if this test had to `docker swarm init`, it leaves the swarm
+again at the end, unless someone else created services on it meanwhile.
+"""
+
+import json
+import time
+import unittest
+
+import harness as h
+
+REPLICAS = 3
+CPU_LIMIT = 0.05  # per task; each task spins, so the service uses ~REPLICAS * CPU_LIMIT cores
+SERVICE_LABELS = (
+    "container_label_com_docker_swarm_service_name",
+    "container_label_com_docker_swarm_task_name",
+    "container_label_com_docker_swarm_node_id",
+    "container_label_com_docker_stack_namespace",
+)
+
+
+class SwarmTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        h.ensure_engine()
+        state = h.docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+        cls.we_initialised = False
+        if state == "inactive":
+            p = h.run([h.DOCKER, "swarm", "init"], check=False)
+            if p.returncode != 0:  # several addresses: pick one explicitly
+                h.run([h.DOCKER, "swarm", "init", "--advertise-addr", "127.0.0.1"])
+            cls.we_initialised = True
+            cls.addClassCleanup(cls._leave_swarm_if_ours)
+        elif state != "active":
+            raise unittest.SkipTest(f"engine's swarm state is {state!r}; not touching it")
+        cls.node_id = h.docker("info", "--format", "{{.Swarm.NodeID}}")
+
+        cls.docker = h.Docker()
+        cls.addClassCleanup(cls.docker.close)
+        cls.stack = h.unique("stack")
+        cls.service = cls.docker.service(
+            "svc", "--replicas", str(REPLICAS), "--endpoint-mode", "dnsrr", "--no-resolve-image",
+            "--limit-cpu", str(CPU_LIMIT), "--container-label", f"com.docker.stack.namespace={cls.stack}",
+            h.IMAGE, "sh", "-c", "while :; do :; done")
+
+        def running_tasks():
+            ids = h.docker("ps", "-q", "--no-trunc", "--filter",
+                           f"label=com.docker.swarm.service.name={cls.service}").split()
+            return ids if len(ids) == REPLICAS else None
+
+        cls.task_ids = h.wait_until(running_tasks, 90, interval=1, what=f"{REPLICAS} running tasks")
+        cls.tasks = {cid: json.loads(h.docker("inspect", cid))[0] for cid in cls.task_ids}
+
+        cls.agent = h.Agent("--docker-host", h.HOST_SOCKET)
+        cls.addClassCleanup(cls.agent.kill)
+        cls.agent.wait_ready(60)
+
+    @classmethod
+    def _leave_swarm_if_ours(cls):
+        others = h.docker("service", "ls", "-q", check=False).split()
+        if others:
+            print(f"swarm: leaving it active, other services exist: {others}")
+            return
+        h.docker("swarm", "leave", "--force", check=False)
+
+    def test_every_task_carries_swarm_labels(self):
+        wanted = {f"/docker/{cid}" for cid in self.task_ids}
+        scrape = h.wait_until(lambda: (s := self.agent.scrape()) if wanted <= s.ids() else None,
+                              30, what="all task containers in /metrics")
+        for cid, info in self.tasks.items():
+            labels = info["Config"]["Labels"]
+            series = scrape.series_of(f"/docker/{cid}")
+            cpu = [s for s in series if s.name == "container_cpu_usage_seconds_total"]
+            self.assertEqual(len(cpu), 1, f"one cpu usage series for task {cid[:12]}")
+            for s in series:
+                if s.name.startswith("machine_"):
+                    continue
+                self.assertEqual(s.labels.get("container_label_com_docker_swarm_service_name"),
+                                 self.service, f"{s.name} of task {cid[:12]}")
+                self.assertEqual(s.labels.get("container_label_com_docker_swarm_task_name"),
+                                 labels["com.docker.swarm.task.name"], f"{s.name} of task {cid[:12]}")
+                self.assertEqual(s.labels.get("container_label_com_docker_swarm_node_id"),
+                                 self.node_id, f"{s.name} of task {cid[:12]}")
+                self.assertEqual(s.labels.get("container_label_com_docker_stack_namespace"),
+                                 self.stack, f"{s.name} of task {cid[:12]}")
+                self.assertEqual(s.labels.get("name"), info["Name"].lstrip("/"))
+        # Task names are <service>.<slot>.<task id>: one per slot.
+        slots = sorted(int(i["Config"]["Labels"]["com.docker.swarm.task.name"].split(".")[1])
+                       for i in self.tasks.values())
+        self.assertEqual(slots, list(range(1, REPLICAS + 1)))
+
+    def test_prometheus_per_service_cpu_rate(self):
+        prom = h.Prometheus([f"127.0.0.1:{self.agent.port}"], interval="1s")
+        self.addCleanup(prom.close)
+        h.wait_until(lambda: any(t["health"] == "up" for t in prom.targets()), 30,
+                     what=f"prometheus to scrape the agent (log:\n{prom.log()})")
+        query = ("sum by (container_label_com_docker_swarm_service_name) "
+                 "(rate(container_cpu_usage_seconds_total[1m]))")
+
+        def ours():
+            for r in prom.query(query):
+                if r["metric"].get("container_label_com_docker_swarm_service_name") == self.service:
+                    return float(r["value"][1])
+            return None
+
+        h.wait_until(lambda: ours() is not None, 60, interval=1, what=f"{self.service} in {query}")
+        time.sleep(8)  # several samples in the window, so the rate is not a 2-point estimate
+        value = ours()
+        cap = REPLICAS * CPU_LIMIT
+        # Each task spins under a CFS cap, so the service uses ~cap cores; a busy 2-core machine
+        # may give it less, rate() extrapolation may overshoot a little.
+        self.assertGreater(value, cap * 0.3, f"{query} for {self.service} = {value}, cap {cap}")
+        self.assertLess(value, cap * 1.3, f"{query} for {self.service} = {value}, cap {cap}")
+
+        count = prom.query('count(container_cpu_usage_seconds_total'
+                           f'{{container_label_com_docker_swarm_service_name="{self.service}"}})')
+        self.assertEqual(int(count[0]["value"][1]), REPLICAS)
+        stacks = prom.query('sum by (container_label_com_docker_stack_namespace) '
+                            f'(container_memory_working_set_bytes{{container_label_com_docker_stack_namespace="{self.stack}"}})')
+        self.assertEqual(len(stacks), 1)
+        self.assertGreater(float(stacks[0]["value"][1]), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
