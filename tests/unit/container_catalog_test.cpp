@@ -1,0 +1,254 @@
+#include "agent/container_catalog.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/fake_docker_api.h"
+
+namespace swarmwatch {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FakeDockerApi;
+using testing::WaitFor;
+
+ContainerInfo Container(std::string id, std::string name, bool running = true,
+                        std::int64_t pid = 0) {
+  ContainerInfo c;
+  c.id = std::move(id);
+  c.name = std::move(name);
+  c.image = "busybox:local";
+  c.running = running;
+  c.pid = pid;
+  return c;
+}
+
+ContainerCatalog::Options FastOptions() {
+  ContainerCatalog::Options o;
+  o.proc_root = "/nonexistent-proc";
+  o.backoff_min = milliseconds(5);
+  o.backoff_max = milliseconds(20);
+  return o;
+}
+
+class ContainerCatalogTest : public ::testing::Test {
+ protected:
+  // Starts the catalog and waits until it follows events.
+  void StartAndWait() {
+    catalog_.Start();
+    ASSERT_TRUE(WaitFor([&] { return catalog_.Ready() && api_->streaming(); }));
+  }
+  // Pushes an event and waits until the catalog has handled it.
+  void Event(const std::string& action, const std::string& id) {
+    api_->Push(action, id);
+    ASSERT_TRUE(WaitFor([&] { return api_->drained(); }));
+  }
+  const ContainerInfo* Find(const std::string& id) {
+    snap_ = catalog_.Snapshot();
+    auto it = snap_->find(id);
+    return it == snap_->end() ? nullptr : &it->second;
+  }
+
+  std::shared_ptr<FakeDockerApi> api_ = std::make_shared<FakeDockerApi>();
+  ContainerCatalog catalog_{api_, FastOptions()};
+  ContainerSnapshot snap_;
+};
+
+TEST_F(ContainerCatalogTest, SyncOnceListsInspectsAndDerivesCgroupPaths) {
+  api_->Put(Container("a", "web", true, 123));  // /proc unreadable: derived
+  api_->Put(Container("b", "job", false));
+  ASSERT_TRUE(catalog_.SyncOnce());
+  auto snap = catalog_.Snapshot();
+  ASSERT_EQ(snap->size(), 2U);
+  EXPECT_EQ(snap->at("a").name, "web");
+  EXPECT_EQ(snap->at("a").cgroup_path, "/docker/a");
+  EXPECT_EQ(snap->at("b").cgroup_path, "/docker/b");
+  ASSERT_TRUE(catalog_.Engine());
+  EXPECT_EQ(catalog_.Engine()->cgroup_driver, "cgroupfs");
+  EXPECT_EQ(catalog_.counters().resyncs, 1U);
+  EXPECT_FALSE(catalog_.Ready());  // only the thread, following events, is ready
+}
+
+TEST_F(ContainerCatalogTest, CgroupPathFromProcAndSystemdFallback) {
+  const auto root = std::filesystem::temp_directory_path() /
+                    ("swarmwatch_catalog_proc_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(root / "77");
+  std::ofstream(root / "77" / "cgroup") << "4:memory:/custom/a\n0::/\n";
+  auto options = FastOptions();
+  options.proc_root = root.string();
+  EngineInfo info;
+  info.cgroup_driver = "systemd";
+  api_->SetInfo(info);
+  api_->Put(Container("a", "web", true, 77));
+  api_->Put(Container("b", "old", false));
+  ContainerCatalog catalog(api_, options);
+  ASSERT_TRUE(catalog.SyncOnce());
+  EXPECT_EQ(catalog.Snapshot()->at("a").cgroup_path, "/custom/a");
+  EXPECT_EQ(catalog.Snapshot()->at("b").cgroup_path, "/system.slice/docker-b.scope");
+  std::filesystem::remove_all(root);
+}
+
+TEST_F(ContainerCatalogTest, SnapshotsAreImmutable) {
+  api_->Put(Container("a", "web"));
+  ASSERT_TRUE(catalog_.SyncOnce());
+  auto before = catalog_.Snapshot();
+  api_->Remove("a");
+  ASSERT_TRUE(catalog_.SyncOnce());
+  EXPECT_EQ(before->size(), 1U);
+  EXPECT_TRUE(catalog_.Snapshot()->empty());
+}
+
+TEST_F(ContainerCatalogTest, StartDieDestroyRename) {
+  std::vector<std::pair<std::string, bool>> seen;
+  std::mutex seen_mu;
+  catalog_.Subscribe([&](const ContainerInfo& c, bool removed) {
+    const std::lock_guard lock(seen_mu);
+    seen.emplace_back(c.name, removed);
+  });
+  StartAndWait();
+  EXPECT_TRUE(catalog_.Snapshot()->empty());
+
+  api_->Put(Container("a", "web", false));
+  Event("create", "a");
+  ASSERT_NE(Find("a"), nullptr);
+  EXPECT_FALSE(Find("a")->running);
+
+  api_->Put(Container("a", "web", true, 42));
+  Event("start", "a");
+  EXPECT_TRUE(Find("a")->running);
+  EXPECT_EQ(Find("a")->pid, 42);
+
+  api_->Put(Container("a", "web2", true, 42));
+  Event("rename", "a");
+  EXPECT_EQ(Find("a")->name, "web2");
+
+  api_->Put(Container("a", "web2", false, 0));
+  Event("die", "a");
+  EXPECT_FALSE(Find("a")->running);
+  EXPECT_EQ(Find("a")->pid, 0);
+
+  Event("exec_start: sh -c true", "a");  // ignored
+  Event("die", "a");                     // duplicate: no change, no notification
+
+  api_->Remove("a");
+  Event("destroy", "a");
+  EXPECT_EQ(Find("a"), nullptr);
+  Event("destroy", "a");  // duplicate destroy is harmless
+
+  const std::lock_guard lock(seen_mu);
+  const std::vector<std::pair<std::string, bool>> want = {
+      {"web", false}, {"web", false}, {"web2", false}, {"web2", false}, {"web2", true}};
+  EXPECT_EQ(seen, want);
+}
+
+TEST_F(ContainerCatalogTest, DieWhenInspectFailsMarksStopped) {
+  api_->Put(Container("a", "web", true, 42));
+  StartAndWait();
+  ASSERT_TRUE(Find("a")->running);
+  api_->FailInspect(true);
+  Event("die", "a");
+  ASSERT_NE(Find("a"), nullptr);
+  EXPECT_FALSE(Find("a")->running);
+  EXPECT_EQ(Find("a")->pid, 0);
+  EXPECT_GE(catalog_.counters().docker_api_errors, 1U);
+  api_->FailInspect(false);
+}
+
+TEST_F(ContainerCatalogTest, ResyncAfterDropDropsVanishedContainers) {
+  api_->Put(Container("a", "web"));
+  api_->Put(Container("b", "db"));
+  StartAndWait();
+  ASSERT_EQ(catalog_.Snapshot()->size(), 2U);
+  std::vector<std::string> removed;
+  std::mutex removed_mu;
+  catalog_.Subscribe([&](const ContainerInfo& c, bool is_removed) {
+    if (is_removed) {
+      const std::lock_guard lock(removed_mu);
+      removed.push_back(c.id);
+    }
+  });
+
+  // While the stream is down, "b" goes away and "c" appears without any event reaching us.
+  api_->SetEngineUp(false);
+  ASSERT_TRUE(WaitFor([&] { return !catalog_.Ready(); }));
+  api_->Remove("b");
+  api_->Put(Container("c", "cache"));
+  api_->SetEngineUp(true);
+  ASSERT_TRUE(WaitFor([&] { return catalog_.Ready() && api_->streaming(); }));
+  auto snap = catalog_.Snapshot();
+  EXPECT_EQ(snap->size(), 2U);
+  EXPECT_TRUE(snap->contains("a"));
+  EXPECT_TRUE(snap->contains("c"));
+  EXPECT_FALSE(snap->contains("b"));
+  EXPECT_GE(catalog_.counters().resyncs, 2U);
+  EXPECT_GE(catalog_.counters().event_stream_failures, 1U);
+  EXPECT_GE(api_->streams_opened(), 2);
+  const std::lock_guard lock(removed_mu);
+  EXPECT_EQ(removed, std::vector<std::string>{"b"});
+}
+
+TEST_F(ContainerCatalogTest, DroppedStreamReconnects) {
+  StartAndWait();
+  api_->DropStream();
+  ASSERT_TRUE(WaitFor([&] { return api_->streams_opened() >= 2 && catalog_.Ready(); }));
+  EXPECT_GE(catalog_.counters().event_stream_failures, 1U);
+}
+
+TEST_F(ContainerCatalogTest, StreamStartsBeforeTheList) {
+  const auto before = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  StartAndWait();
+  EXPECT_LT(api_->last_since(), before + 1);
+  EXPECT_GE(api_->last_since(), before - 2);
+}
+
+TEST_F(ContainerCatalogTest, NotReadyWhileEngineAbsentThenReady) {
+  api_->SetEngineUp(false);
+  api_->Put(Container("a", "web"));
+  catalog_.Start();
+  ASSERT_TRUE(WaitFor([&] { return catalog_.counters().docker_api_errors >= 3; }));
+  EXPECT_FALSE(catalog_.Ready());
+  EXPECT_FALSE(catalog_.Engine());
+  EXPECT_TRUE(catalog_.Snapshot()->empty());
+  api_->SetEngineUp(true);
+  ASSERT_TRUE(WaitFor([&] { return catalog_.Ready(); }));
+  EXPECT_EQ(catalog_.Snapshot()->size(), 1U);
+  EXPECT_TRUE(catalog_.Engine());
+}
+
+TEST_F(ContainerCatalogTest, StopIsPromptWhileStreaming) {
+  StartAndWait();
+  const auto t0 = std::chrono::steady_clock::now();
+  catalog_.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(500));
+  EXPECT_FALSE(catalog_.Ready());
+  catalog_.Stop();  // idempotent
+}
+
+TEST_F(ContainerCatalogTest, StopIsPromptDuringLongBackoff) {
+  auto options = FastOptions();
+  options.backoff_min = std::chrono::seconds(30);
+  options.backoff_max = std::chrono::seconds(60);
+  api_->SetEngineUp(false);
+  ContainerCatalog catalog(api_, options);
+  catalog.Start();
+  ASSERT_TRUE(WaitFor([&] { return catalog.counters().docker_api_errors >= 1; }));
+  const auto t0 = std::chrono::steady_clock::now();
+  catalog.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(500));
+}
+
+TEST_F(ContainerCatalogTest, DestructorStops) {
+  auto catalog = std::make_unique<ContainerCatalog>(api_, FastOptions());
+  catalog->Start();
+  ASSERT_TRUE(WaitFor([&] { return api_->streaming(); }));
+  catalog.reset();
+  EXPECT_FALSE(api_->streaming());
+}
+
+}  // namespace
+}  // namespace swarmwatch
