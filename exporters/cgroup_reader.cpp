@@ -1,9 +1,374 @@
 #include "exporters/cgroup_reader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
+#include <tuple>
 #include <utility>
 
+#include "exporters/cgroup_parsers.h"
+
 namespace swarmwatch {
+namespace {
+
+constexpr double kNanosPerSecond = 1e9;
+constexpr double kMicrosPerSecond = 1e6;
+
+// Reads whole small files with open/read/close into a buffer on the stack; only files bigger than
+// it (tasks of a busy cgroup) spill to the heap. One instance serves one Read() call; the returned
+// view is valid until the next call.
+class FileSlurper {
+ public:
+  std::optional<std::string_view> Read(const std::string& dir, const char* name) {
+    const int n = std::snprintf(path_.data(), path_.size(), "%s/%s", dir.c_str(), name);
+    if (n < 0 || static_cast<std::size_t>(n) >= path_.size()) {
+      return std::nullopt;
+    }
+    const int fd = ::open(path_.data(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return std::nullopt;
+    }
+    std::optional<std::string_view> result = ReadAll(fd);
+    ::close(fd);
+    return result;
+  }
+
+ private:
+  // read() that retries when interrupted; -1 on error.
+  static ssize_t ReadSome(int fd, char* data, std::size_t size) {
+    ssize_t got = 0;
+    do {
+      got = ::read(fd, data, size);
+    } while (got < 0 && errno == EINTR);
+    return got;
+  }
+
+  std::optional<std::string_view> ReadAll(int fd) {
+    std::size_t used = 0;
+    while (used < buf_.size()) {
+      const ssize_t got = ReadSome(fd, buf_.data() + used, buf_.size() - used);
+      if (got < 0) {
+        return std::nullopt;
+      }
+      if (got == 0) {
+        return std::string_view(buf_.data(), used);
+      }
+      used += static_cast<std::size_t>(got);
+    }
+    heap_.assign(buf_.data(), used);
+    for (;;) {
+      const std::size_t old_size = heap_.size();
+      heap_.resize(old_size + buf_.size());
+      const ssize_t got = ReadSome(fd, heap_.data() + old_size, buf_.size());
+      if (got < 0) {
+        return std::nullopt;
+      }
+      heap_.resize(old_size + static_cast<std::size_t>(got));
+      if (got == 0) {
+        return std::string_view(heap_);
+      }
+    }
+  }
+
+  std::array<char, 4096> path_{};
+  std::array<char, 16384> buf_{};
+  std::string heap_;
+};
+
+bool IsDirectory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// "/" -> "", "/docker/x" -> "/docker/x", "docker/x" -> "/docker/x".
+std::string NormalizeCgroupPath(std::string_view cgroup_path) {
+  while (!cgroup_path.empty() && cgroup_path.back() == '/') {
+    cgroup_path.remove_suffix(1);
+  }
+  if (cgroup_path.empty()) {
+    return {};
+  }
+  std::string path;
+  if (cgroup_path.front() != '/') {
+    path.push_back('/');
+  }
+  path.append(cgroup_path);
+  return path;
+}
+
+std::optional<double> Scaled(const std::optional<std::uint64_t>& value, double divisor) {
+  if (!value) {
+    return std::nullopt;
+  }
+  return static_cast<double>(*value) / divisor;
+}
+
+std::optional<std::uint64_t> WorkingSet(const std::optional<std::uint64_t>& usage,
+                                        const std::optional<std::uint64_t>& inactive_file) {
+  if (!usage) {
+    return std::nullopt;
+  }
+  if (!inactive_file) {
+    return usage;
+  }
+  return *usage > *inactive_file ? *usage - *inactive_file : 0;
+}
+
+std::optional<std::uint64_t> ReadUint(FileSlurper& files, const std::string& dir,
+                                      const char* name) {
+  const auto text = files.Read(dir, name);
+  return text ? ParseSingleUint(*text) : std::nullopt;
+}
+
+void ReadPressure(FileSlurper& files, const std::string& dir, const char* name,
+                  PressureStats& out) {
+  const auto text = files.Read(dir, name);
+  if (!text) {
+    return;
+  }
+  if (const auto totals = ParsePressure(*text)) {
+    out.waiting_seconds = Scaled(totals->some_us, kMicrosPerSecond);
+    out.stalled_seconds = Scaled(totals->full_us, kMicrosPerSecond);
+  }
+}
+
+// Both blkio files or the io.stat file feed one device list; a malformed file empties it.
+void ReadBlkioV1(FileSlurper& files, const std::string& dir, std::vector<BlkioDeviceStats>& out) {
+  std::vector<BlkioDeviceStats> devices;
+  bool ok = true;
+  bool any = false;
+  for (const auto& [throttle, plain, counter] :
+       {std::tuple{"blkio.throttle.io_service_bytes", "blkio.io_service_bytes",
+                   BlkioCounter::kBytes},
+        std::tuple{"blkio.throttle.io_serviced", "blkio.io_serviced", BlkioCounter::kOps}}) {
+    auto text = files.Read(dir, throttle);
+    if (!text) {
+      text = files.Read(dir, plain);
+    }
+    if (text) {
+      any = true;
+      ok = ok && ParseBlkioV1(*text, counter, devices);
+    }
+  }
+  if (any && ok) {
+    out = std::move(devices);
+  }
+}
+
+void ReadTasks(FileSlurper& files, const std::string& dir, const char* procs_name,
+               const char* threads_name, CgroupStats& stats) {
+  if (const auto procs = files.Read(dir, procs_name)) {
+    stats.processes = CountIds(*procs);
+  }
+  if (const auto threads = files.Read(dir, threads_name)) {
+    std::vector<std::int64_t> ids;
+    if (ParseIds(*threads, ids)) {
+      stats.threads = ids.size();
+      stats.thread_ids = std::move(ids);
+    }
+  }
+}
+
+Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
+  // Controllers are separate mounts (cpu/, cpuacct/) or combined (cpu,cpuacct/) depending on the
+  // host; where both exist the separate names are symlinks to the combined one.
+  const std::string combined = root + "/cpu,cpuacct" + path;
+  std::string cpu_dir = root + "/cpu" + path;
+  if (!IsDirectory(cpu_dir)) {
+    cpu_dir = combined;
+  }
+  std::string cpuacct_dir = root + "/cpuacct" + path;
+  if (!IsDirectory(cpuacct_dir)) {
+    cpuacct_dir = combined;
+  }
+  const std::string memory_dir = root + "/memory" + path;
+  const bool has_cpu = IsDirectory(cpu_dir);
+  const bool has_cpuacct = cpu_dir == cpuacct_dir ? has_cpu : IsDirectory(cpuacct_dir);
+  const bool has_memory = IsDirectory(memory_dir);
+  if (!has_cpu && !has_cpuacct && !has_memory) {
+    return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
+  }
+  const std::string blkio_dir = root + "/blkio" + path;
+  const std::string unified_dir = root + "/unified" + path;
+
+  FileSlurper files;
+  CgroupStats stats;
+
+  // CPU.
+  CpuStats& cpu = stats.cpu;
+  cpu.usage_seconds = Scaled(ReadUint(files, cpuacct_dir, "cpuacct.usage"), kNanosPerSecond);
+  if (const auto text = files.Read(cpuacct_dir, "cpuacct.stat")) {
+    std::optional<std::uint64_t> user, system;
+    const KeyedField fields[] = {{"user", &user}, {"system", &system}};
+    ParseFlatKeyed(*text, fields);
+    static const double ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    if (ticks_per_second > 0) {
+      cpu.user_seconds = Scaled(user, ticks_per_second);
+      cpu.system_seconds = Scaled(system, ticks_per_second);
+    }
+  }
+  if (const auto text = files.Read(cpu_dir, "cpu.stat")) {
+    std::optional<std::uint64_t> throttled_ns;
+    const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
+                                 {"nr_throttled", &cpu.cfs_throttled_periods},
+                                 {"throttled_time", &throttled_ns}};
+    ParseFlatKeyed(*text, fields);
+    cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
+  }
+
+  // Memory, as cAdvisor maps it with use_hierarchy (always on in current kernels): the total_*
+  // keys cover the container's sub-cgroups too.
+  MemoryStats& mem = stats.memory;
+  mem.usage_bytes = ReadUint(files, memory_dir, "memory.usage_in_bytes");
+  mem.max_usage_bytes = ReadUint(files, memory_dir, "memory.max_usage_in_bytes");
+  mem.failcnt = ReadUint(files, memory_dir, "memory.failcnt");
+  if (const auto text = files.Read(memory_dir, "memory.stat")) {
+    std::optional<std::uint64_t> total_inactive_file, total_rss, rss, total_cache, cache,
+        total_mapped_file, mapped_file, total_swap, swap;
+    const KeyedField fields[] = {
+        {"total_inactive_file", &total_inactive_file},
+        {"total_rss", &total_rss},
+        {"rss", &rss},
+        {"total_cache", &total_cache},
+        {"cache", &cache},
+        {"total_mapped_file", &total_mapped_file},
+        {"mapped_file", &mapped_file},
+        {"total_swap", &total_swap},
+        {"swap", &swap},
+        {"pgfault", &mem.pgfault_container},
+        {"pgmajfault", &mem.pgmajfault_container},
+        {"total_pgfault", &mem.pgfault_hierarchy},
+        {"total_pgmajfault", &mem.pgmajfault_hierarchy},
+    };
+    ParseFlatKeyed(*text, fields);
+    mem.working_set_bytes = WorkingSet(mem.usage_bytes, total_inactive_file);
+    mem.rss = total_rss ? total_rss : rss;
+    mem.cache = total_cache ? total_cache : cache;
+    mem.mapped_file = total_mapped_file ? total_mapped_file : mapped_file;
+    mem.swap = total_swap ? total_swap : swap;
+    if (!mem.pgfault_hierarchy) {
+      mem.pgfault_hierarchy = mem.pgfault_container;
+    }
+    if (!mem.pgmajfault_hierarchy) {
+      mem.pgmajfault_hierarchy = mem.pgmajfault_container;
+    }
+  } else {
+    mem.working_set_bytes = mem.usage_bytes;
+  }
+  if (const auto text = files.Read(memory_dir, "memory.oom_control")) {
+    mem.oom_events = FlatKeyedValue(*text, "oom_kill");
+  }
+
+  ReadBlkioV1(files, blkio_dir, stats.blkio);
+
+  // Pressure lives in the unified (v2) hierarchy of a hybrid host.
+  ReadPressure(files, unified_dir, "cpu.pressure", stats.cpu_pressure);
+  ReadPressure(files, unified_dir, "memory.pressure", stats.memory_pressure);
+  ReadPressure(files, unified_dir, "io.pressure", stats.io_pressure);
+
+  // Spec.
+  if (const auto text = files.Read(cpu_dir, "cpu.cfs_quota_us")) {
+    const auto quota = ParseSingleInt(*text);
+    if (quota && *quota >= 0) {  // -1: no quota
+      stats.spec.cpu_quota = quota;
+    }
+  }
+  stats.spec.cpu_period = ReadUint(files, cpu_dir, "cpu.cfs_period_us");
+  stats.spec.cpu_shares = ReadUint(files, cpu_dir, "cpu.shares");
+  if (const auto limit = ReadUint(files, memory_dir, "memory.limit_in_bytes")) {
+    stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+  }
+
+  ReadTasks(files, has_cpu ? cpu_dir : memory_dir, "cgroup.procs", "tasks", stats);
+  return stats;
+}
+
+Result<CgroupStats> ReadV2(const std::string& root, const std::string& path) {
+  const std::string dir = root + path;
+  if (!IsDirectory(dir)) {
+    return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
+  }
+  FileSlurper files;
+  CgroupStats stats;
+
+  if (const auto text = files.Read(dir, "cpu.stat")) {
+    std::optional<std::uint64_t> usage, user, system, throttled;
+    const KeyedField fields[] = {{"usage_usec", &usage},
+                                 {"user_usec", &user},
+                                 {"system_usec", &system},
+                                 {"nr_periods", &stats.cpu.cfs_periods},
+                                 {"nr_throttled", &stats.cpu.cfs_throttled_periods},
+                                 {"throttled_usec", &throttled}};
+    ParseFlatKeyed(*text, fields);
+    stats.cpu.usage_seconds = Scaled(usage, kMicrosPerSecond);
+    stats.cpu.user_seconds = Scaled(user, kMicrosPerSecond);
+    stats.cpu.system_seconds = Scaled(system, kMicrosPerSecond);
+    stats.cpu.cfs_throttled_seconds = Scaled(throttled, kMicrosPerSecond);
+  }
+
+  MemoryStats& mem = stats.memory;
+  mem.usage_bytes = ReadUint(files, dir, "memory.current");
+  mem.max_usage_bytes = ReadUint(files, dir, "memory.peak");
+  mem.swap = ReadUint(files, dir, "memory.swap.current");
+  if (const auto text = files.Read(dir, "memory.stat")) {
+    std::optional<std::uint64_t> inactive_file;
+    const KeyedField fields[] = {
+        {"inactive_file", &inactive_file},
+        {"anon", &mem.rss},
+        {"file", &mem.cache},
+        {"file_mapped", &mem.mapped_file},
+        {"pgfault", &mem.pgfault_container},
+        {"pgmajfault", &mem.pgmajfault_container},
+    };
+    ParseFlatKeyed(*text, fields);
+    mem.working_set_bytes = WorkingSet(mem.usage_bytes, inactive_file);
+    // v2 has no per-cgroup-only counters: cAdvisor reports the same value for both scopes.
+    mem.pgfault_hierarchy = mem.pgfault_container;
+    mem.pgmajfault_hierarchy = mem.pgmajfault_container;
+  } else {
+    mem.working_set_bytes = mem.usage_bytes;
+  }
+  if (const auto text = files.Read(dir, "memory.events")) {
+    const KeyedField fields[] = {{"max", &mem.failcnt}, {"oom_kill", &mem.oom_events}};
+    ParseFlatKeyed(*text, fields);
+  }
+
+  if (const auto text = files.Read(dir, "io.stat")) {
+    std::vector<BlkioDeviceStats> devices;
+    if (ParseIoStatV2(*text, devices)) {
+      stats.blkio = std::move(devices);
+    }
+  }
+
+  ReadPressure(files, dir, "cpu.pressure", stats.cpu_pressure);
+  ReadPressure(files, dir, "memory.pressure", stats.memory_pressure);
+  ReadPressure(files, dir, "io.pressure", stats.io_pressure);
+
+  if (const auto text = files.Read(dir, "cpu.max")) {
+    if (const auto max = ParseCpuMax(*text)) {
+      stats.spec.cpu_quota = max->quota_us;
+      stats.spec.cpu_period = max->period_us;
+    }
+  }
+  if (const auto weight = ReadUint(files, dir, "cpu.weight")) {
+    stats.spec.cpu_shares = CpuWeightToShares(*weight);
+  }
+  if (const auto limit = ReadUint(files, dir, "memory.max")) {
+    // "max" reads as 2^64-1, which cAdvisor exports as that number.
+    stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+  }
+
+  ReadTasks(files, dir, "cgroup.procs", "cgroup.threads", stats);
+  return stats;
+}
+
+}  // namespace
 
 Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root) {
   namespace fs = std::filesystem;
@@ -20,6 +385,15 @@ Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root) {
 }
 
 CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
-    : root_(std::move(cgroup_root)), version_(version) {}
+    : root_(std::move(cgroup_root)), version_(version) {
+  while (root_.size() > 1 && root_.back() == '/') {
+    root_.pop_back();
+  }
+}
+
+Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path) const {
+  const std::string path = NormalizeCgroupPath(cgroup_path);
+  return version_ == CgroupVersion::kV1 ? ReadV1(root_, path) : ReadV2(root_, path);
+}
 
 }  // namespace swarmwatch

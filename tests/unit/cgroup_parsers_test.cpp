@@ -1,0 +1,270 @@
+#include "exporters/cgroup_parsers.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace swarmwatch {
+namespace {
+
+TEST(ParseSingleUint, NumbersAndMax) {
+  EXPECT_EQ(ParseSingleUint("123\n"), 123u);
+  EXPECT_EQ(ParseSingleUint("0"), 0u);
+  EXPECT_EQ(ParseSingleUint("max\n"), kCgroupUnlimited);
+  EXPECT_EQ(ParseSingleUint("18446744073709551615\n"), kCgroupUnlimited);
+}
+
+TEST(ParseSingleUint, GarbageIsEmpty) {
+  EXPECT_EQ(ParseSingleUint(""), std::nullopt);
+  EXPECT_EQ(ParseSingleUint("\n"), std::nullopt);
+  EXPECT_EQ(ParseSingleUint("-1\n"), std::nullopt);
+  EXPECT_EQ(ParseSingleUint("12ab\n"), std::nullopt);
+  EXPECT_EQ(ParseSingleUint("1 2\n"), std::nullopt);
+  EXPECT_EQ(ParseSingleUint("18446744073709551616"), std::nullopt);  // overflow
+  EXPECT_EQ(ParseSingleUint("ma"), std::nullopt);
+}
+
+TEST(ParseSingleInt, Negative) {
+  EXPECT_EQ(ParseSingleInt("-1\n"), -1);
+  EXPECT_EQ(ParseSingleInt("50000\n"), 50000);
+  EXPECT_EQ(ParseSingleInt("max\n"), std::nullopt);
+}
+
+TEST(ParseFlatKeyed, FillsWantedKeys) {
+  std::optional<std::uint64_t> anon, file, missing;
+  const KeyedField fields[] = {{"anon", &anon}, {"file", &file}, {"nope", &missing}};
+  ParseFlatKeyed("anon 10\nfile_mapped 3\nfile 20\nkernel 4\n", fields);
+  EXPECT_EQ(anon, 10u);
+  EXPECT_EQ(file, 20u);  // not confused with file_mapped
+  EXPECT_EQ(missing, std::nullopt);
+}
+
+TEST(ParseFlatKeyed, GarbageValueLeavesThatKeyEmpty) {
+  std::optional<std::uint64_t> a, b, c;
+  const KeyedField fields[] = {{"a", &a}, {"b", &b}, {"c", &c}};
+  ParseFlatKeyed("a x1\nb 2\nc 3 4\n\n\x01\x02 junk", fields);
+  EXPECT_EQ(a, std::nullopt);
+  EXPECT_EQ(b, 2u);
+  EXPECT_EQ(c, std::nullopt);
+}
+
+TEST(FlatKeyedValue, OomControl) {
+  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", "oom_kill"), 4u);
+  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\n", "oom_kill"), std::nullopt);
+  EXPECT_EQ(FlatKeyedValue("", "oom_kill"), std::nullopt);
+}
+
+TEST(ParseBlkioV1, ReadWritePerDevice) {
+  constexpr std::string_view kBytes =
+      "8:0 Read 100\n8:0 Write 200\n8:0 Sync 300\n8:0 Async 0\n8:0 Discard 0\n8:0 Total 300\n"
+      "8:16 Read 5\n8:16 Write 6\n8:16 Total 11\nTotal 311\n";
+  constexpr std::string_view kOps = "8:0 Read 1\n8:0 Write 2\n8:0 Total 3\nTotal 3\n";
+  std::vector<BlkioDeviceStats> devices;
+  ASSERT_TRUE(ParseBlkioV1(kBytes, BlkioCounter::kBytes, devices));
+  ASSERT_TRUE(ParseBlkioV1(kOps, BlkioCounter::kOps, devices));
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[0].major, 8u);
+  EXPECT_EQ(devices[0].minor, 0u);
+  EXPECT_EQ(devices[0].read_bytes, 100u);
+  EXPECT_EQ(devices[0].write_bytes, 200u);
+  EXPECT_EQ(devices[0].reads, 1u);
+  EXPECT_EQ(devices[0].writes, 2u);
+  EXPECT_EQ(devices[1].minor, 16u);
+  EXPECT_EQ(devices[1].read_bytes, 5u);
+  EXPECT_EQ(devices[1].write_bytes, 6u);
+  EXPECT_EQ(devices[1].reads, 0u);
+}
+
+TEST(ParseBlkioV1, OnlyTotalMeansNoDevices) {
+  std::vector<BlkioDeviceStats> devices;
+  EXPECT_TRUE(ParseBlkioV1("Total 0\n", BlkioCounter::kBytes, devices));
+  EXPECT_TRUE(devices.empty());
+  EXPECT_TRUE(ParseBlkioV1("", BlkioCounter::kBytes, devices));
+}
+
+TEST(ParseBlkioV1, MalformedFails) {
+  std::vector<BlkioDeviceStats> devices;
+  EXPECT_FALSE(ParseBlkioV1("8:0 Read\n", BlkioCounter::kBytes, devices));
+  EXPECT_FALSE(ParseBlkioV1("8-0 Read 1\n", BlkioCounter::kBytes, devices));
+  EXPECT_FALSE(ParseBlkioV1("8:0 Read 1x\n", BlkioCounter::kBytes, devices));
+  EXPECT_FALSE(ParseBlkioV1("Total\n", BlkioCounter::kBytes, devices));
+  EXPECT_FALSE(ParseBlkioV1("8:0 Wri", BlkioCounter::kBytes, devices));
+}
+
+TEST(ParseIoStatV2, Devices) {
+  std::vector<BlkioDeviceStats> devices;
+  ASSERT_TRUE(ParseIoStatV2(
+      "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=5 dios=6\n253:1 rbytes=10 wbytes=20 rios=30 "
+      "wios=40\n",
+      devices));
+  ASSERT_EQ(devices.size(), 2u);
+  EXPECT_EQ(devices[0].major, 8u);
+  EXPECT_EQ(devices[0].read_bytes, 1u);
+  EXPECT_EQ(devices[0].write_bytes, 2u);
+  EXPECT_EQ(devices[0].reads, 3u);
+  EXPECT_EQ(devices[0].writes, 4u);
+  EXPECT_EQ(devices[1].major, 253u);
+  EXPECT_EQ(devices[1].minor, 1u);
+  EXPECT_EQ(devices[1].writes, 40u);
+}
+
+TEST(ParseIoStatV2, MalformedFails) {
+  std::vector<BlkioDeviceStats> devices;
+  EXPECT_FALSE(ParseIoStatV2("8:0 rbytes\n", devices));
+  EXPECT_FALSE(ParseIoStatV2("8:0 rbytes=\n", devices));
+  EXPECT_FALSE(ParseIoStatV2("x rbytes=1\n", devices));
+  EXPECT_TRUE(ParseIoStatV2("", devices));
+}
+
+TEST(ParsePressure, SomeAndFull) {
+  const auto p = ParsePressure(
+      "some avg10=0.00 avg60=0.00 avg300=0.00 total=123\n"
+      "full avg10=1.00 avg60=0.00 avg300=0.00 total=45\n");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->some_us, 123u);
+  EXPECT_EQ(p->full_us, 45u);
+}
+
+TEST(ParsePressure, SomeOnly) {
+  const auto p = ParsePressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=7\n");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->some_us, 7u);
+  EXPECT_EQ(p->full_us, std::nullopt);
+}
+
+TEST(ParsePressure, TruncatedOrGarbage) {
+  EXPECT_FALSE(ParsePressure(""));
+  EXPECT_FALSE(ParsePressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=123\nfull avg10=0.0"));
+  EXPECT_FALSE(ParsePressure("some total=abc\n"));
+  EXPECT_FALSE(ParsePressure("hello world\n"));
+}
+
+TEST(ParseCpuMax, QuotaAndMax) {
+  const auto limited = ParseCpuMax("50000 100000\n");
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->quota_us, 50000);
+  EXPECT_EQ(limited->period_us, 100000u);
+  const auto unlimited = ParseCpuMax("max 100000\n");
+  ASSERT_TRUE(unlimited);
+  EXPECT_EQ(unlimited->quota_us, std::nullopt);
+  EXPECT_EQ(unlimited->period_us, 100000u);
+}
+
+TEST(ParseCpuMax, Garbage) {
+  EXPECT_FALSE(ParseCpuMax(""));
+  EXPECT_FALSE(ParseCpuMax("max\n"));
+  EXPECT_FALSE(ParseCpuMax("max 100000 7\n"));
+  EXPECT_FALSE(ParseCpuMax("x 100000\n"));
+  EXPECT_FALSE(ParseCpuMax("50000 max\n"));
+}
+
+TEST(CpuWeightToShares, CadvisorFormula) {
+  // 2 + ((weight - 1) * 262142) / 9999
+  EXPECT_EQ(CpuWeightToShares(1), 2u);
+  EXPECT_EQ(CpuWeightToShares(100), 2597u);  // 2 + 25951958 / 9999 = 2 + 2595
+  EXPECT_EQ(CpuWeightToShares(10000), 262144u);
+  EXPECT_EQ(CpuWeightToShares(0), std::nullopt);
+  EXPECT_EQ(CpuWeightToShares(10001), std::nullopt);
+}
+
+constexpr std::string_view kNetDev =
+    "Inter-|   Receive                                                |  Transmit\n"
+    " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs "
+    "drop fifo colls carrier compressed\n"
+    "    lo:       5       1    0    0    0     0          0         0        5       1    0    "
+    "0    0     0       0          0\n"
+    "  eth0: 104299638    2184    1    2    0     0          0         0    67401     883    3    "
+    "4    0     0       0          0\n";
+
+TEST(ParseNetDev, AllInterfaces) {
+  const auto interfaces = ParseNetDev(kNetDev);
+  ASSERT_TRUE(interfaces);
+  ASSERT_EQ(interfaces->size(), 2u);
+  EXPECT_EQ((*interfaces)[0].name, "lo");
+  const NetInterfaceStats& eth0 = (*interfaces)[1];
+  EXPECT_EQ(eth0.name, "eth0");
+  EXPECT_EQ(eth0.rx_bytes, 104299638u);
+  EXPECT_EQ(eth0.rx_packets, 2184u);
+  EXPECT_EQ(eth0.rx_errors, 1u);
+  EXPECT_EQ(eth0.rx_dropped, 2u);
+  EXPECT_EQ(eth0.tx_bytes, 67401u);
+  EXPECT_EQ(eth0.tx_packets, 883u);
+  EXPECT_EQ(eth0.tx_errors, 3u);
+  EXPECT_EQ(eth0.tx_dropped, 4u);
+}
+
+TEST(ParseNetDev, TruncatedFails) {
+  const std::string truncated(kNetDev.substr(0, kNetDev.size() - 20));
+  EXPECT_FALSE(ParseNetDev(truncated));
+  EXPECT_FALSE(ParseNetDev("eth0 1 2 3\n"));
+  const auto empty = ParseNetDev("");
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(IsIgnoredInterface, AsCadvisor) {
+  EXPECT_TRUE(IsIgnoredInterface("lo"));
+  EXPECT_TRUE(IsIgnoredInterface("veth1f302e3"));
+  EXPECT_TRUE(IsIgnoredInterface("docker0"));
+  EXPECT_TRUE(IsIgnoredInterface("docker_gwbridge"));
+  EXPECT_FALSE(IsIgnoredInterface("eth0"));
+  EXPECT_FALSE(IsIgnoredInterface("lo0"));
+}
+
+TEST(ParseTaskState, CommWithSpacesAndParens) {
+  EXPECT_EQ(ParseTaskState("10139 (sh) S 10118 10139"), 'S');
+  EXPECT_EQ(ParseTaskState("1 (a) S (b) D 1 1 1"), 'D');
+  EXPECT_EQ(ParseTaskState("1 (my app) R 1"), 'R');
+  EXPECT_EQ(ParseTaskState("1 (x)) t 1\n"), 't');
+  EXPECT_EQ(ParseTaskState("1 (x) I"), 'I');
+}
+
+TEST(ParseTaskState, Garbage) {
+  EXPECT_EQ(ParseTaskState(""), std::nullopt);
+  EXPECT_EQ(ParseTaskState("20007 (trunc"), std::nullopt);
+  EXPECT_EQ(ParseTaskState("1 (x)"), std::nullopt);
+  EXPECT_EQ(ParseTaskState("1 (x) "), std::nullopt);
+  EXPECT_EQ(ParseTaskState("1 (x) 5 1"), std::nullopt);
+  EXPECT_EQ(ParseTaskState(") S ("), std::nullopt);
+  EXPECT_EQ(ParseTaskState("1 (x) SS 1"), std::nullopt);
+}
+
+TEST(ParsePartitions, NamesByDevice) {
+  const auto names = ParsePartitions(
+      "major minor  #blocks  name\n\n 254        0  268435456 vda\n   8        1   1024 sda1\n"
+      "garbage line\n");
+  ASSERT_EQ(names.size(), 2u);
+  EXPECT_EQ(names.at({254, 0}), "/dev/vda");
+  EXPECT_EQ(names.at({8, 1}), "/dev/sda1");
+  EXPECT_TRUE(ParsePartitions("").empty());
+}
+
+TEST(ParseMemTotalBytes, KibToBytes) {
+  EXPECT_EQ(ParseMemTotalBytes("MemTotal:       24684096 kB\nMemFree: 1 kB\n"), 24684096ull * 1024);
+  EXPECT_EQ(ParseMemTotalBytes("MemFree: 1 kB\n"), std::nullopt);
+  EXPECT_EQ(ParseMemTotalBytes("MemTotal: 12"), std::nullopt);
+  EXPECT_EQ(ParseMemTotalBytes("MemTotal: 18446744073709551615 kB\n"), std::nullopt);
+}
+
+TEST(CountCpus, CpuinfoAndStat) {
+  EXPECT_EQ(CountCpusInCpuinfo("processor\t: 0\nvendor_id : x\n\nprocessor\t: 1\n"), 2u);
+  EXPECT_EQ(CountCpusInCpuinfo("model name : processor x\n"), std::nullopt);
+  EXPECT_EQ(CountCpusInProcStat("cpu  1 2 3\ncpu0 1 2\ncpu1 3 4\nintr 5\n"), 2u);
+  EXPECT_EQ(CountCpusInProcStat("cpu  1 2 3\n"), std::nullopt);
+}
+
+TEST(CountIds, Lines) {
+  EXPECT_EQ(CountIds("1\n2\n3\n"), 3u);
+  EXPECT_EQ(CountIds(""), 0u);
+  EXPECT_EQ(CountIds("1\n2"), 2u);
+  EXPECT_EQ(CountIds("1\nx\n"), std::nullopt);
+  std::vector<std::int64_t> ids;
+  EXPECT_TRUE(ParseIds("10\n20\n", ids));
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{10, 20}));
+  EXPECT_FALSE(ParseIds("10\n2 0\n", ids));
+}
+
+}  // namespace
+}  // namespace swarmwatch

@@ -1,0 +1,372 @@
+// Reads the fixture trees of tests/testdata/cgroup_v{1,2}. Expected values are worked out by hand
+// from the fixture files (comments show the sums).
+#include "exporters/cgroup_reader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace swarmwatch {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kTestdata = SWARMWATCH_TESTDATA;
+const std::string kV1 = kTestdata + "/cgroup_v1/separate";
+const std::string kV1Combined = kTestdata + "/cgroup_v1/combined";
+const std::string kV2 = kTestdata + "/cgroup_v2";
+
+double Ticks() {
+  return static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A writable copy of a fixture tree, removed at the end of the test.
+class TreeCopy {
+ public:
+  explicit TreeCopy(const std::string& from) {
+    std::string tmpl = (fs::temp_directory_path() / "swarmwatch-cgroup-XXXXXX").string();
+    const char* made = ::mkdtemp(tmpl.data());
+    EXPECT_NE(made, nullptr);
+    dir_ = tmpl;
+    fs::copy(from, dir_, fs::copy_options::recursive);
+  }
+  ~TreeCopy() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  TreeCopy(const TreeCopy&) = delete;
+  TreeCopy& operator=(const TreeCopy&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  void Write(const std::string& relative, const std::string& text) const {
+    std::ofstream(dir_ + "/" + relative, std::ios::trunc) << text;
+  }
+  void Remove(const std::string& relative) const { fs::remove(dir_ + "/" + relative); }
+
+ private:
+  std::string dir_;
+};
+
+void ExpectV1Container(const CgroupStats& s) {
+  // cpuacct.usage 37158304 ns; cpuacct.stat user 1, system 2 ticks.
+  EXPECT_DOUBLE_EQ(*s.cpu.usage_seconds, 0.037158304);
+  EXPECT_DOUBLE_EQ(*s.cpu.user_seconds, 1 / Ticks());
+  EXPECT_DOUBLE_EQ(*s.cpu.system_seconds, 2 / Ticks());
+  EXPECT_EQ(s.cpu.cfs_periods, 4u);
+  EXPECT_EQ(s.cpu.cfs_throttled_periods, 0u);
+  EXPECT_DOUBLE_EQ(*s.cpu.cfs_throttled_seconds, 0.0);
+
+  EXPECT_EQ(s.memory.usage_bytes, 8368128u);
+  EXPECT_EQ(s.memory.working_set_bytes, 1028096u);  // 8368128 - total_inactive_file 7340032
+  EXPECT_EQ(s.memory.rss, 163840u);
+  EXPECT_EQ(s.memory.cache, 7340032u);
+  EXPECT_EQ(s.memory.mapped_file, 0u);
+  EXPECT_EQ(s.memory.swap, 0u);
+  EXPECT_EQ(s.memory.max_usage_bytes, 10543104u);
+  EXPECT_EQ(s.memory.failcnt, 0u);
+  EXPECT_EQ(s.memory.pgfault_container, 1608u);
+  EXPECT_EQ(s.memory.pgfault_hierarchy, 1608u);
+  EXPECT_EQ(s.memory.pgmajfault_container, 0u);
+  EXPECT_EQ(s.memory.pgmajfault_hierarchy, 0u);
+  EXPECT_EQ(s.memory.oom_events, 0u);
+
+  ASSERT_EQ(s.blkio.size(), 1u);
+  EXPECT_EQ(s.blkio[0].major, 254u);
+  EXPECT_EQ(s.blkio[0].minor, 0u);
+  EXPECT_EQ(s.blkio[0].read_bytes, 0u);
+  EXPECT_EQ(s.blkio[0].write_bytes, 8671232u);
+  EXPECT_EQ(s.blkio[0].reads, 0u);
+  EXPECT_EQ(s.blkio[0].writes, 12u);
+
+  // unified/docker/abc123/*.pressure, totals in microseconds.
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.waiting_seconds, 0.006225);
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.stalled_seconds, 0.003321);
+  EXPECT_DOUBLE_EQ(*s.memory_pressure.waiting_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(*s.memory_pressure.stalled_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.waiting_seconds, 0.003247);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.stalled_seconds, 0.003247);
+
+  EXPECT_EQ(s.spec.cpu_quota, 50000);
+  EXPECT_EQ(s.spec.cpu_period, 100000u);
+  EXPECT_EQ(s.spec.cpu_shares, 1024u);
+  EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 67108864.0);
+
+  EXPECT_EQ(s.processes, 3u);
+  EXPECT_EQ(s.threads, 3u);
+  EXPECT_EQ(s.thread_ids, (std::vector<std::int64_t>{10139, 10184, 10185}));
+}
+
+TEST(DetectCgroupVersion, Fixtures) {
+  EXPECT_EQ(*DetectCgroupVersion(kV1), CgroupVersion::kV1);
+  EXPECT_EQ(*DetectCgroupVersion(kV1Combined), CgroupVersion::kV1);
+  EXPECT_EQ(*DetectCgroupVersion(kV2), CgroupVersion::kV2);
+  EXPECT_FALSE(DetectCgroupVersion(kTestdata + "/nowhere").ok());
+}
+
+TEST(CgroupReaderV1, Container) {
+  const CgroupReader reader(kV1, CgroupVersion::kV1);
+  const auto stats = reader.Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ExpectV1Container(*stats);
+}
+
+TEST(CgroupReaderV1, CombinedCpuCpuacctLayout) {
+  const CgroupReader reader(kV1Combined, CgroupVersion::kV1);
+  const auto stats = reader.Read("/docker/abc123/");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ExpectV1Container(*stats);
+}
+
+TEST(CgroupReaderV1, Root) {
+  const CgroupReader reader(kV1, CgroupVersion::kV1);
+  const auto stats = reader.Read("/");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const CgroupStats& s = *stats;
+  EXPECT_DOUBLE_EQ(*s.cpu.usage_seconds, 82.015016495);
+  EXPECT_DOUBLE_EQ(*s.cpu.user_seconds, 4236 / Ticks());
+  EXPECT_DOUBLE_EQ(*s.cpu.system_seconds, 3963 / Ticks());
+  EXPECT_EQ(s.memory.usage_bytes, 655273984u);
+  EXPECT_EQ(s.memory.working_set_bytes, 371027968u);  // 655273984 - 284246016
+  EXPECT_EQ(s.memory.rss, 57671680u);
+  EXPECT_EQ(s.memory.cache, 597708800u);
+  EXPECT_EQ(s.memory.mapped_file, 106889216u);
+  EXPECT_EQ(s.memory.pgfault_container, 35166u);
+  EXPECT_EQ(s.memory.pgfault_hierarchy, 2379555u);
+  EXPECT_EQ(s.memory.pgmajfault_container, 0u);
+  EXPECT_EQ(s.memory.pgmajfault_hierarchy, 1015u);
+  EXPECT_EQ(s.memory.max_usage_bytes, 1898307584u);
+  ASSERT_EQ(s.blkio.size(), 1u);
+  EXPECT_EQ(s.blkio[0].read_bytes, 3100672u);
+  EXPECT_EQ(s.blkio[0].write_bytes, 122880u);
+  EXPECT_EQ(s.blkio[0].reads, 97u);
+  EXPECT_EQ(s.blkio[0].writes, 36u);
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.waiting_seconds, 9.914603);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.stalled_seconds, 27.269571);
+  EXPECT_EQ(s.spec.cpu_quota, std::nullopt);  // cfs_quota_us -1
+  EXPECT_EQ(s.spec.cpu_period, 100000u);
+  EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 9223372036854771712.0);  // raw, as cAdvisor
+  EXPECT_EQ(s.processes, 78u);
+  EXPECT_EQ(s.threads, 134u);
+  EXPECT_EQ(s.thread_ids.size(), 134u);
+}
+
+TEST(CgroupReaderV1, VanishedCgroupIsAnError) {
+  const CgroupReader reader(kV1, CgroupVersion::kV1);
+  EXPECT_FALSE(reader.Read("/docker/gone").ok());
+}
+
+TEST(CgroupReaderV1, MissingFilesLeaveFieldsEmpty) {
+  const TreeCopy tree(kV1);
+  tree.Remove("memory/docker/abc123/memory.stat");
+  tree.Remove("blkio/docker/abc123/blkio.throttle.io_service_bytes");
+  tree.Remove("blkio/docker/abc123/blkio.throttle.io_serviced");
+  fs::remove_all(tree.dir() + "/unified");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->memory.usage_bytes, 8368128u);
+  EXPECT_EQ(stats->memory.working_set_bytes, 8368128u);  // nothing known to subtract
+  EXPECT_EQ(stats->memory.rss, std::nullopt);
+  EXPECT_EQ(stats->memory.pgfault_container, std::nullopt);
+  EXPECT_TRUE(stats->blkio.empty());
+  EXPECT_EQ(stats->cpu_pressure.waiting_seconds, std::nullopt);
+  EXPECT_DOUBLE_EQ(*stats->cpu.usage_seconds, 0.037158304);
+}
+
+TEST(CgroupReaderV1, FallsBackToPlainBlkioFiles) {
+  const TreeCopy tree(kV1);
+  tree.Remove("blkio/docker/abc123/blkio.throttle.io_service_bytes");
+  tree.Remove("blkio/docker/abc123/blkio.throttle.io_serviced");
+  tree.Write("blkio/docker/abc123/blkio.io_service_bytes",
+             "8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n");
+  tree.Write("blkio/docker/abc123/blkio.io_serviced", "8:0 Read 1\n8:0 Write 2\nTotal 3\n");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok());
+  ASSERT_EQ(stats->blkio.size(), 1u);
+  EXPECT_EQ(stats->blkio[0].major, 8u);
+  EXPECT_EQ(stats->blkio[0].read_bytes, 4096u);
+  EXPECT_EQ(stats->blkio[0].write_bytes, 8192u);
+  EXPECT_EQ(stats->blkio[0].reads, 1u);
+  EXPECT_EQ(stats->blkio[0].writes, 2u);
+}
+
+TEST(CgroupReaderV1, GarbageInOneFileLeavesOnlyThatFieldEmpty) {
+  const TreeCopy tree(kV1);
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "\x01\x02garbage");
+  tree.Write("memory/docker/abc123/memory.usage_in_bytes", "83681");          // no newline: fine
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_serviced", "254:0 Wri");  // truncated
+  tree.Write("unified/docker/abc123/cpu.pressure", "some avg10=0.00 avg60=0.0");
+  tree.Write("cpu/docker/abc123/cpu.cfs_quota_us", "-1\n");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->cpu.usage_seconds, std::nullopt);
+  EXPECT_DOUBLE_EQ(*stats->cpu.user_seconds, 1 / Ticks());
+  EXPECT_EQ(stats->memory.usage_bytes, 83681u);
+  EXPECT_EQ(stats->memory.working_set_bytes, 0u);  // 83681 < inactive 7340032: floored
+  EXPECT_TRUE(stats->blkio.empty());
+  EXPECT_EQ(stats->cpu_pressure.waiting_seconds, std::nullopt);
+  EXPECT_DOUBLE_EQ(*stats->io_pressure.waiting_seconds, 0.003247);
+  EXPECT_EQ(stats->spec.cpu_quota, std::nullopt);
+  EXPECT_EQ(stats->memory.cache, 7340032u);
+}
+
+TEST(CgroupReaderV1, SwapIsTotalSwapAsCadvisor) {
+  const TreeCopy tree(kV1);
+  const std::string stat_path = "memory/docker/abc123/memory.stat";
+  std::string stat;
+  {
+    std::ifstream in(tree.dir() + "/" + stat_path);
+    stat.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string from = "total_swap 0\n";
+  stat.replace(stat.find(from), from.size(), "total_swap 1048576\n");
+  tree.Write(stat_path, stat);
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->memory.swap, 1048576u);
+}
+
+TEST(CgroupReaderV1, ManyThreadsSpillPastTheStackBuffer) {
+  const TreeCopy tree(kV1);
+  std::string tasks;
+  for (int tid = 100000; tid < 104000; ++tid) {  // 4000 lines of 7 bytes: 28000 bytes
+    tasks += std::to_string(tid) + "\n";
+  }
+  tree.Write("cpu/docker/abc123/tasks", tasks);
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->threads, 4000u);
+  ASSERT_EQ(stats->thread_ids.size(), 4000u);
+  EXPECT_EQ(stats->thread_ids.back(), 103999);
+}
+
+TEST(CgroupReaderV2, Container) {
+  const CgroupReader reader(kV2, CgroupVersion::kV2);
+  const auto stats = reader.Read("/system.slice/docker-abc123.scope");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const CgroupStats& s = *stats;
+  EXPECT_DOUBLE_EQ(*s.cpu.usage_seconds, 2.345678);
+  EXPECT_DOUBLE_EQ(*s.cpu.user_seconds, 1.5);
+  EXPECT_DOUBLE_EQ(*s.cpu.system_seconds, 0.845678);
+  EXPECT_EQ(s.cpu.cfs_periods, 120u);
+  EXPECT_EQ(s.cpu.cfs_throttled_periods, 7u);
+  EXPECT_DOUBLE_EQ(*s.cpu.cfs_throttled_seconds, 0.35);
+
+  EXPECT_EQ(s.memory.usage_bytes, 52428800u);
+  EXPECT_EQ(s.memory.working_set_bytes, 35651584u);  // 52428800 - inactive_file 16777216
+  EXPECT_EQ(s.memory.rss, 20971520u);                // anon
+  EXPECT_EQ(s.memory.cache, 29360128u);              // file
+  EXPECT_EQ(s.memory.mapped_file, 4194304u);         // file_mapped
+  EXPECT_EQ(s.memory.swap, 1048576u);                // memory.swap.current
+  EXPECT_EQ(s.memory.max_usage_bytes, 60817408u);    // memory.peak
+  EXPECT_EQ(s.memory.failcnt, 5u);                   // memory.events max
+  EXPECT_EQ(s.memory.oom_events, 1u);                // memory.events oom_kill
+  EXPECT_EQ(s.memory.pgfault_container, 12345u);
+  EXPECT_EQ(s.memory.pgfault_hierarchy, 12345u);
+  EXPECT_EQ(s.memory.pgmajfault_container, 67u);
+  EXPECT_EQ(s.memory.pgmajfault_hierarchy, 67u);
+
+  ASSERT_EQ(s.blkio.size(), 2u);
+  EXPECT_EQ(s.blkio[0].major, 8u);
+  EXPECT_EQ(s.blkio[0].read_bytes, 1048576u);
+  EXPECT_EQ(s.blkio[0].write_bytes, 8671232u);
+  EXPECT_EQ(s.blkio[0].reads, 64u);
+  EXPECT_EQ(s.blkio[0].writes, 12u);
+  EXPECT_EQ(s.blkio[1].major, 253u);
+  EXPECT_EQ(s.blkio[1].read_bytes, 4096u);
+  EXPECT_EQ(s.blkio[1].reads, 1u);
+
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.waiting_seconds, 1.234567);
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.stalled_seconds, 0.456789);
+  EXPECT_DOUBLE_EQ(*s.memory_pressure.waiting_seconds, 0.002);
+  EXPECT_DOUBLE_EQ(*s.memory_pressure.stalled_seconds, 0.001);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.waiting_seconds, 0.003247);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.stalled_seconds, 0.003);
+
+  EXPECT_EQ(s.spec.cpu_quota, 50000);
+  EXPECT_EQ(s.spec.cpu_period, 100000u);
+  EXPECT_EQ(s.spec.cpu_shares, 2597u);  // weight 100: 2 + (99 * 262142) / 9999
+  EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 67108864.0);
+
+  EXPECT_EQ(s.processes, 3u);
+  EXPECT_EQ(s.threads, 4u);
+  EXPECT_EQ(s.thread_ids, (std::vector<std::int64_t>{4100, 4150, 4151, 4152}));
+}
+
+TEST(CgroupReaderV2, MaxValues) {
+  const CgroupReader reader(kV2, CgroupVersion::kV2);
+  const auto stats = reader.Read("system.slice/docker-unlimited.scope");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->spec.cpu_quota, std::nullopt);  // cpu.max "max 100000"
+  EXPECT_EQ(stats->spec.cpu_period, 100000u);
+  EXPECT_EQ(stats->spec.cpu_shares, 262144u);  // weight 10000
+  EXPECT_DOUBLE_EQ(*stats->spec.memory_limit_bytes, 18446744073709551615.0);
+  EXPECT_EQ(stats->memory.usage_bytes, 4096u);
+  EXPECT_EQ(stats->memory.working_set_bytes, 4096u);       // no memory.stat
+  EXPECT_EQ(stats->memory.max_usage_bytes, std::nullopt);  // no memory.peak (kernel < 5.19)
+  EXPECT_EQ(stats->processes, 0u);
+  EXPECT_EQ(stats->threads, 0u);
+  EXPECT_TRUE(stats->blkio.empty());
+}
+
+TEST(CgroupReaderV2, Root) {
+  const CgroupReader reader(kV2, CgroupVersion::kV2);
+  const auto stats = reader.Read("/");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  const CgroupStats& s = *stats;
+  EXPECT_DOUBLE_EQ(*s.cpu.usage_seconds, 987.654321);
+  EXPECT_DOUBLE_EQ(*s.cpu.user_seconds, 600.0);
+  EXPECT_DOUBLE_EQ(*s.cpu.system_seconds, 387.654321);
+  EXPECT_EQ(s.cpu.cfs_periods, std::nullopt);
+  EXPECT_EQ(s.memory.usage_bytes, std::nullopt);  // the root has no memory.current
+  EXPECT_EQ(s.memory.working_set_bytes, std::nullopt);
+  EXPECT_EQ(s.memory.rss, 1073741824u);
+  EXPECT_EQ(s.memory.cache, 2147483648u);
+  EXPECT_EQ(s.memory.pgfault_container, 98765432u);
+  EXPECT_EQ(s.memory.failcnt, std::nullopt);
+  EXPECT_EQ(s.spec.cpu_quota, std::nullopt);
+  EXPECT_EQ(s.spec.cpu_period, std::nullopt);
+  EXPECT_EQ(s.spec.memory_limit_bytes, std::nullopt);
+  ASSERT_EQ(s.blkio.size(), 2u);
+  EXPECT_EQ(s.blkio[0].write_bytes, 1468006400u);
+  EXPECT_DOUBLE_EQ(*s.cpu_pressure.waiting_seconds, 50.0);
+  EXPECT_DOUBLE_EQ(*s.io_pressure.stalled_seconds, 6.5);
+  EXPECT_EQ(s.processes, 3u);
+  EXPECT_EQ(s.threads, 5u);
+}
+
+TEST(CgroupReaderV2, VanishedCgroupIsAnError) {
+  const CgroupReader reader(kV2, CgroupVersion::kV2);
+  const auto stats = reader.Read("/system.slice/docker-gone.scope");
+  ASSERT_FALSE(stats.ok());
+  EXPECT_NE(stats.error().message.find("docker-gone.scope"), std::string::npos);
+}
+
+TEST(CgroupReaderV2, GarbageInOneFileLeavesOnlyThatFieldEmpty) {
+  const TreeCopy tree(kV2);
+  const std::string c = "system.slice/docker-abc123.scope/";
+  tree.Write(c + "cpu.max", "garbage\n");
+  tree.Write(c + "cpu.weight", "0\n");  // out of [1, 10000]
+  tree.Write(c + "io.stat", "8:0 rbytes=1 wbytes");
+  tree.Write(c + "memory.current", "");
+  tree.Write(c + "cgroup.threads", "4100\nnot-a-tid\n");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV2).Read("/" + c);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->spec.cpu_quota, std::nullopt);
+  EXPECT_EQ(stats->spec.cpu_period, std::nullopt);
+  EXPECT_EQ(stats->spec.cpu_shares, std::nullopt);
+  EXPECT_TRUE(stats->blkio.empty());
+  EXPECT_EQ(stats->memory.usage_bytes, std::nullopt);
+  EXPECT_EQ(stats->memory.working_set_bytes, std::nullopt);
+  EXPECT_EQ(stats->threads, std::nullopt);
+  EXPECT_TRUE(stats->thread_ids.empty());
+  EXPECT_EQ(stats->processes, 3u);
+  EXPECT_EQ(stats->memory.rss, 20971520u);
+  EXPECT_DOUBLE_EQ(*stats->cpu.usage_seconds, 2.345678);
+}
+
+}  // namespace
+}  // namespace swarmwatch

@@ -1,0 +1,80 @@
+// Reads tests/testdata/proc: files copied from this machine's /proc (pid 10139 is the fixture
+// container's shell, pid 1 holds the host's net/dev) plus synthetic /proc/<tid>/stat files 20001..
+// 20007 covering every state and a comm holding spaces and ')'.
+#include "exporters/proc_reader.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace swarmwatch {
+namespace {
+
+const std::string kProc = std::string(SWARMWATCH_TESTDATA) + "/proc";
+
+TEST(ProcReader, NetDevOfContainerSkipsLo) {
+  const ProcReader reader(kProc);
+  const auto interfaces = reader.NetDev(10139);
+  ASSERT_TRUE(interfaces.ok()) << interfaces.error().message;
+  ASSERT_EQ(interfaces->size(), 1u);
+  const NetInterfaceStats& eth0 = (*interfaces)[0];
+  EXPECT_EQ(eth0.name, "eth0");
+  EXPECT_EQ(eth0.rx_bytes, 656u);
+  EXPECT_EQ(eth0.rx_packets, 8u);
+  EXPECT_EQ(eth0.tx_bytes, 0u);
+  EXPECT_EQ(eth0.tx_packets, 0u);
+}
+
+TEST(ProcReader, NetDevSkipsVethAndDocker) {
+  const ProcReader reader(kProc + "/");
+  const auto interfaces = reader.NetDev(1);
+  ASSERT_TRUE(interfaces.ok()) << interfaces.error().message;
+  // lo, docker0, veth1f302e3, vethad12dde are left out.
+  ASSERT_EQ(interfaces->size(), 3u);
+  EXPECT_EQ((*interfaces)[0].name, "ifb0");
+  EXPECT_EQ((*interfaces)[1].name, "ifb1");
+  const NetInterfaceStats& eth0 = (*interfaces)[2];
+  EXPECT_EQ(eth0.name, "eth0");
+  EXPECT_EQ(eth0.rx_bytes, 104299638u);
+  EXPECT_EQ(eth0.rx_packets, 2184u);
+  EXPECT_EQ(eth0.tx_bytes, 67401u);
+  EXPECT_EQ(eth0.tx_packets, 883u);
+}
+
+TEST(ProcReader, NetDevOfMissingPidIsAnError) {
+  EXPECT_FALSE(ProcReader(kProc).NetDev(99999).ok());
+}
+
+TEST(ProcReader, TaskStates) {
+  const ProcReader reader(kProc);
+  // 10139 sh S, 10184 sleep S, 10185 sleep S, 20001 D (comm "a) S (b"), 20002 I, 20003 T,
+  // 20004 t, 20005 R (comm "busy)"), 20006 Z (not counted), 20007 truncated, 99999 vanished.
+  const TaskStateCounts counts = reader.TaskStates(
+      {10139, 10184, 10185, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 99999});
+  EXPECT_EQ(counts.running, 1u);
+  EXPECT_EQ(counts.sleeping, 4u);
+  EXPECT_EQ(counts.stopped, 2u);
+  EXPECT_EQ(counts.uninterruptible, 1u);
+  EXPECT_EQ(counts.iowait, 0u);
+}
+
+TEST(ProcReader, BlockDeviceNames) {
+  const auto names = ProcReader(kProc).BlockDeviceNames();
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names.at({254, 0}), "/dev/vda");
+  EXPECT_TRUE(ProcReader(kProc + "/nowhere").BlockDeviceNames().empty());
+}
+
+TEST(ProcReader, Machine) {
+  const auto machine = ProcReader(kProc).Machine();
+  ASSERT_TRUE(machine.ok()) << machine.error().message;
+  EXPECT_EQ(machine->cpu_cores, 2u);                     // processor : 0, processor : 1
+  EXPECT_EQ(machine->memory_bytes, 24684096ull * 1024);  // MemTotal: 24684096 kB
+}
+
+TEST(ProcReader, MachineWithoutProcfsIsAnError) {
+  EXPECT_FALSE(ProcReader(kProc + "/nowhere").Machine().ok());
+}
+
+}  // namespace
+}  // namespace swarmwatch
