@@ -56,19 +56,26 @@ class ContainerMetricsTest(unittest.TestCase):
         user_sys = delta("container_cpu_user_seconds_total") + delta("container_cpu_system_seconds_total")
         h.assert_close(self, user_sys, used, 0.10, "user+system vs usage", abs_tol=0.05)
 
-        # CFS: 6 s are 60 periods of 100 ms; a single busy thread under a 50 ms quota is throttled
-        # in nearly all of them, for ~50 ms each (~3 s in all).
+        # CFS: 6 s are 60 periods of 100 ms. How many end throttled depends on the scheduler's
+        # slices (measured here: ~20 of 62, 0.16 s in all), so the bounds are loose and the exact
+        # check is against cpu.stat, read while the container is idle.
         periods = delta("container_cpu_cfs_periods_total")
         throttled = delta("container_cpu_cfs_throttled_periods_total")
         throttled_s = delta("container_cpu_cfs_throttled_seconds_total")
         self.assertGreaterEqual(periods, 30, "cfs periods during a 6 s burn")
-        self.assertLessEqual(periods, 70, "cfs periods during a 6 s burn (100 ms each)")
-        self.assertGreaterEqual(throttled, 0.5 * periods, f"throttled {throttled} of {periods} periods")
-        self.assertGreaterEqual(throttled_s, 1.0, "throttled seconds during a 6 s burn at 0.5 CPU")
+        self.assertLessEqual(periods, 80, "cfs periods during a 6 s burn (100 ms each)")
+        self.assertGreaterEqual(throttled, 3, f"throttled {throttled} of {periods} periods")
+        self.assertLessEqual(throttled, periods)
+        self.assertGreater(throttled_s, 0.0, "throttled seconds during a 6 s burn at 0.5 CPU")
         self.assertLessEqual(throttled_s, burn_seconds, "throttled seconds cannot exceed the burn")
         stat = dict(line.split() for line in h.read_cgroup("cpu", cg, "cpu.stat").splitlines())
+        self.assertEqual(after.value("container_cpu_cfs_periods_total", id=cg), float(stat["nr_periods"]),
+                         "periods vs cpu.stat nr_periods")
         self.assertEqual(after.value("container_cpu_cfs_throttled_periods_total", id=cg),
                          float(stat["nr_throttled"]), "throttled periods vs cpu.stat nr_throttled")
+        h.assert_close(self, after.value("container_cpu_cfs_throttled_seconds_total", id=cg),
+                       int(stat["throttled_time"]) / 1e9, 0.0, "throttled seconds vs cpu.stat",
+                       abs_tol=0.001)
 
         # Spec: --cpus 0.5 is quota 50000 us per 100000 us period; shares as given.
         self.assertEqual(after.value("container_spec_cpu_quota", id=cg), 50000)
@@ -79,6 +86,10 @@ class ContainerMetricsTest(unittest.TestCase):
         # totals equal the kernel's while the container is idle.
         pressure = h.read_pressure(cg, "cpu")
         if pressure is not None:
+            # Half of every period the runnable `yes` waits for its quota: measured ~2.4 s of 6 s.
+            waited = delta("container_pressure_cpu_waiting_seconds_total")
+            self.assertGreaterEqual(waited, 1.0, "cpu pressure (some) during a throttled 6 s burn")
+            self.assertLessEqual(waited, burn_seconds + 1.0, "cpu pressure (some) during a 6 s burn")
             h.assert_close(self, after.value("container_pressure_cpu_waiting_seconds_total", id=cg),
                            pressure["some"], 0.0, "cpu pressure some total", abs_tol=0.05)
             if "full" in pressure:
