@@ -1,0 +1,45 @@
+// Feeds one input to every cgroup and procfs parser: none may crash, hang or read out of bounds.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "exporters/cgroup_parsers.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace swarmwatch;  // NOLINT(google-build-using-namespace)
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+
+  (void)ParseSingleUint(text);
+  (void)ParseSingleInt(text);
+  std::optional<std::uint64_t> a, b, c;
+  const KeyedField fields[] = {{"total_inactive_file", &a}, {"pgfault", &b}, {"max", &c}};
+  ParseFlatKeyed(text, fields);
+  (void)FlatKeyedValue(text, "oom_kill");
+
+  std::vector<BlkioDeviceStats> devices;
+  (void)ParseBlkioV1(text, BlkioCounter::kBytes, devices);
+  (void)ParseBlkioV1(text, BlkioCounter::kOps, devices);
+  devices.clear();
+  (void)ParseIoStatV2(text, devices);
+
+  (void)ParsePressure(text);
+  if (const auto max = ParseCpuMax(text)) {
+    (void)CpuWeightToShares(max->period_us);
+  }
+  if (const auto interfaces = ParseNetDev(text)) {
+    for (const NetInterfaceStats& s : *interfaces) {
+      (void)IsIgnoredInterface(s.name);
+    }
+  }
+  (void)ParseTaskState(text);
+  (void)ParsePartitions(text);
+  (void)ParseMemTotalBytes(text);
+  (void)CountCpusInCpuinfo(text);
+  (void)CountCpusInProcStat(text);
+  (void)CountIds(text);
+  std::vector<std::int64_t> ids;
+  (void)ParseIds(text, ids);
+  return 0;
+}
