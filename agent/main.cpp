@@ -1,8 +1,50 @@
+// swarmwatch: container metrics of one Docker Swarm node for Prometheus.
+#include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "agent/build_info.h"
+#include "agent/config.h"
+#include "agent/daemon/agent.h"
+#include "agent/log.h"
 
-int main() {
-  std::printf("swarmwatch %s\n", swarmwatch::Version().data());
+int main(int argc, char** argv) {
+  using namespace swarmwatch;
+  // Block the stop signals in every thread the agent will start, then wait for them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto loaded = LoadConfig(std::vector<std::string>(argv + 1, argv + argc), ProcessEnvironment());
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "swarmwatch: %s\n", loaded.error().message.c_str());
+    return 2;
+  }
+  switch (loaded->action) {
+    case ConfigAction::kHelp:
+      std::fputs(loaded->help_text.c_str(), stdout);
+      return 0;
+    case ConfigAction::kVersion:
+      std::printf("swarmwatch %s\n", std::string(Version()).c_str());
+      return 0;
+    case ConfigAction::kRun:
+      break;
+  }
+  log::SetLevel(loaded->config.log_level);
+
+  auto agent = Agent::Start(loaded->config);
+  if (!agent.ok()) {
+    log::Error("cannot start: {}", agent.error().message);
+    return 1;
+  }
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  log::Info("received signal {}, shutting down", signal);
+  agent.value().reset();
+  log::Info("stopped");
   return 0;
 }

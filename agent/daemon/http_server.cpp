@@ -1,0 +1,80 @@
+#include "agent/daemon/http_server.h"
+
+#include <CivetServer.h>
+#include <fmt/format.h>
+
+#include <map>
+
+#include "agent/daemon/gzip.h"
+#include "agent/log.h"
+
+namespace swarmwatch {
+
+// One CivetWeb handler on "/" that routes by exact path, so unknown paths get a clean 404.
+class HttpServer::Dispatcher : public CivetHandler {
+ public:
+  explicit Dispatcher(std::vector<std::pair<std::string, HttpHandler>> routes)
+      : routes_(routes.begin(), routes.end()) {}
+
+  bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+    const mg_request_info* request = mg_get_request_info(conn);
+    const std::string path = request->local_uri != nullptr ? request->local_uri : "/";
+    HttpResponse response;
+    if (auto it = routes_.find(path); it != routes_.end()) {
+      try {
+        response = it->second();
+      } catch (const std::exception& e) {
+        log::Error("handler for {} failed: {}", path, e.what());
+        response = HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", false};
+      }
+    } else {
+      response = HttpResponse{404, "text/plain; charset=utf-8", "not found\n", false};
+    }
+    const char* accept = mg_get_header(conn, "Accept-Encoding");
+    const bool gzip = response.compressible && accept != nullptr && AcceptsGzip(accept);
+    if (gzip)
+      response.body = GzipCompress(response.body);
+    const std::string head = fmt::format(
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Cache-Control: "
+        "no-store\r\n\r\n",
+        response.status, mg_get_response_code_text(conn, response.status), response.content_type,
+        response.body.size(), gzip ? "Content-Encoding: gzip\r\n" : "");
+    mg_write(conn, head.data(), head.size());
+    mg_write(conn, response.body.data(), response.body.size());
+    return true;
+  }
+
+ private:
+  std::map<std::string, HttpHandler> routes_;
+};
+
+Result<std::unique_ptr<HttpServer>> HttpServer::Start(
+    const ListenAddress& address, std::vector<std::pair<std::string, HttpHandler>> routes) {
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  server->dispatcher_ = std::make_unique<Dispatcher>(std::move(routes));
+  const std::string ports = address.host.empty() ? std::to_string(address.port)
+                                                 : fmt::format("{}:{}", address.host, address.port);
+  const std::vector<std::string> options = {
+      "listening_ports",    ports,   "num_threads",       "4",
+      "request_timeout_ms", "10000", "enable_keep_alive", "yes",
+  };
+  try {
+    server->server_ = std::make_unique<CivetServer>(options);
+  } catch (const CivetException& e) {
+    return Error{fmt::format("cannot listen on {}: {}", ports, e.what())};
+  }
+  server->server_->addHandler("/", server->dispatcher_.get());
+  return server;
+}
+
+HttpServer::~HttpServer() {
+  // Stop serving before the handlers go away.
+  if (server_)
+    server_->close();
+}
+
+std::vector<int> HttpServer::ListeningPorts() const {
+  return server_->getListeningPorts();
+}
+
+}  // namespace swarmwatch

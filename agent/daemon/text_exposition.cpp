@@ -1,0 +1,158 @@
+#include "agent/daemon/text_exposition.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <iterator>
+#include <string_view>
+
+namespace swarmwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+void AppendValue(double value, std::string& out) {
+  if (std::isnan(value)) {
+    out += "NaN";
+  } else if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+  } else {
+    fmt::format_to(std::back_inserter(out), "{}", value);
+  }
+}
+
+// HELP text escapes \ and newline; label values also escape the double quote.
+void AppendEscaped(std::string_view text, bool quote, std::string& out) {
+  for (char ch : text) {
+    switch (ch) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '"':
+        if (quote) {
+          out += "\\\"";
+        } else {
+          out.push_back(ch);
+        }
+        break;
+      default:
+        out.push_back(ch);
+    }
+  }
+}
+
+// name{labels,extra="extra_value"} value [timestamp]
+void AppendSample(std::string_view name, std::string_view suffix, const ClientMetric& metric,
+                  std::string_view extra_name, std::string_view extra_value, double value,
+                  std::string& out) {
+  out += name;
+  out += suffix;
+  if (!metric.label.empty() || !extra_name.empty()) {
+    out.push_back('{');
+    bool first = true;
+    for (const ClientMetric::Label& label : metric.label) {
+      if (!first)
+        out.push_back(',');
+      first = false;
+      out += label.name;
+      out += "=\"";
+      AppendEscaped(label.value, true, out);
+      out.push_back('"');
+    }
+    if (!extra_name.empty()) {
+      if (!first)
+        out.push_back(',');
+      out += extra_name;
+      out += "=\"";
+      out += extra_value;
+      out.push_back('"');
+    }
+    out.push_back('}');
+  }
+  out.push_back(' ');
+  AppendValue(value, out);
+  if (metric.timestamp_ms != 0)
+    fmt::format_to(std::back_inserter(out), " {}", metric.timestamp_ms);
+  out.push_back('\n');
+}
+
+std::string_view TypeName(MetricType type) {
+  switch (type) {
+    case MetricType::Counter:
+      return "counter";
+    case MetricType::Gauge:
+      return "gauge";
+    case MetricType::Summary:
+      return "summary";
+    case MetricType::Histogram:
+      return "histogram";
+    default:
+      return "untyped";
+  }
+}
+
+}  // namespace
+
+void WriteTextExposition(const std::vector<MetricFamily>& families, std::string& out) {
+  for (const MetricFamily& family : families) {
+    if (family.metric.empty())
+      continue;
+    out += "# HELP ";
+    out += family.name;
+    out.push_back(' ');
+    AppendEscaped(family.help, false, out);
+    out += "\n# TYPE ";
+    out += family.name;
+    out.push_back(' ');
+    out += TypeName(family.type);
+    out.push_back('\n');
+    for (const ClientMetric& metric : family.metric) {
+      switch (family.type) {
+        case MetricType::Counter:
+          AppendSample(family.name, "", metric, {}, {}, metric.counter.value, out);
+          break;
+        case MetricType::Gauge:
+          AppendSample(family.name, "", metric, {}, {}, metric.gauge.value, out);
+          break;
+        case MetricType::Summary: {
+          for (const ClientMetric::Quantile& q : metric.summary.quantile) {
+            std::string quantile;
+            AppendValue(q.quantile, quantile);
+            AppendSample(family.name, "", metric, "quantile", quantile, q.value, out);
+          }
+          AppendSample(family.name, "_sum", metric, {}, {}, metric.summary.sample_sum, out);
+          AppendSample(family.name, "_count", metric, {}, {},
+                       static_cast<double>(metric.summary.sample_count), out);
+          break;
+        }
+        case MetricType::Histogram: {
+          bool has_inf = false;
+          for (const ClientMetric::Bucket& b : metric.histogram.bucket) {
+            std::string le;
+            AppendValue(b.upper_bound, le);
+            has_inf = has_inf || std::isinf(b.upper_bound);
+            AppendSample(family.name, "_bucket", metric, "le", le,
+                         static_cast<double>(b.cumulative_count), out);
+          }
+          if (!has_inf) {
+            AppendSample(family.name, "_bucket", metric, "le", "+Inf",
+                         static_cast<double>(metric.histogram.sample_count), out);
+          }
+          AppendSample(family.name, "_sum", metric, {}, {}, metric.histogram.sample_sum, out);
+          AppendSample(family.name, "_count", metric, {}, {},
+                       static_cast<double>(metric.histogram.sample_count), out);
+          break;
+        }
+        default:
+          AppendSample(family.name, "", metric, {}, {}, metric.untyped.value, out);
+      }
+    }
+  }
+}
+
+}  // namespace swarmwatch

@@ -1,0 +1,410 @@
+#include "exporters/container_collector.h"
+
+#include <array>
+#include <chrono>
+#include <optional>
+#include <utility>
+
+namespace swarmwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+// Every family this collector emits, in exposition order. Names, help and types are cAdvisor's.
+enum Family : std::size_t {
+  kCpuUsage,
+  kCpuUser,
+  kCpuSystem,
+  kCfsPeriods,
+  kCfsThrottledPeriods,
+  kCfsThrottledSeconds,
+  kMemoryUsage,
+  kMemoryWorkingSet,
+  kMemoryRss,
+  kMemoryCache,
+  kMemorySwap,
+  kMemoryMappedFile,
+  kMemoryMaxUsage,
+  kMemoryFailcnt,
+  kMemoryFailures,
+  kOomEvents,
+  kNetReceiveBytes,
+  kNetReceivePackets,
+  kNetReceiveErrors,
+  kNetReceiveDropped,
+  kNetTransmitBytes,
+  kNetTransmitPackets,
+  kNetTransmitErrors,
+  kNetTransmitDropped,
+  kFsReadsBytes,
+  kFsWritesBytes,
+  kFsReads,
+  kFsWrites,
+  kProcesses,
+  kThreads,
+  kTasksState,
+  kSpecCpuQuota,
+  kSpecCpuPeriod,
+  kSpecCpuShares,
+  kSpecMemoryLimit,
+  kStartTime,
+  kLastSeen,
+  kPressureCpuWaiting,
+  kPressureCpuStalled,
+  kPressureMemoryWaiting,
+  kPressureMemoryStalled,
+  kPressureIoWaiting,
+  kPressureIoStalled,
+  kMachineCpuCores,
+  kMachineMemory,
+  kFamilyCount
+};
+
+struct FamilySpec {
+  const char* name;
+  const char* help;
+  MetricType type;
+};
+
+constexpr std::array<FamilySpec, kFamilyCount> kFamilies = {{
+    {"container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.",
+     MetricType::Counter},
+    {"container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.",
+     MetricType::Counter},
+    {"container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.",
+     MetricType::Counter},
+    {"container_cpu_cfs_periods_total", "Number of elapsed enforcement period intervals.",
+     MetricType::Counter},
+    {"container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.",
+     MetricType::Counter},
+    {"container_cpu_cfs_throttled_seconds_total",
+     "Total time duration the container has been throttled.", MetricType::Counter},
+    {"container_memory_usage_bytes",
+     "Current memory usage in bytes, including all memory regardless of when it was accessed",
+     MetricType::Gauge},
+    {"container_memory_working_set_bytes", "Current working set in bytes.", MetricType::Gauge},
+    {"container_memory_rss", "Size of RSS in bytes.", MetricType::Gauge},
+    {"container_memory_cache", "Number of bytes of page cache memory.", MetricType::Gauge},
+    {"container_memory_swap", "Container swap usage in bytes.", MetricType::Gauge},
+    {"container_memory_mapped_file", "Size of memory mapped files in bytes.", MetricType::Gauge},
+    {"container_memory_max_usage_bytes", "Maximum memory usage recorded in bytes",
+     MetricType::Gauge},
+    {"container_memory_failcnt", "Number of memory usage hits limits", MetricType::Counter},
+    {"container_memory_failures_total", "Cumulative count of memory allocation failures.",
+     MetricType::Counter},
+    {"container_oom_events_total", "Count of out of memory events observed for the container",
+     MetricType::Counter},
+    {"container_network_receive_bytes_total", "Cumulative count of bytes received",
+     MetricType::Counter},
+    {"container_network_receive_packets_total", "Cumulative count of packets received",
+     MetricType::Counter},
+    {"container_network_receive_errors_total",
+     "Cumulative count of errors encountered while receiving", MetricType::Counter},
+    {"container_network_receive_packets_dropped_total",
+     "Cumulative count of packets dropped while receiving", MetricType::Counter},
+    {"container_network_transmit_bytes_total", "Cumulative count of bytes transmitted",
+     MetricType::Counter},
+    {"container_network_transmit_packets_total", "Cumulative count of packets transmitted",
+     MetricType::Counter},
+    {"container_network_transmit_errors_total",
+     "Cumulative count of errors encountered while transmitting", MetricType::Counter},
+    {"container_network_transmit_packets_dropped_total",
+     "Cumulative count of packets dropped while transmitting", MetricType::Counter},
+    {"container_fs_reads_bytes_total", "Cumulative count of bytes read", MetricType::Counter},
+    {"container_fs_writes_bytes_total", "Cumulative count of bytes written", MetricType::Counter},
+    {"container_fs_reads_total", "Cumulative count of reads completed", MetricType::Counter},
+    {"container_fs_writes_total", "Cumulative count of writes completed", MetricType::Counter},
+    {"container_processes", "Number of processes running inside the container.", MetricType::Gauge},
+    {"container_threads", "Number of threads running inside the container", MetricType::Gauge},
+    {"container_tasks_state", "Number of tasks in given state", MetricType::Gauge},
+    {"container_spec_cpu_quota", "CPU quota of the container.", MetricType::Gauge},
+    {"container_spec_cpu_period", "CPU period of the container.", MetricType::Gauge},
+    {"container_spec_cpu_shares", "CPU share of the container.", MetricType::Gauge},
+    {"container_spec_memory_limit_bytes", "Memory limit for the container.", MetricType::Gauge},
+    {"container_start_time_seconds", "Start time of the container since unix epoch in seconds.",
+     MetricType::Gauge},
+    {"container_last_seen", "Last time a container was seen by the exporter", MetricType::Gauge},
+    {"container_pressure_cpu_waiting_seconds_total",
+     "Total time duration tasks in the container have waited due to CPU pressure.",
+     MetricType::Counter},
+    {"container_pressure_cpu_stalled_seconds_total",
+     "Total time duration no tasks in the container could make progress due to CPU congestion.",
+     MetricType::Counter},
+    {"container_pressure_memory_waiting_seconds_total",
+     "Total time duration tasks in the container have waited due to memory pressure.",
+     MetricType::Counter},
+    {"container_pressure_memory_stalled_seconds_total",
+     "Total time duration no tasks in the container could make progress due to memory "
+     "congestion.",
+     MetricType::Counter},
+    {"container_pressure_io_waiting_seconds_total",
+     "Total time duration tasks in the container have waited due to IO pressure.",
+     MetricType::Counter},
+    {"container_pressure_io_stalled_seconds_total",
+     "Total time duration no tasks in the container could make progress due to IO congestion.",
+     MetricType::Counter},
+    {"machine_cpu_cores", "Number of logical CPU cores.", MetricType::Gauge},
+    {"machine_memory_bytes", "Amount of memory installed on the machine.", MetricType::Gauge},
+}};
+
+template <class T>
+std::optional<double> AsDouble(const std::optional<T>& value) {
+  if (!value)
+    return std::nullopt;
+  return static_cast<double>(*value);
+}
+
+// The families that are one optional number of CgroupStats per container, without extra labels.
+struct ScalarRow {
+  Family family;
+  std::optional<double> (*get)(const CgroupStats&);
+};
+
+constexpr ScalarRow kScalarRows[] = {
+    {kCpuUser, [](const CgroupStats& s) { return s.cpu.user_seconds; }},
+    {kCpuSystem, [](const CgroupStats& s) { return s.cpu.system_seconds; }},
+    {kCfsPeriods, [](const CgroupStats& s) { return AsDouble(s.cpu.cfs_periods); }},
+    {kCfsThrottledPeriods,
+     [](const CgroupStats& s) { return AsDouble(s.cpu.cfs_throttled_periods); }},
+    {kCfsThrottledSeconds, [](const CgroupStats& s) { return s.cpu.cfs_throttled_seconds; }},
+    {kMemoryUsage, [](const CgroupStats& s) { return AsDouble(s.memory.usage_bytes); }},
+    {kMemoryWorkingSet, [](const CgroupStats& s) { return AsDouble(s.memory.working_set_bytes); }},
+    {kMemoryRss, [](const CgroupStats& s) { return AsDouble(s.memory.rss); }},
+    {kMemoryCache, [](const CgroupStats& s) { return AsDouble(s.memory.cache); }},
+    {kMemorySwap, [](const CgroupStats& s) { return AsDouble(s.memory.swap); }},
+    {kMemoryMappedFile, [](const CgroupStats& s) { return AsDouble(s.memory.mapped_file); }},
+    {kMemoryMaxUsage, [](const CgroupStats& s) { return AsDouble(s.memory.max_usage_bytes); }},
+    {kMemoryFailcnt, [](const CgroupStats& s) { return AsDouble(s.memory.failcnt); }},
+    {kOomEvents, [](const CgroupStats& s) { return AsDouble(s.memory.oom_events); }},
+    {kProcesses, [](const CgroupStats& s) { return AsDouble(s.processes); }},
+    {kThreads, [](const CgroupStats& s) { return AsDouble(s.threads); }},
+    {kSpecCpuQuota, [](const CgroupStats& s) { return AsDouble(s.spec.cpu_quota); }},
+    {kSpecCpuPeriod, [](const CgroupStats& s) { return AsDouble(s.spec.cpu_period); }},
+    {kSpecCpuShares, [](const CgroupStats& s) { return AsDouble(s.spec.cpu_shares); }},
+    {kSpecMemoryLimit, [](const CgroupStats& s) { return s.spec.memory_limit_bytes; }},
+    {kPressureCpuWaiting, [](const CgroupStats& s) { return s.cpu_pressure.waiting_seconds; }},
+    {kPressureCpuStalled, [](const CgroupStats& s) { return s.cpu_pressure.stalled_seconds; }},
+    {kPressureMemoryWaiting,
+     [](const CgroupStats& s) { return s.memory_pressure.waiting_seconds; }},
+    {kPressureMemoryStalled,
+     [](const CgroupStats& s) { return s.memory_pressure.stalled_seconds; }},
+    {kPressureIoWaiting, [](const CgroupStats& s) { return s.io_pressure.waiting_seconds; }},
+    {kPressureIoStalled, [](const CgroupStats& s) { return s.io_pressure.stalled_seconds; }},
+};
+
+// Collects the samples of one scrape into the families, in kFamilies order.
+class FamilyBuilder {
+ public:
+  FamilyBuilder() {
+    for (std::size_t i = 0; i < kFamilyCount; ++i) {
+      families_[i].name = kFamilies[i].name;
+      families_[i].help = kFamilies[i].help;
+      families_[i].type = kFamilies[i].type;
+    }
+  }
+
+  void Add(Family family, const Labels& base, double value) {
+    ClientMetric& metric = families_[family].metric.emplace_back();
+    metric.label = base;
+    Set(family, metric, value);
+  }
+
+  void Add(Family family, const Labels& base, double value, ClientMetric::Label extra) {
+    ClientMetric& metric = families_[family].metric.emplace_back();
+    metric.label.reserve(base.size() + 1);
+    metric.label = base;
+    metric.label.push_back(std::move(extra));
+    Set(family, metric, value);
+  }
+
+  void Add(Family family, const Labels& base, double value, ClientMetric::Label first,
+           ClientMetric::Label second) {
+    ClientMetric& metric = families_[family].metric.emplace_back();
+    metric.label.reserve(base.size() + 2);
+    metric.label = base;
+    metric.label.push_back(std::move(first));
+    metric.label.push_back(std::move(second));
+    Set(family, metric, value);
+  }
+
+  // Families without samples are left out: an empty family is noise in the exposition.
+  std::vector<MetricFamily> Finish() && {
+    std::vector<MetricFamily> result;
+    result.reserve(kFamilyCount);
+    for (MetricFamily& family : families_) {
+      if (!family.metric.empty())
+        result.push_back(std::move(family));
+    }
+    return result;
+  }
+
+ private:
+  static void Set(Family family, ClientMetric& metric, double value) {
+    if (kFamilies[family].type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+  }
+
+  std::array<MetricFamily, kFamilyCount> families_;
+};
+
+void AddCgroupStats(FamilyBuilder& out, const Labels& labels, const CgroupStats& stats,
+                    const std::map<DeviceNumber, std::string>& devices) {
+  if (stats.cpu.usage_seconds) {
+    out.Add(kCpuUsage, labels, *stats.cpu.usage_seconds, {"cpu", "total"});
+  }
+  for (const ScalarRow& row : kScalarRows) {
+    if (auto value = row.get(stats))
+      out.Add(row.family, labels, *value);
+  }
+  const MemoryStats& memory = stats.memory;
+  const std::pair<const std::optional<std::uint64_t>*, std::pair<const char*, const char*>>
+      failures[] = {
+          {&memory.pgfault_container, {"pgfault", "container"}},
+          {&memory.pgmajfault_container, {"pgmajfault", "container"}},
+          {&memory.pgfault_hierarchy, {"pgfault", "hierarchy"}},
+          {&memory.pgmajfault_hierarchy, {"pgmajfault", "hierarchy"}},
+      };
+  for (const auto& [value, kind] : failures) {
+    if (*value) {
+      out.Add(kMemoryFailures, labels, static_cast<double>(**value), {"failure_type", kind.first},
+              {"scope", kind.second});
+    }
+  }
+  for (const BlkioDeviceStats& device : stats.blkio) {
+    auto name = devices.find({device.major, device.minor});
+    ClientMetric::Label label{"device", name != devices.end() ? name->second
+                                                              : std::to_string(device.major) + ":" +
+                                                                    std::to_string(device.minor)};
+    out.Add(kFsReadsBytes, labels, static_cast<double>(device.read_bytes), label);
+    out.Add(kFsWritesBytes, labels, static_cast<double>(device.write_bytes), label);
+    out.Add(kFsReads, labels, static_cast<double>(device.reads), label);
+    out.Add(kFsWrites, labels, static_cast<double>(device.writes), label);
+  }
+}
+
+void AddNetwork(FamilyBuilder& out, const Labels& labels,
+                const std::vector<NetInterfaceStats>& interfaces) {
+  for (const NetInterfaceStats& net : interfaces) {
+    const ClientMetric::Label label{"interface", net.name};
+    out.Add(kNetReceiveBytes, labels, static_cast<double>(net.rx_bytes), label);
+    out.Add(kNetReceivePackets, labels, static_cast<double>(net.rx_packets), label);
+    out.Add(kNetReceiveErrors, labels, static_cast<double>(net.rx_errors), label);
+    out.Add(kNetReceiveDropped, labels, static_cast<double>(net.rx_dropped), label);
+    out.Add(kNetTransmitBytes, labels, static_cast<double>(net.tx_bytes), label);
+    out.Add(kNetTransmitPackets, labels, static_cast<double>(net.tx_packets), label);
+    out.Add(kNetTransmitErrors, labels, static_cast<double>(net.tx_errors), label);
+    out.Add(kNetTransmitDropped, labels, static_cast<double>(net.tx_dropped), label);
+  }
+}
+
+void AddTaskStates(FamilyBuilder& out, const Labels& labels, const TaskStateCounts& states) {
+  const std::pair<const char*, std::uint64_t> rows[] = {
+      {"sleeping", states.sleeping}, {"running", states.running},
+      {"stopped", states.stopped},   {"uninterruptible", states.uninterruptible},
+      {"iowait", states.iowait},
+  };
+  for (const auto& [state, count] : rows) {
+    out.Add(kTasksState, labels, static_cast<double>(count), {"state", state});
+  }
+}
+
+}  // namespace
+
+std::string ContainerLabelName(std::string_view docker_label) {
+  std::string name = "container_label_";
+  name.reserve(name.size() + docker_label.size());
+  for (char ch : docker_label) {
+    const bool keep = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '_';
+    name.push_back(keep ? ch : '_');
+  }
+  return name;
+}
+
+ContainerCollector::ContainerCollector(std::function<ContainerSnapshot()> containers,
+                                       CgroupReader cgroups, ProcReader proc,
+                                       ContainerCollectorOptions options)
+    : containers_(std::move(containers)),
+      cgroups_(std::move(cgroups)),
+      proc_(std::move(proc)),
+      options_(std::move(options)) {
+  if (!options_.now) {
+    options_.now = [] {
+      return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+  for (const std::string& label : options_.container_labels) {
+    label_names_.push_back(ContainerLabelName(label));
+  }
+}
+
+std::vector<MetricFamily> ContainerCollector::Collect() const {
+  FamilyBuilder out;
+  const double now = options_.now();
+  const auto devices = proc_.BlockDeviceNames();
+
+  // The root cgroup: the host's totals, as cAdvisor's id="/".
+  const Labels root_labels = {{"id", "/"}};
+  if (auto root = cgroups_.Read("/"); root.ok()) {
+    AddCgroupStats(out, root_labels, *root, devices);
+  } else {
+    options_.on_error("cgroup");
+  }
+  if (auto net = proc_.NetDev(1); net.ok()) {
+    AddNetwork(out, root_labels, *net);
+  } else {
+    options_.on_error("proc");
+  }
+  out.Add(kLastSeen, root_labels, now);
+
+  const ContainerSnapshot snapshot = containers_();
+  if (snapshot) {
+    for (const auto& [id, container] : *snapshot) {
+      if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
+        continue;
+      auto stats = cgroups_.Read(container.cgroup_path);
+      if (!stats.ok()) {
+        options_.on_vanished();
+        continue;
+      }
+      Labels labels;
+      labels.reserve(3 + label_names_.size() + 2);
+      for (std::size_t i = 0; i < label_names_.size(); ++i) {
+        if (auto value = container.Label(options_.container_labels[i]); !value.empty()) {
+          labels.push_back({label_names_[i], std::string(value)});
+        }
+      }
+      labels.push_back({"id", container.cgroup_path});
+      labels.push_back({"image", container.image});
+      labels.push_back({"name", container.name});
+
+      AddCgroupStats(out, labels, *stats, devices);
+      if (auto net = proc_.NetDev(container.pid); net.ok()) {
+        AddNetwork(out, labels, *net);
+      } else {
+        options_.on_error("proc");
+      }
+      AddTaskStates(out, labels, proc_.TaskStates(stats->thread_ids));
+      if (container.started_at > 0)
+        out.Add(kStartTime, labels, container.started_at);
+      out.Add(kLastSeen, labels, now);
+    }
+  }
+
+  if (auto machine = proc_.Machine(); machine.ok()) {
+    out.Add(kMachineCpuCores, {}, static_cast<double>(machine->cpu_cores));
+    out.Add(kMachineMemory, {}, static_cast<double>(machine->memory_bytes));
+  } else {
+    options_.on_error("proc");
+  }
+  return std::move(out).Finish();
+}
+
+}  // namespace swarmwatch

@@ -1,0 +1,101 @@
+#include "agent/daemon/text_exposition.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <sstream>
+
+namespace swarmwatch {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Sample lines (not comments) as "series -> value", so outputs compare by meaning.
+std::map<std::string, double> Samples(const std::string& text) {
+  std::map<std::string, double> samples;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#')
+      continue;
+    const std::size_t space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
+}
+
+TEST(TextExposition, WritesCountersAndGaugesWithEscapedLabels) {
+  MetricFamily counter{"requests_total", "Requests\nserved \\ so far", MetricType::Counter, {}};
+  ClientMetric& c = counter.metric.emplace_back();
+  c.label = {{"path", "/a\"b\\c\nd"}, {"code", "200"}};
+  c.counter.value = 42;
+  MetricFamily gauge{"temperature", "Degrees", MetricType::Gauge, {}};
+  gauge.metric.emplace_back().gauge.value = 21.5;
+  MetricFamily empty{"nothing", "No samples", MetricType::Gauge, {}};
+
+  std::string out;
+  WriteTextExposition({counter, empty, gauge}, out);
+  EXPECT_EQ(out,
+            "# HELP requests_total Requests\\nserved \\\\ so far\n"
+            "# TYPE requests_total counter\n"
+            "requests_total{path=\"/a\\\"b\\\\c\\nd\",code=\"200\"} 42\n"
+            "# HELP temperature Degrees\n"
+            "# TYPE temperature gauge\n"
+            "temperature 21.5\n");
+}
+
+TEST(TextExposition, SpecialValues) {
+  MetricFamily gauge{"g", "h", MetricType::Gauge, {}};
+  gauge.metric.emplace_back().gauge.value = std::numeric_limits<double>::quiet_NaN();
+  gauge.metric.emplace_back().gauge.value = std::numeric_limits<double>::infinity();
+  gauge.metric.emplace_back().gauge.value = -std::numeric_limits<double>::infinity();
+  gauge.metric.emplace_back().gauge.value = 18446744073709551615.0;
+  std::string out;
+  WriteTextExposition({gauge}, out);
+  EXPECT_NE(out.find("g NaN\ng +Inf\ng -Inf\ng 1.8446744073709552e+19\n"), std::string::npos)
+      << out;
+}
+
+TEST(TextExposition, MeansTheSameAsPrometheusCppTextSerializer) {
+  prometheus::Registry registry;
+  auto& counters = prometheus::BuildCounter().Name("c_total").Help("c").Register(registry);
+  counters.Add({{"a", "1"}}).Increment(3.25);
+  counters.Add({{"a", "2"}, {"b", "x y"}}).Increment(1e12);
+  prometheus::BuildGauge().Name("g").Help("g").Register(registry).Add({}).Set(-0.001);
+  auto& histogram = prometheus::BuildHistogram()
+                        .Name("h_seconds")
+                        .Help("h")
+                        .Register(registry)
+                        .Add({{"k", "v"}}, prometheus::Histogram::BucketBoundaries{0.1, 1, 10});
+  for (double v : {0.05, 0.5, 5.0, 50.0, 0.1})
+    histogram.Observe(v);
+
+  const auto families = registry.Collect();
+  std::ostringstream reference;
+  prometheus::TextSerializer().Serialize(reference, families);
+  std::string ours;
+  WriteTextExposition(families, ours);
+
+  const auto expected = Samples(reference.str());
+  const auto actual = Samples(ours);
+  ASSERT_EQ(actual.size(), expected.size()) << ours;
+  for (const auto& [series, value] : expected) {
+    auto it = actual.find(series);
+    ASSERT_NE(it, actual.end()) << "missing " << series << " in\n" << ours;
+    EXPECT_DOUBLE_EQ(it->second, value) << series;
+  }
+  EXPECT_EQ(actual.at("h_seconds_bucket{k=\"v\",le=\"1\"}"), 3);
+  EXPECT_EQ(actual.at("h_seconds_bucket{k=\"v\",le=\"+Inf\"}"), 5);
+}
+
+}  // namespace
+}  // namespace swarmwatch
