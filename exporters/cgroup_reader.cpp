@@ -1,7 +1,6 @@
 #include "exporters/cgroup_reader.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -34,10 +33,14 @@ class FileSlurper {
     if (fd < 0) {
       return std::nullopt;
     }
+    ++opened_;
     std::optional<std::string_view> result = ReadAll(fd);
     ::close(fd);
     return result;
   }
+
+  // How many files could be opened: none means the cgroup is gone.
+  int opened() const { return opened_; }
 
  private:
   // read() that retries when interrupted; -1 on error.
@@ -56,10 +59,12 @@ class FileSlurper {
       if (got < 0) {
         return std::nullopt;
       }
-      if (got == 0) {
+      used += static_cast<std::size_t>(got);
+      // cgroupfs and procfs (seq_file) fill the whole buffer unless the file ends, as regular
+      // files do: a short read is the end, which saves a read() per file (a tenth of the cost).
+      if (got == 0 || used < buf_.size()) {
         return std::string_view(buf_.data(), used);
       }
-      used += static_cast<std::size_t>(got);
     }
     heap_.assign(buf_.data(), used);
     for (;;) {
@@ -79,12 +84,8 @@ class FileSlurper {
   std::array<char, 4096> path_{};
   std::array<char, 16384> buf_{};
   std::string heap_;
+  int opened_ = 0;
 };
-
-bool IsDirectory(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 // "/" -> "", "/docker/x" -> "/docker/x", "docker/x" -> "/docker/x".
 std::string NormalizeCgroupPath(std::string_view cgroup_path) {
@@ -177,32 +178,44 @@ void ReadTasks(FileSlurper& files, const std::string& dir, const char* procs_nam
 
 Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
   // Controllers are separate mounts (cpu/, cpuacct/) or combined (cpu,cpuacct/) depending on the
-  // host; where both exist the separate names are symlinks to the combined one.
+  // host; where both exist the separate names are symlinks to the combined one. The first file
+  // read in each tells which (no stat() of directories: every syscall counts at scrape time).
   const std::string combined = root + "/cpu,cpuacct" + path;
-  std::string cpu_dir = root + "/cpu" + path;
-  if (!IsDirectory(cpu_dir)) {
-    cpu_dir = combined;
-  }
   std::string cpuacct_dir = root + "/cpuacct" + path;
-  if (!IsDirectory(cpuacct_dir)) {
+  std::string cpu_dir = root + "/cpu" + path;
+  const std::string memory_dir = root + "/memory" + path;
+
+  FileSlurper files;
+  CgroupStats stats;
+  CpuStats& cpu = stats.cpu;
+  MemoryStats& mem = stats.memory;
+
+  auto usage_text = files.Read(cpuacct_dir, "cpuacct.usage");
+  if (!usage_text && (usage_text = files.Read(combined, "cpuacct.usage"))) {
     cpuacct_dir = combined;
   }
-  const std::string memory_dir = root + "/memory" + path;
-  const bool has_cpu = IsDirectory(cpu_dir);
-  const bool has_cpuacct = cpu_dir == cpuacct_dir ? has_cpu : IsDirectory(cpuacct_dir);
-  const bool has_memory = IsDirectory(memory_dir);
-  if (!has_cpu && !has_cpuacct && !has_memory) {
+  if (usage_text) {
+    cpu.usage_seconds = Scaled(ParseSingleUint(*usage_text), kNanosPerSecond);
+  }
+  auto cpu_stat_text = files.Read(cpu_dir, "cpu.stat");
+  if (!cpu_stat_text && (cpu_stat_text = files.Read(combined, "cpu.stat"))) {
+    cpu_dir = combined;
+  }
+  if (cpu_stat_text) {
+    std::optional<std::uint64_t> throttled_ns;
+    const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
+                                 {"nr_throttled", &cpu.cfs_throttled_periods},
+                                 {"throttled_time", &throttled_ns}};
+    ParseFlatKeyed(*cpu_stat_text, fields);
+    cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
+  }
+  mem.usage_bytes = ReadUint(files, memory_dir, "memory.usage_in_bytes");
+  if (files.opened() == 0) {
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
   const std::string blkio_dir = root + "/blkio" + path;
   const std::string unified_dir = root + "/unified" + path;
 
-  FileSlurper files;
-  CgroupStats stats;
-
-  // CPU.
-  CpuStats& cpu = stats.cpu;
-  cpu.usage_seconds = Scaled(ReadUint(files, cpuacct_dir, "cpuacct.usage"), kNanosPerSecond);
   if (const auto text = files.Read(cpuacct_dir, "cpuacct.stat")) {
     std::optional<std::uint64_t> user, system;
     const KeyedField fields[] = {{"user", &user}, {"system", &system}};
@@ -213,19 +226,9 @@ Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
       cpu.system_seconds = Scaled(system, ticks_per_second);
     }
   }
-  if (const auto text = files.Read(cpu_dir, "cpu.stat")) {
-    std::optional<std::uint64_t> throttled_ns;
-    const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
-                                 {"nr_throttled", &cpu.cfs_throttled_periods},
-                                 {"throttled_time", &throttled_ns}};
-    ParseFlatKeyed(*text, fields);
-    cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
-  }
 
   // Memory, as cAdvisor maps it with use_hierarchy (always on in current kernels): the total_*
   // keys cover the container's sub-cgroups too.
-  MemoryStats& mem = stats.memory;
-  mem.usage_bytes = ReadUint(files, memory_dir, "memory.usage_in_bytes");
   mem.max_usage_bytes = ReadUint(files, memory_dir, "memory.max_usage_in_bytes");
   mem.failcnt = ReadUint(files, memory_dir, "memory.failcnt");
   if (const auto text = files.Read(memory_dir, "memory.stat")) {
@@ -285,15 +288,12 @@ Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
     stats.spec.memory_limit_bytes = static_cast<double>(*limit);
   }
 
-  ReadTasks(files, has_cpu ? cpu_dir : memory_dir, "cgroup.procs", "tasks", stats);
+  ReadTasks(files, cpu_dir, "cgroup.procs", "tasks", stats);
   return stats;
 }
 
 Result<CgroupStats> ReadV2(const std::string& root, const std::string& path) {
   const std::string dir = root + path;
-  if (!IsDirectory(dir)) {
-    return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
-  }
   FileSlurper files;
   CgroupStats stats;
 
@@ -314,6 +314,9 @@ Result<CgroupStats> ReadV2(const std::string& root, const std::string& path) {
 
   MemoryStats& mem = stats.memory;
   mem.usage_bytes = ReadUint(files, dir, "memory.current");
+  if (files.opened() == 0) {  // every cgroup, the root too, has cpu.stat
+    return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
+  }
   mem.max_usage_bytes = ReadUint(files, dir, "memory.peak");
   mem.swap = ReadUint(files, dir, "memory.swap.current");
   if (const auto text = files.Read(dir, "memory.stat")) {
