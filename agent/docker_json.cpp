@@ -83,7 +83,7 @@ std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
+bool Digits(std::string_view s, size_t pos, size_t n, std::int64_t& out) {
   if (pos + n > s.size()) {
     return false;
   }
@@ -101,12 +101,12 @@ bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
 
 Result<double> ParseRfc3339(std::string_view s) {
   auto bad = [&] { return Error{fmt::format("not an RFC 3339 time: \"{}\"", s.substr(0, 64))}; };
-  int year = 0;
-  int mon = 0;
-  int day = 0;
-  int hour = 0;
-  int min = 0;
-  int sec = 0;
+  std::int64_t year = 0;
+  std::int64_t mon = 0;
+  std::int64_t day = 0;
+  std::int64_t hour = 0;
+  std::int64_t min = 0;
+  std::int64_t sec = 0;
   if (!Digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, mon) ||
       s[7] != '-' || !Digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
       !Digits(s, 11, 2, hour) || s[13] != ':' || !Digits(s, 14, 2, min) || s[16] != ':' ||
@@ -135,8 +135,8 @@ Result<double> ParseRfc3339(std::string_view s) {
   if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
     ++pos;
   } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
-    int oh = 0;
-    int om = 0;
+    std::int64_t oh = 0;
+    std::int64_t om = 0;
     if (!Digits(s, pos + 1, 2, oh) || pos + 3 >= s.size() || s[pos + 3] != ':' ||
         !Digits(s, pos + 4, 2, om)) {
       return bad();
