@@ -439,6 +439,13 @@ class Agent:
             raise AssertionError(f"/metrics answered {r.status}: {r.text[:500]}")
         return Scrape(r.text)
 
+    def scrape_until(self, predicate: Callable[[Scrape], object], timeout: float, what: str) -> Scrape:
+        """Scrapes until `predicate(scrape)` holds; returns that scrape."""
+        def attempt():
+            s = self.scrape()
+            return s if predicate(s) else None
+        return wait_until(attempt, timeout, what=what)
+
     def wait_ready(self, timeout: float = 60) -> None:
         wait_until(lambda: self.get("/ready", timeout=5).status == 200, timeout,
                    what=f"agent /ready to answer 200 (stderr:\n{self.log(20)})")

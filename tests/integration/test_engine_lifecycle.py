@@ -96,8 +96,7 @@ class EngineLifecycleTest(unittest.TestCase):
         elsewhere = host.run("elsewhere")  # same cgroup tree, other engine: must not be reported
         os.symlink(self.engine.socket, self.link)
         agent.wait_ready(60)
-        scrape = h.wait_until(lambda: (s := agent.scrape()) if before.cgroup_id in s.ids() else None,
-                              20, what="the private engine's container in /metrics")
+        scrape = agent.scrape_until(lambda s: before.cgroup_id in s.ids(), 20, what="the private engine's container in /metrics")
         self.assertNotIn(elsewhere.cgroup_id, scrape.ids(),
                          "a container of another engine (the host's) is reported")
         self.assertEqual(agent.get("/healthz").status, 200)
@@ -114,8 +113,7 @@ class EngineLifecycleTest(unittest.TestCase):
         self.engine.start()
         agent.wait_ready(60)
         after = private.run("after", "--network", "none")
-        scrape = h.wait_until(lambda: (s := agent.scrape()) if after.cgroup_id in s.ids() else None,
-                              20, what="a container started after the engine restart in /metrics")
+        scrape = agent.scrape_until(lambda s: after.cgroup_id in s.ids(), 20, what="a container started after the engine restart in /metrics")
         self.assertEqual(private("inspect", "-f", "{{.State.Running}}", before.id), "false",
                          "a restarted engine without live-restore stops its containers")
         self.assertNotIn(before.cgroup_id, scrape.ids(), "a stopped container is still reported")

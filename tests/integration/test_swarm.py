@@ -67,8 +67,7 @@ class SwarmTest(unittest.TestCase):
 
     def test_every_task_carries_swarm_labels(self):
         wanted = {f"/docker/{cid}" for cid in self.task_ids}
-        scrape = h.wait_until(lambda: (s := self.agent.scrape()) if wanted <= s.ids() else None,
-                              30, what="all task containers in /metrics")
+        scrape = self.agent.scrape_until(lambda s: wanted <= s.ids(), 30, what="all task containers in /metrics")
         for cid, info in self.tasks.items():
             labels = info["Config"]["Labels"]
             series = scrape.series_of(f"/docker/{cid}")
