@@ -418,6 +418,7 @@ class Agent:
                     self.port = int(m.group(1))
                     self._port_seen.set()
         self._port_seen.set()  # exited: let the constructor see it
+        self.proc.stderr.close()
 
     @property
     def pid(self) -> int:

@@ -61,7 +61,8 @@ class PrivateEngine:
                 with_engine("rm", "-f", *ids, check=False)
             self.kill(signal.SIGTERM)
         # dockerd leaves its data root mounted; unmount everything below our directory.
-        mounts = [line.split()[1] for line in open("/proc/mounts") if line.split()[1].startswith(self.dir)]
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                  if line.split()[1].startswith(self.dir)]
         for m in sorted(mounts, key=len, reverse=True):
             subprocess.run(["umount", "-l", m], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
