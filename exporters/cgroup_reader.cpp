@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "exporters/cgroup_parsers.h"
+#include "exporters/kernel_file_reader.h"
 
 namespace swarmwatch {
 namespace {
@@ -19,71 +20,26 @@ namespace {
 constexpr double kNanosPerSecond = 1e9;
 constexpr double kMicrosPerSecond = 1e6;
 
-// Reads whole small files with open/read/close into a buffer on the stack; only files bigger than
-// it (tasks of a busy cgroup) spill to the heap. One instance serves one Read() call; the returned
-// view is valid until the next call.
+// Reads the files of one cgroup through the reader's KernelFileReader. The returned view is valid
+// until the next call.
 class FileSlurper {
  public:
+  explicit FileSlurper(KernelFileReader& files) : files_(files) {}
+
   std::optional<std::string_view> Read(const std::string& dir, const char* name) {
-    const int n = std::snprintf(path_.data(), path_.size(), "%s/%s", dir.c_str(), name);
-    if (n < 0 || static_cast<std::size_t>(n) >= path_.size()) {
-      return std::nullopt;
-    }
-    const int fd = ::open(path_.data(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      return std::nullopt;
-    }
-    ++opened_;
-    std::optional<std::string_view> result = ReadAll(fd);
-    ::close(fd);
-    return result;
+    path_.assign(dir).append("/").append(name);
+    auto text = files_.Read(path_);
+    if (text)
+      ++opened_;
+    return text;
   }
 
-  // How many files could be opened: none means the cgroup is gone.
+  // How many files could be read: none means the cgroup is gone.
   int opened() const { return opened_; }
 
  private:
-  // read() that retries when interrupted; -1 on error.
-  static ssize_t ReadSome(int fd, char* data, std::size_t size) {
-    ssize_t got = 0;
-    do {
-      got = ::read(fd, data, size);
-    } while (got < 0 && errno == EINTR);
-    return got;
-  }
-
-  std::optional<std::string_view> ReadAll(int fd) {
-    std::size_t used = 0;
-    while (used < buf_.size()) {
-      const ssize_t got = ReadSome(fd, buf_.data() + used, buf_.size() - used);
-      if (got < 0) {
-        return std::nullopt;
-      }
-      used += static_cast<std::size_t>(got);
-      // cgroupfs and procfs (seq_file) fill the whole buffer unless the file ends, as regular
-      // files do: a short read is the end, which saves a read() per file (a tenth of the cost).
-      if (got == 0 || used < buf_.size()) {
-        return std::string_view(buf_.data(), used);
-      }
-    }
-    heap_.assign(buf_.data(), used);
-    for (;;) {
-      const std::size_t old_size = heap_.size();
-      heap_.resize(old_size + buf_.size());
-      const ssize_t got = ReadSome(fd, heap_.data() + old_size, buf_.size());
-      if (got < 0) {
-        return std::nullopt;
-      }
-      heap_.resize(old_size + static_cast<std::size_t>(got));
-      if (got == 0) {
-        return std::string_view(heap_);
-      }
-    }
-  }
-
-  std::array<char, 4096> path_{};
-  std::array<char, 16384> buf_{};
-  std::string heap_;
+  KernelFileReader& files_;
+  std::string path_;
   int opened_ = 0;
 };
 
@@ -176,7 +132,8 @@ void ReadTasks(FileSlurper& files, const std::string& dir, const char* procs_nam
   }
 }
 
-Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
+Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
+                           const std::string& path) {
   // Controllers are separate mounts (cpu/, cpuacct/) or combined (cpu,cpuacct/) depending on the
   // host; where both exist the separate names are symlinks to the combined one. The first file
   // read in each tells which (no stat() of directories: every syscall counts at scrape time).
@@ -185,7 +142,7 @@ Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
   std::string cpu_dir = root + "/cpu" + path;
   const std::string memory_dir = root + "/memory" + path;
 
-  FileSlurper files;
+  FileSlurper files(reader);
   CgroupStats stats;
   CpuStats& cpu = stats.cpu;
   MemoryStats& mem = stats.memory;
@@ -292,9 +249,10 @@ Result<CgroupStats> ReadV1(const std::string& root, const std::string& path) {
   return stats;
 }
 
-Result<CgroupStats> ReadV2(const std::string& root, const std::string& path) {
+Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
+                           const std::string& path) {
   const std::string dir = root + path;
-  FileSlurper files;
+  FileSlurper files(reader);
   CgroupStats stats;
 
   if (const auto text = files.Read(dir, "cpu.stat")) {
@@ -388,7 +346,9 @@ Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root) {
 }
 
 CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
-    : root_(std::move(cgroup_root)), version_(version) {
+    : root_(std::move(cgroup_root)),
+      version_(version),
+      files_(std::make_shared<KernelFileReader>()) {
   while (root_.size() > 1 && root_.back() == '/') {
     root_.pop_back();
   }
@@ -396,7 +356,12 @@ CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
 
 Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path) const {
   const std::string path = NormalizeCgroupPath(cgroup_path);
-  return version_ == CgroupVersion::kV1 ? ReadV1(root_, path) : ReadV2(root_, path);
+  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, path)
+                                        : ReadV2(*files_, root_, path);
+}
+
+void CgroupReader::CloseUnusedFiles() const {
+  files_->CloseUnused();
 }
 
 }  // namespace swarmwatch

@@ -1,11 +1,14 @@
-// Reads a cgroup's files (v1 or v2, chosen at construction) into CgroupStats.
+// Reads a cgroup's files (v1 or v2, chosen at construction) into CgroupStats. Files stay open
+// between reads (see KernelFileReader); copies share them. Not thread-safe: one scrape at a time.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "agent/result.h"
 #include "exporters/container_stats.h"
+#include "exporters/kernel_file_reader.h"
 
 namespace swarmwatch {
 
@@ -24,11 +27,15 @@ class CgroupReader {
   // Individual missing files are not errors: their fields stay empty.
   Result<CgroupStats> Read(std::string_view cgroup_path) const;
 
+  // Closes the files of cgroups not read since the last call (containers that went away).
+  void CloseUnusedFiles() const;
+
   CgroupVersion version() const { return version_; }
 
  private:
   std::string root_;
   CgroupVersion version_;
+  std::shared_ptr<KernelFileReader> files_;
 };
 
 }  // namespace swarmwatch

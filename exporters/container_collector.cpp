@@ -1,9 +1,15 @@
 #include "exporters/container_collector.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <chrono>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <utility>
+
+#include "exporters/text_format.h"
 
 namespace swarmwatch {
 namespace {
@@ -62,6 +68,8 @@ enum Family : std::size_t {
   kMachineMemory,
   kFamilyCount
 };
+
+static_assert(kFamilyCount <= 64, "ContainerCollector::family_sizes_ holds 64 families");
 
 struct FamilySpec {
   const char* name;
@@ -195,10 +203,31 @@ constexpr ScalarRow kScalarRows[] = {
     {kPressureIoStalled, [](const CgroupStats& s) { return s.io_pressure.stalled_seconds; }},
 };
 
-// Collects the samples of one scrape into the families, in kFamilies order.
-class FamilyBuilder {
+// One label of a sample, viewing strings that outlive the call.
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+using LabelList = std::initializer_list<LabelView>;
+
+}  // namespace
+
+// Where the collector puts the samples of one scrape. Samples of a family arrive spread over the
+// containers; each sink groups them by family, in kFamilies order.
+class ContainerCollector::SampleSink {
  public:
-  FamilyBuilder() {
+  virtual ~SampleSink() = default;
+  // The labels of the samples that follow (one container's), valid until the next call.
+  virtual void SetLabels(const std::vector<LabelView>& labels) = 0;
+  virtual void Add(Family family, double value, LabelList extra = {}) = 0;
+};
+
+namespace {
+
+// Builds prometheus-cpp MetricFamily objects, for Collectable::Collect().
+class MetricFamilySink : public ContainerCollector::SampleSink {
+ public:
+  MetricFamilySink() {
     for (std::size_t i = 0; i < kFamilyCount; ++i) {
       families_[i].name = kFamilies[i].name;
       families_[i].help = kFamilies[i].help;
@@ -206,28 +235,25 @@ class FamilyBuilder {
     }
   }
 
-  void Add(Family family, const Labels& base, double value) {
-    ClientMetric& metric = families_[family].metric.emplace_back();
-    metric.label = base;
-    Set(family, metric, value);
+  void SetLabels(const std::vector<LabelView>& labels) override {
+    labels_.clear();
+    for (const LabelView& label : labels) {
+      labels_.push_back({std::string(label.name), std::string(label.value)});
+    }
   }
 
-  void Add(Family family, const Labels& base, double value, ClientMetric::Label extra) {
+  void Add(Family family, double value, LabelList extra) override {
     ClientMetric& metric = families_[family].metric.emplace_back();
-    metric.label.reserve(base.size() + 1);
-    metric.label = base;
-    metric.label.push_back(std::move(extra));
-    Set(family, metric, value);
-  }
-
-  void Add(Family family, const Labels& base, double value, ClientMetric::Label first,
-           ClientMetric::Label second) {
-    ClientMetric& metric = families_[family].metric.emplace_back();
-    metric.label.reserve(base.size() + 2);
-    metric.label = base;
-    metric.label.push_back(std::move(first));
-    metric.label.push_back(std::move(second));
-    Set(family, metric, value);
+    metric.label.reserve(labels_.size() + extra.size());
+    metric.label = labels_;
+    for (const LabelView& label : extra) {
+      metric.label.push_back({std::string(label.name), std::string(label.value)});
+    }
+    if (kFamilies[family].type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
   }
 
   // Families without samples are left out: an empty family is noise in the exposition.
@@ -242,25 +268,75 @@ class FamilyBuilder {
   }
 
  private:
-  static void Set(Family family, ClientMetric& metric, double value) {
-    if (kFamilies[family].type == MetricType::Counter) {
-      metric.counter.value = value;
-    } else {
-      metric.gauge.value = value;
+  std::array<MetricFamily, kFamilyCount> families_;
+  Labels labels_;
+};
+
+// Writes the exposition text directly: one growing string per family, the container's labels
+// rendered once for all its samples. No object per sample.
+class TextSink : public ContainerCollector::SampleSink {
+ public:
+  explicit TextSink(std::span<const std::size_t> expected_sizes) {
+    for (std::size_t i = 0; i < kFamilyCount; ++i)
+      bodies_[i].reserve(expected_sizes[i]);
+  }
+
+  void SetLabels(const std::vector<LabelView>& labels) override {
+    labels_.clear();
+    for (const LabelView& label : labels)
+      AppendLabel(label, labels_);
+  }
+
+  void Add(Family family, double value, LabelList extra) override {
+    std::string& out = bodies_[family];
+    out += kFamilies[family].name;
+    if (!labels_.empty() || extra.size() > 0) {
+      out.push_back('{');
+      out += labels_;
+      for (const LabelView& label : extra)
+        AppendLabel(label, out);
+      out.back() = '}';  // replaces the trailing comma
+    }
+    out.push_back(' ');
+    AppendValue(value, out);
+    out.push_back('\n');
+  }
+
+  // Appends every family with samples to `out`; records each family's size for the next scrape.
+  void Finish(std::string& out, std::span<std::size_t> sizes) {
+    std::size_t total = 0;
+    for (const std::string& body : bodies_)
+      total += body.size() + 256;
+    out.reserve(out.size() + total);
+    for (std::size_t i = 0; i < kFamilyCount; ++i) {
+      sizes[i] = bodies_[i].size();
+      if (bodies_[i].empty())
+        continue;
+      AppendFamilyHeader(kFamilies[i].name, kFamilies[i].help, kFamilies[i].type, out);
+      out += bodies_[i];
     }
   }
 
-  std::array<MetricFamily, kFamilyCount> families_;
+ private:
+  // name="value", (always followed by a comma; Add turns the last one into the closing brace)
+  static void AppendLabel(const LabelView& label, std::string& out) {
+    out += label.name;
+    out += "=\"";
+    AppendLabelValue(label.value, out);
+    out += "\",";
+  }
+
+  std::array<std::string, kFamilyCount> bodies_;
+  std::string labels_;
 };
 
-void AddCgroupStats(FamilyBuilder& out, const Labels& labels, const CgroupStats& stats,
+void AddCgroupStats(ContainerCollector::SampleSink& out, const CgroupStats& stats,
                     const std::map<DeviceNumber, std::string>& devices) {
-  if (stats.cpu.usage_seconds) {
-    out.Add(kCpuUsage, labels, *stats.cpu.usage_seconds, {"cpu", "total"});
-  }
+  if (stats.cpu.usage_seconds)
+    out.Add(kCpuUsage, *stats.cpu.usage_seconds, {{"cpu", "total"}});
   for (const ScalarRow& row : kScalarRows) {
     if (auto value = row.get(stats))
-      out.Add(row.family, labels, *value);
+      out.Add(row.family, *value);
   }
   const MemoryStats& memory = stats.memory;
   const std::pair<const std::optional<std::uint64_t>*, std::pair<const char*, const char*>>
@@ -272,45 +348,46 @@ void AddCgroupStats(FamilyBuilder& out, const Labels& labels, const CgroupStats&
       };
   for (const auto& [value, kind] : failures) {
     if (*value) {
-      out.Add(kMemoryFailures, labels, static_cast<double>(**value), {"failure_type", kind.first},
-              {"scope", kind.second});
+      out.Add(kMemoryFailures, static_cast<double>(**value),
+              {{"failure_type", kind.first}, {"scope", kind.second}});
     }
   }
+  std::string unnamed;
   for (const BlkioDeviceStats& device : stats.blkio) {
     auto name = devices.find({device.major, device.minor});
-    ClientMetric::Label label{"device", name != devices.end() ? name->second
-                                                              : std::to_string(device.major) + ":" +
-                                                                    std::to_string(device.minor)};
-    out.Add(kFsReadsBytes, labels, static_cast<double>(device.read_bytes), label);
-    out.Add(kFsWritesBytes, labels, static_cast<double>(device.write_bytes), label);
-    out.Add(kFsReads, labels, static_cast<double>(device.reads), label);
-    out.Add(kFsWrites, labels, static_cast<double>(device.writes), label);
+    if (name == devices.end())
+      unnamed = fmt::format("{}:{}", device.major, device.minor);
+    const LabelView label{"device", name != devices.end() ? name->second : unnamed};
+    out.Add(kFsReadsBytes, static_cast<double>(device.read_bytes), {label});
+    out.Add(kFsWritesBytes, static_cast<double>(device.write_bytes), {label});
+    out.Add(kFsReads, static_cast<double>(device.reads), {label});
+    out.Add(kFsWrites, static_cast<double>(device.writes), {label});
   }
 }
 
-void AddNetwork(FamilyBuilder& out, const Labels& labels,
+void AddNetwork(ContainerCollector::SampleSink& out,
                 const std::vector<NetInterfaceStats>& interfaces) {
   for (const NetInterfaceStats& net : interfaces) {
-    const ClientMetric::Label label{"interface", net.name};
-    out.Add(kNetReceiveBytes, labels, static_cast<double>(net.rx_bytes), label);
-    out.Add(kNetReceivePackets, labels, static_cast<double>(net.rx_packets), label);
-    out.Add(kNetReceiveErrors, labels, static_cast<double>(net.rx_errors), label);
-    out.Add(kNetReceiveDropped, labels, static_cast<double>(net.rx_dropped), label);
-    out.Add(kNetTransmitBytes, labels, static_cast<double>(net.tx_bytes), label);
-    out.Add(kNetTransmitPackets, labels, static_cast<double>(net.tx_packets), label);
-    out.Add(kNetTransmitErrors, labels, static_cast<double>(net.tx_errors), label);
-    out.Add(kNetTransmitDropped, labels, static_cast<double>(net.tx_dropped), label);
+    const LabelView label{"interface", net.name};
+    out.Add(kNetReceiveBytes, static_cast<double>(net.rx_bytes), {label});
+    out.Add(kNetReceivePackets, static_cast<double>(net.rx_packets), {label});
+    out.Add(kNetReceiveErrors, static_cast<double>(net.rx_errors), {label});
+    out.Add(kNetReceiveDropped, static_cast<double>(net.rx_dropped), {label});
+    out.Add(kNetTransmitBytes, static_cast<double>(net.tx_bytes), {label});
+    out.Add(kNetTransmitPackets, static_cast<double>(net.tx_packets), {label});
+    out.Add(kNetTransmitErrors, static_cast<double>(net.tx_errors), {label});
+    out.Add(kNetTransmitDropped, static_cast<double>(net.tx_dropped), {label});
   }
 }
 
-void AddTaskStates(FamilyBuilder& out, const Labels& labels, const TaskStateCounts& states) {
+void AddTaskStates(ContainerCollector::SampleSink& out, const TaskStateCounts& states) {
   const std::pair<const char*, std::uint64_t> rows[] = {
       {"sleeping", states.sleeping}, {"running", states.running},
       {"stopped", states.stopped},   {"uninterruptible", states.uninterruptible},
       {"iowait", states.iowait},
   };
   for (const auto& [state, count] : rows) {
-    out.Add(kTasksState, labels, static_cast<double>(count), {"state", state});
+    out.Add(kTasksState, static_cast<double>(count), {{"state", state}});
   }
 }
 
@@ -346,65 +423,84 @@ ContainerCollector::ContainerCollector(std::function<ContainerSnapshot()> contai
 }
 
 std::vector<MetricFamily> ContainerCollector::Collect() const {
-  FamilyBuilder out;
+  MetricFamilySink sink;
+  CollectInto(sink);
+  return std::move(sink).Finish();
+}
+
+void ContainerCollector::WriteText(std::string& out) const {
+  TextSink sink(family_sizes_);
+  CollectInto(sink);
+  std::lock_guard lock(scrape_mu_);
+  sink.Finish(out, family_sizes_);
+}
+
+void ContainerCollector::CollectInto(SampleSink& out) const {
+  std::lock_guard lock(scrape_mu_);
   const double now = options_.now();
   const auto devices = proc_.BlockDeviceNames();
 
   // The root cgroup: the host's totals, as cAdvisor's id="/".
-  const Labels root_labels = {{"id", "/"}};
+  out.SetLabels({{"id", "/"}});
   if (auto root = cgroups_.Read("/"); root.ok()) {
-    AddCgroupStats(out, root_labels, *root, devices);
+    AddCgroupStats(out, *root, devices);
   } else {
     options_.on_error("cgroup");
   }
   if (auto net = proc_.NetDev(1); net.ok()) {
-    AddNetwork(out, root_labels, *net);
+    AddNetwork(out, *net);
   } else {
     options_.on_error("proc");
   }
-  out.Add(kLastSeen, root_labels, now);
+  out.Add(kLastSeen, now);
 
+  std::vector<LabelView> labels;
   const ContainerSnapshot snapshot = containers_();
-  if (snapshot) {
-    for (const auto& [id, container] : *snapshot) {
-      if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
-        continue;
-      auto stats = cgroups_.Read(container.cgroup_path);
-      if (!stats.ok()) {
-        options_.on_vanished();
-        continue;
+  for (const auto& [id, container] : *snapshot) {
+    if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
+      continue;
+    auto stats = cgroups_.Read(container.cgroup_path);
+    if (!stats.ok()) {
+      options_.on_vanished();
+      continue;
+    }
+    labels.clear();
+    for (std::size_t i = 0; i < label_names_.size(); ++i) {
+      if (auto value = container.Label(options_.container_labels[i]); !value.empty()) {
+        labels.push_back({label_names_[i], value});
       }
-      Labels labels;
-      labels.reserve(3 + label_names_.size() + 2);
-      for (std::size_t i = 0; i < label_names_.size(); ++i) {
-        if (auto value = container.Label(options_.container_labels[i]); !value.empty()) {
-          labels.push_back({label_names_[i], std::string(value)});
-        }
-      }
-      labels.push_back({"id", container.cgroup_path});
-      labels.push_back({"image", container.image});
-      labels.push_back({"name", container.name});
+    }
+    labels.push_back({"id", container.cgroup_path});
+    labels.push_back({"image", container.image});
+    labels.push_back({"name", container.name});
+    out.SetLabels(labels);
 
-      AddCgroupStats(out, labels, *stats, devices);
-      if (auto net = proc_.NetDev(container.pid); net.ok()) {
-        AddNetwork(out, labels, *net);
-      } else {
-        options_.on_error("proc");
-      }
-      AddTaskStates(out, labels, proc_.TaskStates(stats->thread_ids));
-      if (container.started_at > 0)
-        out.Add(kStartTime, labels, container.started_at);
-      out.Add(kLastSeen, labels, now);
+    AddCgroupStats(out, *stats, devices);
+    if (auto net = proc_.NetDev(container.pid); net.ok()) {
+      AddNetwork(out, *net);
+    } else {
+      options_.on_error("proc");
+    }
+    AddTaskStates(out, proc_.TaskStates(stats->thread_ids));
+    if (container.started_at > 0)
+      out.Add(kStartTime, container.started_at);
+    out.Add(kLastSeen, now);
+  }
+
+  if (!machine_) {
+    if (auto machine = proc_.Machine(); machine.ok()) {
+      machine_ = *machine;
+    } else {
+      options_.on_error("proc");
     }
   }
-
-  if (auto machine = proc_.Machine(); machine.ok()) {
-    out.Add(kMachineCpuCores, {}, static_cast<double>(machine->cpu_cores));
-    out.Add(kMachineMemory, {}, static_cast<double>(machine->memory_bytes));
-  } else {
-    options_.on_error("proc");
+  out.SetLabels({});
+  if (machine_) {
+    out.Add(kMachineCpuCores, static_cast<double>(machine_->cpu_cores));
+    out.Add(kMachineMemory, static_cast<double>(machine_->memory_bytes));
   }
-  return std::move(out).Finish();
+  cgroups_.CloseUnusedFiles();
+  proc_.CloseUnusedFiles();
 }
 
 }  // namespace swarmwatch

@@ -5,7 +5,10 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <array>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +16,7 @@
 #include "agent/container_info.h"
 #include "exporters/cgroup_reader.h"
 #include "exporters/proc_reader.h"
+#include "exporters/text_format.h"
 
 namespace swarmwatch {
 
@@ -26,19 +30,29 @@ struct ContainerCollectorOptions {
   std::function<double()> now;
 };
 
-class ContainerCollector : public prometheus::Collectable {
+class ContainerCollector : public prometheus::Collectable, public TextExposable {
  public:
   ContainerCollector(std::function<ContainerSnapshot()> containers, CgroupReader cgroups,
                      ProcReader proc, ContainerCollectorOptions options);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // The same samples as Collect(), as exposition text, without an object per sample.
+  void WriteText(std::string& out) const override;
+
+  class SampleSink;  // defined in the .cpp: where one scrape's samples go
 
  private:
+  void CollectInto(SampleSink& out) const;
+
   std::function<ContainerSnapshot()> containers_;
   CgroupReader cgroups_;
   ProcReader proc_;
   ContainerCollectorOptions options_;
   std::vector<std::string> label_names_;  // container_label_* for each allowlisted label
+  // Scrapes run one at a time: the readers keep files open and share one buffer.
+  mutable std::mutex scrape_mu_;
+  mutable std::optional<MachineInfo> machine_;          // read once: cores and memory do not change
+  mutable std::array<std::size_t, 64> family_sizes_{};  // last scrape's text per family, to reserve
 };
 
 // "com.docker.swarm.service.name" -> "container_label_com_docker_swarm_service_name".

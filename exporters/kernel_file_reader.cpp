@@ -46,16 +46,15 @@ bool KernelFileReader::ReadAll(int fd) {
       break;
     used += static_cast<std::size_t>(got);
   }
-  buffer_.resize(used);
+  used_ = used;
   return true;
 }
 
 std::optional<std::string_view> KernelFileReader::Read(const std::string& path) {
-  buffer_.resize(buffer_.capacity());
   if (auto it = files_.find(path); it != files_.end()) {
     it->second.used = true;
     if (ReadAll(it->second.fd))
-      return std::string_view(buffer_);
+      return std::string_view(buffer_.data(), used_);
     // The cgroup or process behind it is gone; a new file may stand at the same path now.
     ::close(it->second.fd);
     files_.erase(it);
@@ -72,7 +71,7 @@ std::optional<std::string_view> KernelFileReader::Read(const std::string& path) 
   } else {
     ::close(fd);
   }
-  return std::string_view(buffer_);
+  return std::string_view(buffer_.data(), used_);
 }
 
 void KernelFileReader::CloseUnused() {

@@ -39,6 +39,7 @@ class KernelFileReader {
   std::unordered_map<std::string, OpenFile> files_;
   std::size_t max_open_;  // beyond it files are read and closed, leaving fds for the rest
   std::string buffer_;
+  std::size_t used_ = 0;
 };
 
 }  // namespace swarmwatch

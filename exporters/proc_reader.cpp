@@ -48,35 +48,10 @@ bool ReadWholeFile(const std::string& path, std::string& out) {
   return ok;
 }
 
-// A /proc/<tid>/stat line is short (comm is at most 16 bytes): read it into `buf` on the stack.
-std::optional<std::string_view> ReadSmallFile(const char* path, std::array<char, 1024>& buf) {
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return std::nullopt;
-  }
-  std::size_t used = 0;
-  bool ok = true;
-  while (used < buf.size()) {
-    const ssize_t got = ReadSome(fd, buf.data() + used, buf.size() - used);
-    if (got < 0) {
-      ok = false;
-      break;
-    }
-    if (got == 0) {
-      break;
-    }
-    used += static_cast<std::size_t>(got);
-  }
-  ::close(fd);
-  if (!ok) {
-    return std::nullopt;
-  }
-  return std::string_view(buf.data(), used);
-}
-
 }  // namespace
 
-ProcReader::ProcReader(std::string proc_root) : root_(std::move(proc_root)) {
+ProcReader::ProcReader(std::string proc_root)
+    : root_(std::move(proc_root)), files_(std::make_shared<KernelFileReader>()) {
   while (root_.size() > 1 && root_.back() == '/') {
     root_.pop_back();
   }
@@ -84,11 +59,11 @@ ProcReader::ProcReader(std::string proc_root) : root_(std::move(proc_root)) {
 
 Result<std::vector<NetInterfaceStats>> ProcReader::NetDev(std::int64_t pid) const {
   const std::string path = root_ + "/" + std::to_string(pid) + "/net/dev";
-  std::string text;
-  if (!ReadWholeFile(path, text)) {
+  const auto text = files_->Read(path);
+  if (!text) {
     return Error{"cannot read " + path};
   }
-  auto interfaces = ParseNetDev(text);
+  auto interfaces = ParseNetDev(*text);
   if (!interfaces) {
     return Error{"malformed " + path};
   }
@@ -98,15 +73,10 @@ Result<std::vector<NetInterfaceStats>> ProcReader::NetDev(std::int64_t pid) cons
 
 TaskStateCounts ProcReader::TaskStates(const std::vector<std::int64_t>& thread_ids) const {
   TaskStateCounts counts;
-  std::array<char, 4096> path{};
-  std::array<char, 1024> buf{};
+  std::string path;
   for (const std::int64_t tid : thread_ids) {
-    const int n = std::snprintf(path.data(), path.size(), "%s/%lld/stat", root_.c_str(),
-                                static_cast<long long>(tid));
-    if (n < 0 || static_cast<std::size_t>(n) >= path.size()) {
-      continue;
-    }
-    const auto text = ReadSmallFile(path.data(), buf);
+    path.assign(root_).append("/").append(std::to_string(tid)).append("/stat");
+    const auto text = files_->Read(path);
     if (!text) {
       continue;  // the thread exited since the cgroup was read
     }
@@ -167,6 +137,10 @@ Result<MachineInfo> ProcReader::Machine() const {
   }
   info.memory_bytes = *memory;
   return info;
+}
+
+void ProcReader::CloseUnusedFiles() const {
+  files_->CloseUnused();
 }
 
 }  // namespace swarmwatch

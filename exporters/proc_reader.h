@@ -1,14 +1,18 @@
 // Reads what cgroups do not hold from a procfs (the host's, mounted at `proc_root`): a container's
 // network counters in its own namespace, thread states, block device names, the machine's size.
+// Per-container files stay open between reads (see KernelFileReader); copies share them. Not
+// thread-safe: one scrape at a time.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "agent/result.h"
+#include "exporters/kernel_file_reader.h"
 
 namespace swarmwatch {
 
@@ -42,9 +46,12 @@ class ProcReader {
   // From <proc_root>/partitions: "8:0" -> "/dev/sda".
   std::map<DeviceNumber, std::string> BlockDeviceNames() const;
   Result<MachineInfo> Machine() const;
+  // Closes the files of processes not read since the last call.
+  void CloseUnusedFiles() const;
 
  private:
   std::string root_;
+  std::shared_ptr<KernelFileReader> files_;
 };
 
 }  // namespace swarmwatch

@@ -1,4 +1,4 @@
-#include "agent/daemon/text_exposition.h"
+#include "exporters/text_format.h"
 
 #include <fmt/format.h>
 
@@ -13,36 +13,27 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-void AppendValue(double value, std::string& out) {
-  if (std::isnan(value)) {
-    out += "NaN";
-  } else if (std::isinf(value)) {
-    out += value > 0 ? "+Inf" : "-Inf";
-  } else {
-    fmt::format_to(std::back_inserter(out), "{}", value);
-  }
-}
-
-// HELP text escapes \ and newline; label values also escape the double quote.
-void AppendEscaped(std::string_view text, bool quote, std::string& out) {
-  for (char ch : text) {
-    switch (ch) {
+// HELP text escapes \ and newline; label values also escape the double quote. Runs of plain
+// characters are copied whole.
+void AppendEscaped(std::string_view text, std::string_view specials, std::string& out) {
+  for (;;) {
+    const std::size_t special = text.find_first_of(specials);
+    if (special == std::string_view::npos) {
+      out += text;
+      return;
+    }
+    out += text.substr(0, special);
+    switch (text[special]) {
       case '\\':
         out += "\\\\";
         break;
       case '\n':
         out += "\\n";
         break;
-      case '"':
-        if (quote) {
-          out += "\\\"";
-        } else {
-          out.push_back(ch);
-        }
-        break;
       default:
-        out.push_back(ch);
+        out += "\\\"";
     }
+    text.remove_prefix(special + 1);
   }
 }
 
@@ -61,7 +52,7 @@ void AppendSample(std::string_view name, std::string_view suffix, const ClientMe
       first = false;
       out += label.name;
       out += "=\"";
-      AppendEscaped(label.value, true, out);
+      AppendLabelValue(label.value, out);
       out.push_back('"');
     }
     if (!extra_name.empty()) {
@@ -98,19 +89,40 @@ std::string_view TypeName(MetricType type) {
 
 }  // namespace
 
+void AppendValue(double value, std::string& out) {
+  if (std::isnan(value)) {
+    out += "NaN";
+  } else if (std::isinf(value)) {
+    out += value > 0 ? "+Inf" : "-Inf";
+  } else {
+    char buffer[32];
+    const auto end = fmt::format_to(buffer, "{}", value);
+    out.append(buffer, end);
+  }
+}
+
+void AppendLabelValue(std::string_view value, std::string& out) {
+  AppendEscaped(value, "\\\n\"", out);
+}
+
+void AppendFamilyHeader(std::string_view name, std::string_view help, MetricType type,
+                        std::string& out) {
+  out += "# HELP ";
+  out += name;
+  out.push_back(' ');
+  AppendEscaped(help, "\\\n", out);
+  out += "\n# TYPE ";
+  out += name;
+  out.push_back(' ');
+  out += TypeName(type);
+  out.push_back('\n');
+}
+
 void WriteTextExposition(const std::vector<MetricFamily>& families, std::string& out) {
   for (const MetricFamily& family : families) {
     if (family.metric.empty())
       continue;
-    out += "# HELP ";
-    out += family.name;
-    out.push_back(' ');
-    AppendEscaped(family.help, false, out);
-    out += "\n# TYPE ";
-    out += family.name;
-    out.push_back(' ');
-    out += TypeName(family.type);
-    out.push_back('\n');
+    AppendFamilyHeader(family.name, family.help, family.type, out);
     for (const ClientMetric& metric : family.metric) {
       switch (family.type) {
         case MetricType::Counter:

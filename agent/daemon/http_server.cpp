@@ -2,6 +2,7 @@
 
 #include <CivetServer.h>
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <map>
 
@@ -41,6 +42,10 @@ class HttpServer::Dispatcher : public CivetHandler {
         response.body.size(), gzip ? "Content-Encoding: gzip\r\n" : "");
     mg_write(conn, head.data(), head.size());
     mg_write(conn, response.body.data(), response.body.size());
+    // A scrape allocates a few MiB and frees them all: hand them back to the kernel now, or the
+    // agent's resident memory stays at its largest answer.
+    response = HttpResponse{};
+    malloc_trim(0);
     return true;
   }
 

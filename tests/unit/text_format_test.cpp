@@ -1,4 +1,4 @@
-#include "agent/daemon/text_exposition.h"
+#include "exporters/text_format.h"
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>

@@ -1,0 +1,198 @@
+#include "exporters/container_collector.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "exporters/text_format.h"
+
+namespace swarmwatch {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+const std::string kTestdata = SWARMWATCH_TESTDATA;
+constexpr double kNow = 1764140000.5;
+
+// Sample lines of an exposition as "series -> value".
+std::map<std::string, double> Samples(const std::string& text) {
+  std::map<std::string, double> samples;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#')
+      continue;
+    const std::size_t space = line.rfind(' ');
+    samples[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return samples;
+}
+
+ContainerInfo Container(std::string id, std::string cgroup_path, std::int64_t pid) {
+  ContainerInfo c;
+  c.id = std::move(id);
+  c.name = "shop_web.1.x7k";
+  c.image = "registry:5000/web:1.2";
+  c.running = true;
+  c.pid = pid;
+  c.started_at = 1764139000.25;
+  c.cgroup_path = std::move(cgroup_path);
+  c.labels = {{"com.docker.swarm.service.name", "shop_web"},
+              {"com.docker.stack.namespace", "shop"},
+              {"maintainer", "not exported"}};
+  return c;
+}
+
+class ContainerCollectorTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<ContainerCollector> Make(const std::string& cgroup_root, CgroupVersion version,
+                                           ContainerMap containers) {
+    auto snapshot = std::make_shared<const ContainerMap>(std::move(containers));
+    ContainerCollectorOptions options;
+    options.container_labels = {"com.docker.swarm.service.name", "com.docker.stack.namespace",
+                                "com.docker.swarm.task.name"};
+    options.now = [] { return kNow; };
+    options.on_error = [this](std::string_view source) { errors_[std::string(source)]++; };
+    options.on_vanished = [this] { vanished_++; };
+    return std::make_shared<ContainerCollector>([snapshot] { return snapshot; },
+                                                CgroupReader(cgroup_root, version),
+                                                ProcReader(kTestdata + "/proc"), options);
+  }
+
+  std::string Text(const ContainerCollector& collector) {
+    std::string text;
+    collector.WriteText(text);
+    return text;
+  }
+
+  std::map<std::string, int> errors_;
+  int vanished_ = 0;
+};
+
+constexpr const char* kV1Labels =
+    "container_label_com_docker_swarm_service_name=\"shop_web\","
+    "container_label_com_docker_stack_namespace=\"shop\",id=\"/docker/abc123\","
+    "image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\"";
+
+std::string Series(const std::string& name, const std::string& labels,
+                   const std::string& extra = "") {
+  return name + "{" + labels + (extra.empty() ? "" : "," + extra) + "}";
+}
+
+TEST_F(ContainerCollectorTest, CgroupV1ContainerUnderCadvisorNamesAndLabels) {
+  ContainerMap containers;
+  containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
+  auto collector = Make(kTestdata + "/cgroup_v1/separate", CgroupVersion::kV1, containers);
+  const auto samples = Samples(Text(*collector));
+
+  // Values as the fixture files hold them, converted to cAdvisor's units.
+  EXPECT_DOUBLE_EQ(
+      samples.at(Series("container_cpu_usage_seconds_total", kV1Labels, "cpu=\"total\"")),
+      37158304 / 1e9);
+  EXPECT_EQ(samples.at(Series("container_memory_usage_bytes", kV1Labels)), 8368128);
+  EXPECT_EQ(samples.at(Series("container_memory_working_set_bytes", kV1Labels)), 8368128 - 7340032);
+  EXPECT_EQ(samples.at(Series("container_memory_rss", kV1Labels)), 163840);
+  EXPECT_EQ(samples.at(Series("container_spec_memory_limit_bytes", kV1Labels)), 67108864);
+  EXPECT_EQ(samples.at(Series("container_spec_cpu_quota", kV1Labels)), 50000);
+  EXPECT_EQ(samples.at(Series("container_spec_cpu_period", kV1Labels)), 100000);
+  EXPECT_EQ(samples.at(Series("container_processes", kV1Labels)), 3);
+  EXPECT_EQ(samples.at(Series("container_threads", kV1Labels)), 3);
+  EXPECT_EQ(samples.at(Series("container_tasks_state", kV1Labels, "state=\"sleeping\"")), 3);
+  EXPECT_EQ(samples.at(Series("container_tasks_state", kV1Labels, "state=\"running\"")), 0);
+  EXPECT_EQ(
+      samples.at(Series("container_network_receive_bytes_total", kV1Labels, "interface=\"eth0\"")),
+      656);
+  EXPECT_EQ(samples.at(
+                Series("container_network_receive_packets_total", kV1Labels, "interface=\"eth0\"")),
+            8);
+  EXPECT_EQ(
+      samples.count(Series("container_network_receive_bytes_total", kV1Labels, "interface=\"lo\"")),
+      0u);
+  EXPECT_EQ(samples.at(Series("container_fs_writes_bytes_total", kV1Labels, "device=\"/dev/vda\"")),
+            8671232);
+  EXPECT_EQ(samples.at(Series("container_start_time_seconds", kV1Labels)), 1764139000.25);
+  EXPECT_EQ(samples.at(Series("container_last_seen", kV1Labels)), kNow);
+  EXPECT_TRUE(samples.count(Series("container_pressure_cpu_waiting_seconds_total", kV1Labels)));
+  EXPECT_TRUE(samples.count(Series("container_memory_failures_total", kV1Labels,
+                                   "failure_type=\"pgfault\",scope=\"container\"")));
+
+  // The host's totals and the machine.
+  EXPECT_TRUE(samples.count("container_cpu_usage_seconds_total{id=\"/\",cpu=\"total\"}"));
+  EXPECT_TRUE(samples.count("container_memory_usage_bytes{id=\"/\"}"));
+  EXPECT_EQ(samples.at("machine_cpu_cores"), 2);
+  EXPECT_GT(samples.at("machine_memory_bytes"), 1e9);
+  EXPECT_TRUE(errors_.empty());
+}
+
+TEST_F(ContainerCollectorTest, OnlyAllowlistedLabelsAreExported) {
+  ContainerMap containers;
+  containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
+  auto collector = Make(kTestdata + "/cgroup_v1/separate", CgroupVersion::kV1, containers);
+  const std::string text = Text(*collector);
+  EXPECT_THAT(text, HasSubstr("container_label_com_docker_swarm_service_name=\"shop_web\""));
+  EXPECT_THAT(text, Not(HasSubstr("maintainer")));
+  EXPECT_THAT(text, Not(HasSubstr("container_label_com_docker_swarm_task_name")));
+}
+
+TEST_F(ContainerCollectorTest, StoppedAndVanishedContainersAreSkippedAndCounted) {
+  ContainerMap containers;
+  ContainerInfo stopped = Container("def456", "/docker/abc123", 0);
+  stopped.running = false;
+  stopped.name = "stopped-one";
+  containers.emplace("def456", stopped);
+  ContainerInfo gone = Container("fed789", "/docker/fed789", 10139);
+  gone.name = "gone-mid-scrape";
+  containers.emplace("fed789", gone);
+  auto collector = Make(kTestdata + "/cgroup_v1/separate", CgroupVersion::kV1, containers);
+  const std::string text = Text(*collector);
+  EXPECT_THAT(text, Not(HasSubstr("stopped-one")));
+  EXPECT_THAT(text, Not(HasSubstr("gone-mid-scrape")));
+  EXPECT_THAT(text, HasSubstr("container_cpu_usage_seconds_total{id=\"/\""));
+  EXPECT_EQ(vanished_, 1);
+}
+
+TEST_F(ContainerCollectorTest, CgroupV2ContainerGivesTheSameNames) {
+  ContainerMap containers;
+  containers.emplace("abc123", Container("abc123", "/system.slice/docker-abc123.scope", 10139));
+  auto collector = Make(kTestdata + "/cgroup_v2", CgroupVersion::kV2, containers);
+  const auto samples = Samples(Text(*collector));
+  const std::string labels =
+      "container_label_com_docker_swarm_service_name=\"shop_web\","
+      "container_label_com_docker_stack_namespace=\"shop\","
+      "id=\"/system.slice/docker-abc123.scope\",image=\"registry:5000/web:1.2\","
+      "name=\"shop_web.1.x7k\"";
+  EXPECT_EQ(samples.at(Series("container_memory_usage_bytes", labels)), 52428800);
+  EXPECT_EQ(samples.at(Series("container_memory_working_set_bytes", labels)), 52428800 - 16777216);
+  EXPECT_DOUBLE_EQ(samples.at(Series("container_pressure_cpu_waiting_seconds_total", labels)),
+                   1.234567);
+  EXPECT_DOUBLE_EQ(samples.at(Series("container_pressure_cpu_stalled_seconds_total", labels)),
+                   0.456789);
+  EXPECT_TRUE(samples.count(Series("container_cpu_cfs_throttled_seconds_total", labels)));
+  EXPECT_TRUE(samples.count(Series("container_spec_cpu_shares", labels)));
+}
+
+TEST_F(ContainerCollectorTest, TextAndCollectableAgree) {
+  ContainerMap containers;
+  containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
+  auto collector = Make(kTestdata + "/cgroup_v1/separate", CgroupVersion::kV1, containers);
+  std::string via_families;
+  WriteTextExposition(collector->Collect(), via_families);
+  const std::string direct = Text(*collector);
+  EXPECT_EQ(direct, via_families);
+  EXPECT_GT(Samples(direct).size(), 60u);
+}
+
+TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
+  EXPECT_EQ(ContainerLabelName("com.docker.swarm.service.name"),
+            "container_label_com_docker_swarm_service_name");
+  EXPECT_EQ(ContainerLabelName("a-b/c:d"), "container_label_a_b_c_d");
+}
+
+}  // namespace
+}  // namespace swarmwatch
