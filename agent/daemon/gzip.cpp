@@ -1,31 +1,30 @@
 #include "agent/daemon/gzip.h"
 
-#include <zlib.h>
+#include <libdeflate.h>
 
-#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace swarmwatch {
 
 std::string GzipCompress(std::string_view input) {
-  z_stream stream{};
-  // 15 window bits + 16 asks zlib for a gzip header and trailer instead of a zlib one.
-  if (deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    throw std::runtime_error("deflateInit2 failed");
-  }
-  std::string output(deflateBound(&stream, input.size()), '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  stream.avail_in = static_cast<uInt>(input.size());
-  stream.next_out = reinterpret_cast<Bytef*>(output.data());
-  stream.avail_out = static_cast<uInt>(output.size());
-  const int result = deflate(&stream, Z_FINISH);
-  output.resize(stream.total_out);
-  deflateEnd(&stream);
-  if (result != Z_STREAM_END)
-    throw std::runtime_error("deflate did not finish");
+  // libdeflate rather than zlib: at the fastest level it compresses a 1 MiB /metrics answer about
+  // three times faster, and a scrape's CPU is what the agent is judged on.
+  struct Free {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  thread_local std::unique_ptr<libdeflate_compressor, Free> compressor(
+      libdeflate_alloc_compressor(1));
+  if (!compressor)
+    throw std::runtime_error("libdeflate_alloc_compressor failed");
+  std::string output(libdeflate_gzip_compress_bound(compressor.get(), input.size()), '\0');
+  const std::size_t size = libdeflate_gzip_compress(compressor.get(), input.data(), input.size(),
+                                                    output.data(), output.size());
+  if (size == 0)
+    throw std::runtime_error("libdeflate_gzip_compress: output does not fit");
+  output.resize(size);
   return output;
 }
-
 bool AcceptsGzip(std::string_view accept_encoding) {
   while (!accept_encoding.empty()) {
     const std::size_t comma = accept_encoding.find(',');

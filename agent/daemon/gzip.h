@@ -6,7 +6,7 @@
 
 namespace swarmwatch {
 
-// Fastest zlib level: on a node the scrape's CPU cost matters more than a few bytes on the LAN.
+// Fastest level: on a node the scrape's CPU cost matters more than a few bytes on the LAN.
 std::string GzipCompress(std::string_view input);
 
 // True when an Accept-Encoding header value allows gzip (and does not refuse it with q=0).
