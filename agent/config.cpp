@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -22,7 +23,8 @@ struct Setting {
   std::string_view key;
   std::string_view help;
   bool is_list;
-  std::function<void(Config&, std::vector<std::string>)> assign;
+  // Stores the value; returns what is wrong with it, or an empty string.
+  std::function<std::string(Config&, std::vector<std::string>)> assign;
   std::function<std::string(const Config&)> show;
 };
 
@@ -44,11 +46,62 @@ std::vector<std::string> SplitList(std::string_view text) {
   return items;
 }
 
+bool IsLabelName(std::string_view name) {
+  if (name.empty())
+    return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char ch = name[i];
+    const bool letter = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+    if (!letter && !(i > 0 && ch >= '0' && ch <= '9'))
+      return false;
+  }
+  return true;
+}
+
 template <std::string Config::*Field>
 Setting Text(std::string_view key, std::string_view help) {
   return Setting{key, help, false,
-                 [](Config& c, std::vector<std::string> v) { c.*Field = std::move(v.front()); },
+                 [](Config& c, std::vector<std::string> v) {
+                   c.*Field = std::move(v.front());
+                   return std::string();
+                 },
                  [](const Config& c) { return c.*Field; }};
+}
+
+template <std::vector<std::string> Config::*Field>
+Setting List(std::string_view key, std::string_view help) {
+  return Setting{key, help, true,
+                 [](Config& c, std::vector<std::string> v) {
+                   c.*Field = std::move(v);
+                   return std::string();
+                 },
+                 [](const Config& c) { return fmt::format("{}", fmt::join(c.*Field, ",")); }};
+}
+
+template <std::uint64_t Config::*Field>
+Setting Bytes(std::string_view key, std::string_view help) {
+  return Setting{key, help, false,
+                 [](Config& c, std::vector<std::string> v) {
+                   auto bytes = ParseBytes(v.front());
+                   if (!bytes.ok())
+                     return bytes.error().message;
+                   c.*Field = *bytes;
+                   return std::string();
+                 },
+                 [](const Config& c) { return std::to_string(c.*Field); }};
+}
+
+template <std::chrono::milliseconds Config::*Field>
+Setting Duration(std::string_view key, std::string_view help) {
+  return Setting{key, help, false,
+                 [](Config& c, std::vector<std::string> v) {
+                   auto duration = ParseDuration(v.front());
+                   if (!duration.ok())
+                     return duration.error().message;
+                   c.*Field = *duration;
+                   return std::string();
+                 },
+                 [](const Config& c) { return fmt::format("{}ms", (c.*Field).count()); }};
 }
 
 const std::vector<Setting>& Settings() {
@@ -62,11 +115,43 @@ const std::vector<Setting>& Settings() {
       Text<&Config::proc_root>("proc_root", "Where the host's /proc is mounted"),
       Text<&Config::cgroup_version>("cgroup_version", "auto, 1 or 2 (auto: detect at start)"),
       Text<&Config::node_name>("node_name", "Node name for labels (default: the engine's name)"),
-      Setting{
-          "container_labels", "Docker labels exported as container_label_* (comma-separated list)",
-          true, [](Config& c, std::vector<std::string> v) { c.container_labels = std::move(v); },
-          [](const Config& c) { return fmt::format("{}", fmt::join(c.container_labels, ",")); }},
+      List<&Config::container_labels>(
+          "container_labels", "Docker labels exported as container_label_* (comma-separated list)"),
       Text<&Config::log_level>("log_level", "debug, info, warn or error"),
+      Text<&Config::loki_url>("loki_url",
+                              "Loki push URL, e.g. http://loki:3100/loki/api/v1/push (empty: "
+                              "logs are not shipped)"),
+      Text<&Config::loki_tenant>("loki_tenant", "X-Scope-OrgID sent to Loki (empty: none)"),
+      Text<&Config::loki_username>("loki_username", "Basic auth user for Loki"),
+      Text<&Config::loki_password>("loki_password", "Basic auth password for Loki"),
+      Text<&Config::loki_password_file>("loki_password_file",
+                                        "File holding the basic auth password (a Docker secret)"),
+      Text<&Config::loki_bearer_token_file>("loki_bearer_token_file",
+                                            "File holding a bearer token for Loki"),
+      Text<&Config::loki_ca_file>("loki_ca_file", "CA bundle to verify Loki's TLS certificate"),
+      Text<&Config::loki_cert_file>("loki_cert_file", "Client certificate for TLS to Loki"),
+      Text<&Config::loki_key_file>("loki_key_file", "Client key for TLS to Loki"),
+      Text<&Config::loki_format>("loki_format",
+                                 "protobuf (snappy) or json (gzip): the push encoding"),
+      Bytes<&Config::loki_batch_bytes>("loki_batch_bytes",
+                                       "Send a batch once it holds this many bytes of lines"),
+      Duration<&Config::loki_batch_wait>(
+          "loki_batch_wait", "Send a batch at the latest this long after its first line"),
+      Duration<&Config::loki_timeout>("loki_timeout", "Timeout of one push to Loki"),
+      Text<&Config::loki_max_retries>("loki_max_retries",
+                                      "Give a batch up after this many failed tries (0: never)"),
+      List<&Config::loki_labels>("loki_labels",
+                                 "Static labels added to every stream, name=value (list)"),
+      Text<&Config::loki_job>("loki_job", "Value of the job label of every stream"),
+      Text<&Config::positions_file>("positions_file",
+                                    "Where shipped log offsets are kept across restarts"),
+      Bytes<&Config::read_ahead_bytes>("read_ahead_bytes",
+                                       "Most log bytes read but not yet accepted by Loki"),
+      Bytes<&Config::max_line_bytes>("max_line_bytes",
+                                     "Longer log lines are cut and marked truncated"),
+      Text<&Config::start_position>("start_position",
+                                    "Where to start a container seen the first time: beginning "
+                                    "or end of its log"),
   };
   return settings;
 }
@@ -92,9 +177,14 @@ const Setting* FindSetting(std::string_view key) {
   return nullptr;
 }
 
-// Applies a textual value from a flag or the environment; lists are comma-separated.
-void ApplyText(const Setting& s, const std::string& value, Config& config) {
-  s.assign(config, s.is_list ? SplitList(value) : std::vector<std::string>{value});
+// Applies a textual value from a flag, the environment or a YAML scalar; lists are
+// comma-separated. A bad value is reported under the name the user gave it.
+void ApplyText(const Setting& s, const std::string& value, const std::string& origin,
+               Config& config, std::vector<std::string>& problems) {
+  const std::string problem =
+      s.assign(config, s.is_list ? SplitList(value) : std::vector<std::string>{value});
+  if (!problem.empty())
+    problems.push_back(fmt::format("{}: {}", origin, problem));
 }
 
 // Where each setting's value came from, to name it in errors the way the user wrote it.
@@ -137,13 +227,15 @@ void ApplyYamlFile(const std::string& path, Config& config, Origins& origins,
         items.push_back(item.as<std::string>());
       }
       if (scalars) {
-        s->assign(config, std::move(items));
         origins[s->key] = fmt::format("{}: {}", path, key);
+        if (std::string problem = s->assign(config, std::move(items)); !problem.empty()) {
+          problems.push_back(fmt::format("{}: {}", origins[s->key], problem));
+        }
         continue;
       }
     } else if (value.IsScalar()) {
-      ApplyText(*s, value.as<std::string>(), config);
       origins[s->key] = fmt::format("{}: {}", path, key);
+      ApplyText(*s, value.as<std::string>(), origins[s->key], config, problems);
       continue;
     }
     problems.push_back(fmt::format("{}: {}: expected {}", path, key,
@@ -177,6 +269,43 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(
         fmt::format("{}: \"{}\" must be auto, 1 or 2", named("cgroup_version"), c.cgroup_version));
   }
+  if (!c.loki_url.empty() && !std::string_view(c.loki_url).starts_with("http://") &&
+      !std::string_view(c.loki_url).starts_with("https://")) {
+    problems.push_back(fmt::format("{}: \"{}\" must be an http:// or https:// URL",
+                                   named("loki_url"), c.loki_url));
+  }
+  if (c.loki_format != "protobuf" && c.loki_format != "json") {
+    problems.push_back(
+        fmt::format("{}: \"{}\" must be protobuf or json", named("loki_format"), c.loki_format));
+  }
+  if (c.start_position != "beginning" && c.start_position != "end") {
+    problems.push_back(fmt::format("{}: \"{}\" must be beginning or end", named("start_position"),
+                                   c.start_position));
+  }
+  if (c.loki_max_retries.find_first_not_of("0123456789") != std::string::npos ||
+      c.loki_max_retries.empty()) {
+    problems.push_back(fmt::format("{}: \"{}\" must be a whole number (0: retry forever)",
+                                   named("loki_max_retries"), c.loki_max_retries));
+  }
+  for (const std::string& label : c.loki_labels) {
+    const std::size_t eq = label.find('=');
+    if (eq == std::string::npos || eq == 0 || !IsLabelName(label.substr(0, eq))) {
+      problems.push_back(fmt::format("{}: \"{}\" must be name=value with a Prometheus label name",
+                                     named("loki_labels"), label));
+    }
+  }
+  if (c.loki_batch_bytes == 0) {
+    problems.push_back(fmt::format("{}: must be more than 0", named("loki_batch_bytes")));
+  }
+  if (c.read_ahead_bytes < c.loki_batch_bytes) {
+    problems.push_back(
+        fmt::format("{}: {} is less than loki_batch_bytes ({}): a batch could never fill",
+                    named("read_ahead_bytes"), c.read_ahead_bytes, c.loki_batch_bytes));
+  }
+  if (c.max_line_bytes < 1024) {
+    problems.push_back(fmt::format("{}: {} is below the minimum of 1024", named("max_line_bytes"),
+                                   c.max_line_bytes));
+  }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {
     problems.push_back(fmt::format("{}: \"{}\" must be debug, info, warn or error",
@@ -185,6 +314,52 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
 }
 
 }  // namespace
+
+Result<std::uint64_t> ParseBytes(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end == text.data()) {
+    return Error{fmt::format("\"{}\" is not a size (e.g. 1048576, 512KiB, 16MiB)", text)};
+  }
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "B") {
+    scale = 1;
+  } else if (unit == "KiB" || unit == "K" || unit == "KB") {
+    scale = std::uint64_t{1} << 10;
+  } else if (unit == "MiB" || unit == "M" || unit == "MB") {
+    scale = std::uint64_t{1} << 20;
+  } else if (unit == "GiB" || unit == "G" || unit == "GB") {
+    scale = std::uint64_t{1} << 30;
+  } else {
+    return Error{fmt::format("\"{}\": unknown unit \"{}\" (B, KiB, MiB or GiB)", text, unit)};
+  }
+  if (value > std::numeric_limits<std::uint64_t>::max() / scale) {
+    return Error{fmt::format("\"{}\" is too large", text)};
+  }
+  return value * scale;
+}
+
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  if (ec != std::errc() || end == text.data() || unit.empty()) {
+    return Error{fmt::format("\"{}\" is not a duration (e.g. 500ms, 1s, 2m)", text)};
+  }
+  if (value > 1'000'000'000)
+    return Error{fmt::format("\"{}\" is too long", text)};
+  const auto count = static_cast<std::int64_t>(value);
+  if (unit == "ms")
+    return std::chrono::milliseconds(count);
+  if (unit == "s")
+    return std::chrono::milliseconds(count * 1000);
+  if (unit == "m")
+    return std::chrono::milliseconds(count * 60'000);
+  if (unit == "h")
+    return std::chrono::milliseconds(count * 3'600'000);
+  return Error{fmt::format("\"{}\": unknown unit \"{}\" (ms, s, m or h)", text, unit)};
+}
 
 Result<ListenAddress> ParseListenAddress(const std::string& address) {
   const std::size_t colon = address.rfind(':');
@@ -264,14 +439,14 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
     ApplyYamlFile(config_file, loaded.config, origins, problems);
   for (const Setting& s : Settings()) {
     if (auto it = env.find(EnvName(s.key)); it != env.end()) {
-      ApplyText(s, it->second, loaded.config);
       origins[s.key] = EnvName(s.key);
+      ApplyText(s, it->second, origins[s.key], loaded.config, problems);
     }
   }
   for (const Setting& s : Settings()) {
     if (app.get_option(FlagName(s.key))->count() > 0) {
-      ApplyText(s, flag_values[std::string(s.key)], loaded.config);
       origins[s.key] = FlagName(s.key);
+      ApplyText(s, flag_values[std::string(s.key)], origins[s.key], loaded.config, problems);
     }
   }
   Validate(loaded.config, origins, problems);

@@ -2,9 +2,11 @@
 // precedence) the defaults, an optional YAML file, SWARMWATCH_* environment variables and flags.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/result.h"
@@ -26,6 +28,28 @@ struct Config {
       "com.docker.stack.namespace",
   };
   std::string log_level = "info";  // debug | info | warn | error
+
+  // Log shipping to Loki; an empty loki_url ships nothing.
+  std::string loki_url;
+  std::string loki_tenant;
+  std::string loki_username;
+  std::string loki_password;
+  std::string loki_password_file;
+  std::string loki_bearer_token_file;
+  std::string loki_ca_file;
+  std::string loki_cert_file;
+  std::string loki_key_file;
+  std::string loki_format = "protobuf";  // protobuf (snappy) | json (gzip)
+  std::uint64_t loki_batch_bytes = 1 << 20;
+  std::chrono::milliseconds loki_batch_wait{1000};
+  std::chrono::milliseconds loki_timeout{10000};
+  std::string loki_max_retries = "0";    // 0: retry forever, holding the offsets
+  std::vector<std::string> loki_labels;  // static labels, name=value
+  std::string loki_job = "docker";
+  std::string positions_file = "/var/lib/swarmwatch/positions.json";
+  std::uint64_t read_ahead_bytes = 16 << 20;
+  std::uint64_t max_line_bytes = 256 << 10;
+  std::string start_position = "beginning";  // beginning | end
 };
 
 // What the agent was asked to do besides running.
@@ -45,6 +69,11 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
 
 // The process environment as an Environment.
 Environment ProcessEnvironment();
+
+// "16MiB" -> 16777216; units B, KiB, MiB, GiB (K/KB, M/MB, G/GB read as binary units too).
+Result<std::uint64_t> ParseBytes(std::string_view text);
+// "500ms", "1s", "2m", "1h".
+Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
 // The listen address split for the HTTP server: ":9480" -> {"", 9480}.
 struct ListenAddress {

@@ -156,3 +156,81 @@ TEST(ListenAddress, Parses) {
 
 }  // namespace
 }  // namespace swarmwatch
+
+namespace swarmwatch {
+namespace {
+
+TEST(Config, LokiSettingsWithSizesAndDurations) {
+  TempYaml file(
+      "loki_url: http://loki:3100/loki/api/v1/push\nloki_batch_bytes: 512KiB\n"
+      "loki_batch_wait: 250ms\nloki_labels: [cluster=prod, region=eu]\n");
+  auto loaded = LoadConfig({"--config", file.path(), "--read-ahead-bytes", "32MiB"},
+                           {{"SWARMWATCH_LOKI_TIMEOUT", "5s"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& c = loaded->config;
+  EXPECT_EQ(c.loki_url, "http://loki:3100/loki/api/v1/push");
+  EXPECT_EQ(c.loki_batch_bytes, 512u * 1024);
+  EXPECT_EQ(c.loki_batch_wait, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.loki_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(c.read_ahead_bytes, 32u << 20);
+  EXPECT_EQ(c.loki_labels, (std::vector<std::string>{"cluster=prod", "region=eu"}));
+}
+
+TEST(Config, LokiDefaultsShipNothingAndBoundMemory) {
+  auto loaded = LoadConfig({}, {});
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->config.loki_url, "");
+  EXPECT_EQ(loaded->config.loki_batch_bytes, 1u << 20);
+  EXPECT_EQ(loaded->config.loki_batch_wait, std::chrono::milliseconds(1000));
+  EXPECT_EQ(loaded->config.read_ahead_bytes, 16u << 20);
+  EXPECT_EQ(loaded->config.start_position, "beginning");
+  EXPECT_EQ(loaded->config.loki_format, "protobuf");
+}
+
+TEST(Config, BadLokiValuesNameTheirKey) {
+  auto loaded = LoadConfig({"--loki-batch-bytes", "lots", "--loki-url", "loki:3100"},
+                           {{"SWARMWATCH_LOKI_BATCH_WAIT", "5 parsecs"},
+                            {"SWARMWATCH_LOKI_LABELS", "ok=1,9bad=2,novalue"},
+                            {"SWARMWATCH_START_POSITION", "middle"},
+                            {"SWARMWATCH_LOKI_FORMAT", "xml"}});
+  ASSERT_FALSE(loaded.ok());
+  const std::string& m = loaded.error().message;
+  EXPECT_THAT(m, HasSubstr("--loki-batch-bytes: \"lots\" is not a size"));
+  EXPECT_THAT(m, HasSubstr("--loki-url: \"loki:3100\" must be an http:// or https:// URL"));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_BATCH_WAIT: \"5 parsecs\": unknown unit"));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_LABELS: \"9bad=2\""));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_LABELS: \"novalue\""));
+  EXPECT_THAT(m, Not(HasSubstr("\"ok=1\"")));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_START_POSITION: \"middle\""));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_FORMAT: \"xml\""));
+}
+
+TEST(Config, ReadAheadMustHoldABatch) {
+  auto loaded = LoadConfig({"--read-ahead-bytes", "64KiB"}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("--read-ahead-bytes: 65536 is less than"));
+}
+
+TEST(ParseBytes, UnitsAndErrors) {
+  EXPECT_EQ(*ParseBytes("0"), 0u);
+  EXPECT_EQ(*ParseBytes("1024B"), 1024u);
+  EXPECT_EQ(*ParseBytes("16MiB"), 16u << 20);
+  EXPECT_EQ(*ParseBytes("2G"), 2ull << 30);
+  EXPECT_FALSE(ParseBytes("").ok());
+  EXPECT_FALSE(ParseBytes("MiB").ok());
+  EXPECT_FALSE(ParseBytes("-1").ok());
+  EXPECT_FALSE(ParseBytes("99999999999999999999GiB").ok());
+  EXPECT_FALSE(ParseBytes("17179869184GiB").ok());
+}
+
+TEST(ParseDuration, UnitsAndErrors) {
+  EXPECT_EQ(*ParseDuration("500ms"), std::chrono::milliseconds(500));
+  EXPECT_EQ(*ParseDuration("2m"), std::chrono::milliseconds(120000));
+  EXPECT_EQ(*ParseDuration("1h"), std::chrono::milliseconds(3600000));
+  EXPECT_FALSE(ParseDuration("10").ok());
+  EXPECT_FALSE(ParseDuration("s").ok());
+  EXPECT_FALSE(ParseDuration("1d").ok());
+}
+
+}  // namespace
+}  // namespace swarmwatch
