@@ -26,8 +26,8 @@ inline std::string_view StreamName(LogStream stream) {
 struct LogRecord {
   std::int64_t time_ns = 0;  // Docker's receive time, nanoseconds since the epoch
   LogStream stream = LogStream::kStdout;
-  std::string line;         // without the trailing newline
-  bool truncated = false;   // cut at the configured maximum line size
+  std::string line;        // without the trailing newline
+  bool truncated = false;  // cut at the configured maximum line size
 };
 
 }  // namespace swarmwatch
