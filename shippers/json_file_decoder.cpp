@@ -111,10 +111,17 @@ const char* DecodeEscape(const char* p, const char* end, std::string& out) {
       return p + 1;
     case 'u':
       break;
-    default:
-      // Unknown escape: the backslash and the character after it become one U+FFFD.
+    default: {
+      // Unknown escape: the backslash and the character after it (all of its UTF-8 bytes, so that
+      // valid UTF-8 stays valid) become one U+FFFD.
       AppendUtf8(out, kReplacement);
-      return p + 1;
+      const char* next = p + 1;
+      for (int i = 0; i < 3 && next != end && (static_cast<unsigned char>(*next) & 0xC0) == 0x80;
+           ++i) {
+        ++next;
+      }
+      return next;
+    }
   }
   const int unit = ReadHex4(p, end);
   if (unit < 0) {

@@ -174,6 +174,7 @@ TEST(DecodeJsonFileLine, InvalidEscapesBecomeReplacementCharacters) {
   const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(log(R"(a\qb)"), "a" + fffd + "b");
   EXPECT_EQ(log(R"(\x41)"), fffd + "41");
+  EXPECT_EQ(log("\\\xC2\xA3|\\\xF0\x9F\x98\x80|"), fffd + "|" + fffd + "|");  // "\£" "\😀"
   EXPECT_EQ(log(R"(\u12G4)"), fffd + "12G4");  // "\u" without 4 hex digits: the rest is text
   EXPECT_EQ(log(R"(\u12)"), fffd + "12");
   EXPECT_EQ(log(R"(\u)"), fffd);
