@@ -899,13 +899,9 @@ int main(int argc, char** argv) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  {
-    std::lock_guard lock(g_receiver.mu);
-    g_receiver.shutting_down = true;
-  }
-  g_receiver.changed.notify_all();
-  server.reset();
+  // Report and leave at once: stopping CivetWeb's workers cleanly takes about two seconds, and the
+  // tests restart the receiver on the same port ("Loki down") many times. Nothing needs flushing.
   PrintCpu();
-  mg_exit_library();
-  return 0;
+  std::fflush(stderr);
+  std::_Exit(0);
 }
