@@ -544,3 +544,190 @@ def assert_close(test, actual: float, expected: float, rel: float, what: str, ab
 
 
 MiB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# The tests' Loki receiver (tests/loki_receiver) and helpers for the log shipping tests
+
+
+def loki_receiver_binary() -> str:
+    if os.environ.get("LOKI_RECEIVER_BIN"):
+        return os.environ["LOKI_RECEIVER_BIN"]
+    for build in ("build", "build-it", "build-ship", "build-release"):
+        candidate = REPO / build / "tests" / "loki_receiver" / "loki_receiver"
+        if candidate.exists():
+            return str(candidate)
+    raise RuntimeError("no loki_receiver binary: set LOKI_RECEIVER_BIN or build into build/")
+
+
+class LokiReceiver:
+    """tests/loki_receiver on loopback. down() kills it (SIGKILL, as a crash would) and up() starts
+    it again on the same port: its stored entries start empty again, so read them before down()."""
+
+    LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
+    CPU = re.compile(r"loki_receiver cpu: user ([\d.]+) s, system ([\d.]+) s, total ([\d.]+) s; "
+                     r"max rss (\d+) KiB")
+
+    def __init__(self, *args: str, port: int = 0, start_timeout: float = 15):
+        self.args = list(args)
+        self.port = port
+        self.proc: subprocess.Popen | None = None
+        self.stderr_lines: list[str] = []
+        self.cpu_seconds: float | None = None  # from its SIGTERM report, after stop()
+        self.max_rss_kib: int | None = None
+        self.up(start_timeout)
+
+    def up(self, start_timeout: float = 15) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "receiver is already up"
+        deadline = time.monotonic() + start_timeout
+        while True:  # the old socket may linger for a moment after down()
+            if self._start(deadline - time.monotonic()):
+                return
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"loki_receiver did not start on port {self.port}: "
+                                     + "\n".join(self.stderr_lines[-5:]))
+            time.sleep(0.2)
+
+    def _start(self, timeout: float) -> bool:
+        lines: list[str] = []
+        seen = threading.Event()
+        found: list[int] = []
+        argv = [loki_receiver_binary(), "--listen", f"127.0.0.1:{self.port}", *self.args]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+        def read():
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                lines.append(line.rstrip("\n"))
+                if not found:
+                    m = self.LISTENING.search(line)
+                    if m:
+                        found.append(int(m.group(1)))
+                        seen.set()
+            seen.set()
+            proc.stderr.close()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        seen.wait(max(timeout, 1))
+        self.stderr_lines = lines
+        if not found:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            reader.join(5)
+            return False
+        self.proc, self._reader, self.port = proc, reader, found[0]
+        return True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def push_url(self) -> str:
+        return self.url + "/loki/api/v1/push"
+
+    def _post(self, path: str) -> None:
+        req = urllib.request.Request(self.url + path, data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+
+    def entries(self, offset: int = 0) -> list[dict]:
+        """Accepted entries in arrival order: {labels, ts (str ns), line, metadata, tenant}."""
+        r = http_get(f"{self.url}/test/entries?offset={offset}", timeout=120)
+        if r.status != 200:
+            raise AssertionError(f"/test/entries answered {r.status}")
+        return [json.loads(line) for line in r.body.splitlines() if line]
+
+    def stats(self) -> dict:
+        return json.loads(http_get(self.url + "/test/stats").body)
+
+    def mode(self, answer: str, count: int | None = None, retry_after: int | None = None) -> None:
+        q = {"answer": answer}
+        if count is not None:
+            q["count"] = str(count)
+        if retry_after is not None:
+            q["retry_after"] = str(retry_after)
+        self._post("/test/mode?" + urllib.parse.urlencode(q))
+
+    def reset(self) -> None:
+        """Forgets stored entries and per-stream order (a re-sent line is then stored again)."""
+        self._post("/test/reset")
+
+    def down(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self._reader.join(5)
+
+    def stop(self, timeout: float = 20) -> float | None:
+        """SIGTERM; returns the CPU seconds it reports (user + system), also kept in cpu_seconds."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self._reader.join(5)
+            for line in self.stderr_lines:
+                m = self.CPU.search(line)
+                if m:
+                    self.cpu_seconds = float(m.group(3))
+                    self.max_rss_kib = int(m.group(4))
+        return self.cpu_seconds
+
+    close = stop
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads) from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM (peak RSS) ... of a process, in KiB."""
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Vm"):
+            key, value = line.split(":", 1)
+            out[key] = int(value.split()[0])
+    return out
+
+
+def json_file_lines(path: str | Path) -> list[tuple[int, int, dict]]:
+    """The lines of a Docker json-file log: (offset of the line, offset after it, decoded)."""
+    out = []
+    offset = 0
+    with open(path, "rb") as f:
+        for raw in f:
+            end = offset + len(raw)
+            if raw.endswith(b"\n"):
+                out.append((offset, end, json.loads(raw)))
+            offset = end
+    return out
+
+
+def read_positions(path: str | Path) -> dict[str, dict]:
+    """The agent's positions file: container id -> {"inode": .., "offset": ..} ({} if none)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    return doc.get("positions", {})
+
+
+SHIPPER_METRICS = (
+    "swarmwatch_loki_entries_sent_total", "swarmwatch_loki_bytes_sent_total",
+    "swarmwatch_loki_batches_sent_total", "swarmwatch_loki_retries_total",
+    "swarmwatch_log_lines_read_total", "swarmwatch_log_bytes_read_total",
+    "swarmwatch_log_read_ahead_bytes", "swarmwatch_log_followed_containers",
+)
+
+
+def shipping_args(receiver: LokiReceiver, positions_file: str | Path, *extra: str) -> list[str]:
+    """The agent's flags to ship every container's logs to `receiver` (extra flags appended)."""
+    return ["--docker-host", HOST_SOCKET, "--loki-url", receiver.push_url,
+            "--positions-file", str(positions_file), *extra]
