@@ -28,6 +28,9 @@ KernelFileReader::~KernelFileReader() {
 }
 
 bool KernelFileReader::ReadAll(int fd) {
+  // buffer_ keeps its size between reads (growing it would zero it every time); used_ is how much
+  // of it the last file filled. Reads go on until pread returns 0: a seq_file may return less than
+  // asked before its end (procfs smaps does), so a short read does not mean the end.
   constexpr std::size_t kChunk = 16384;
   if (buffer_.size() < kChunk)
     buffer_.resize(kChunk);
