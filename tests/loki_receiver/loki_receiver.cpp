@@ -26,6 +26,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,8 +42,12 @@ namespace {
 struct DecodedEntry {
   std::int64_t ts = 0;
   std::string_view line;
-  std::vector<std::pair<std::string_view, std::string_view>> metadata;
+  // Structured metadata: [metadata_begin, metadata_begin + metadata_count) of the push's flat list
+  // (one list per push instead of one allocation per entry).
+  std::uint32_t metadata_begin = 0;
+  std::uint32_t metadata_count = 0;
 };
+using MetadataList = std::vector<std::pair<std::string_view, std::string_view>>;
 struct DecodedStream {
   std::string_view labels;
   std::vector<DecodedEntry> entries;
@@ -414,7 +419,7 @@ std::optional<std::string> ParseNanos(std::string_view s, std::int64_t* out) {
 }
 
 std::optional<std::string> DecodeJson(const std::string& body, nlohmann::json* doc,
-                                      std::vector<DecodedStream>* out) {
+                                      std::vector<DecodedStream>* out, MetadataList* metadata) {
   *doc = nlohmann::json::parse(body, nullptr, false);
   if (doc->is_discarded() || !doc->is_object())
     return "loghttp push: invalid JSON body";
@@ -447,6 +452,7 @@ std::optional<std::string> DecodeJson(const std::string& body, nlohmann::json* d
       if (!v[1].is_string())
         return "loghttp push: the line must be a string";
       DecodedEntry e;
+      e.metadata_begin = static_cast<std::uint32_t>(metadata->size());
       const auto& ts = v[0].get_ref<const std::string&>();
       if (auto error = ParseNanos(ts, &e.ts))
         return "loghttp push: " + *error;
@@ -457,10 +463,11 @@ std::optional<std::string> DecodeJson(const std::string& body, nlohmann::json* d
         for (const auto& [k, mv] : v[2].items()) {
           if (!mv.is_string())
             return "loghttp push: structured metadata values must be strings";
-          e.metadata.emplace_back(std::string_view(k), mv.get_ref<const std::string&>());
+          metadata->emplace_back(std::string_view(k), mv.get_ref<const std::string&>());
+          ++e.metadata_count;
         }
       }
-      stream.entries.push_back(std::move(e));
+      stream.entries.push_back(e);
     }
     out->push_back(std::move(stream));
   }
@@ -560,6 +567,7 @@ class PushHandler : public CivetHandler {
     }
 
     std::vector<DecodedStream> streams;
+    MetadataList metadata;
     std::vector<std::string> json_labels;  // keeps JSON label text alive
     nlohmann::json doc;
     google::protobuf::Arena arena;
@@ -568,7 +576,7 @@ class PushHandler : public CivetHandler {
         std::string_view(content_type)
             .substr(0, std::min(content_type.find(';'), content_type.size()));
     if (type == "application/json") {
-      if (auto error = DecodeJson(*body, &doc, &streams))
+      if (auto error = DecodeJson(*body, &doc, &streams, &metadata))
         return {400, *error + "\n"};
       const auto& js = doc.find("streams");
       json_labels.reserve(streams.size());
@@ -594,20 +602,23 @@ class PushHandler : public CivetHandler {
           DecodedEntry entry;
           entry.ts = e.timestamp().seconds() * 1'000'000'000 + e.timestamp().nanos();
           entry.line = e.line();
+          entry.metadata_begin = static_cast<std::uint32_t>(metadata.size());
+          entry.metadata_count = static_cast<std::uint32_t>(e.structuredmetadata_size());
           for (const auto& m : e.structuredmetadata()) {
-            entry.metadata.emplace_back(m.name(), m.value());
+            metadata.emplace_back(m.name(), m.value());
           }
-          stream.entries.push_back(std::move(entry));
+          stream.entries.push_back(entry);
         }
         streams.push_back(std::move(stream));
       }
     }
-    return Validate(streams, tenant);
+    return Validate(streams, metadata, tenant);
   }
 
   // Loki's distributor and ingester checks. Like Loki, valid entries of a partly invalid push are
   // kept and the push is answered 400 naming what was refused.
   static std::pair<int, std::string> Validate(const std::vector<DecodedStream>& streams,
+                                              const MetadataList& metadata,
                                               const std::string& tenant) {
     std::vector<std::string> errors;
     std::vector<std::pair<std::string, std::string>> labels;
@@ -668,12 +679,13 @@ class PushHandler : public CivetHandler {
         StoredEntry stored{e.ts, stream_id, 0, 0, 0, 0};
         if (r.store_lines) {
           std::size_t meta_len = 0;
-          for (const auto& [k, v] : e.metadata)
+          for (const auto& [k, v] : std::span(metadata).subspan(e.metadata_begin, e.metadata_count))
             meta_len += 8 + k.size() + v.size();
           char* p = r.Allocate(e.line.size() + meta_len, &stored.chunk, &stored.offset);
           std::memcpy(p, e.line.data(), e.line.size());
           p += e.line.size();
-          for (const auto& [k, v] : e.metadata) {
+          for (const auto& [k, v] :
+               std::span(metadata).subspan(e.metadata_begin, e.metadata_count)) {
             for (const std::string_view part : {k, v}) {
               const auto n = static_cast<std::uint32_t>(part.size());
               std::memcpy(p, &n, 4);
@@ -880,9 +892,9 @@ int main(int argc, char** argv) {
   ResetHandler reset;
   std::unique_ptr<CivetServer> server;
   try {
-    server = std::make_unique<CivetServer>(
-        std::vector<std::string>{"listening_ports", listen, "num_threads", threads,
-                                 "enable_keep_alive", "yes", "request_timeout_ms", "60000"});
+    server = std::make_unique<CivetServer>(std::vector<std::string>{
+        "listening_ports", listen, "num_threads", threads, "enable_keep_alive", "yes",
+        "request_timeout_ms", "60000", "tcp_nodelay", "1"});
   } catch (const CivetException& e) {
     std::fprintf(stderr, "loki_receiver: cannot listen on %s: %s\n", listen.c_str(), e.what());
     return 1;

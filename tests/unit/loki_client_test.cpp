@@ -141,6 +141,7 @@ class ReceiverProcess {
     std::vector<std::string> args = {LOKI_RECEIVER_BIN, "--listen", listen};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (std::string& a : args) {
       argv.push_back(a.data());
     }
