@@ -133,7 +133,7 @@ void ReadTasks(FileSlurper& files, const std::string& dir, const char* procs_nam
 }
 
 Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
-                           const std::string& path) {
+                           const std::string& path, bool with_spec) {
   // Controllers are separate mounts (cpu/, cpuacct/) or combined (cpu,cpuacct/) depending on the
   // host; where both exist the separate names are symlinks to the combined one. The first file
   // read in each tells which (no stat() of directories: every syscall counts at scrape time).
@@ -232,17 +232,18 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   ReadPressure(files, unified_dir, "memory.pressure", stats.memory_pressure);
   ReadPressure(files, unified_dir, "io.pressure", stats.io_pressure);
 
-  // Spec.
-  if (const auto text = files.Read(cpu_dir, "cpu.cfs_quota_us")) {
-    const auto quota = ParseSingleInt(*text);
-    if (quota && *quota >= 0) {  // -1: no quota
-      stats.spec.cpu_quota = quota;
+  if (with_spec) {
+    if (const auto text = files.Read(cpu_dir, "cpu.cfs_quota_us")) {
+      const auto quota = ParseSingleInt(*text);
+      if (quota && *quota >= 0) {  // -1: no quota
+        stats.spec.cpu_quota = quota;
+      }
     }
-  }
-  stats.spec.cpu_period = ReadUint(files, cpu_dir, "cpu.cfs_period_us");
-  stats.spec.cpu_shares = ReadUint(files, cpu_dir, "cpu.shares");
-  if (const auto limit = ReadUint(files, memory_dir, "memory.limit_in_bytes")) {
-    stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+    stats.spec.cpu_period = ReadUint(files, cpu_dir, "cpu.cfs_period_us");
+    stats.spec.cpu_shares = ReadUint(files, cpu_dir, "cpu.shares");
+    if (const auto limit = ReadUint(files, memory_dir, "memory.limit_in_bytes")) {
+      stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+    }
   }
 
   ReadTasks(files, cpu_dir, "cgroup.procs", "tasks", stats);
@@ -250,7 +251,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
 }
 
 Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
-                           const std::string& path) {
+                           const std::string& path, bool with_spec) {
   const std::string dir = root + path;
   FileSlurper files(reader);
   CgroupStats stats;
@@ -311,18 +312,20 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   ReadPressure(files, dir, "memory.pressure", stats.memory_pressure);
   ReadPressure(files, dir, "io.pressure", stats.io_pressure);
 
-  if (const auto text = files.Read(dir, "cpu.max")) {
-    if (const auto max = ParseCpuMax(*text)) {
-      stats.spec.cpu_quota = max->quota_us;
-      stats.spec.cpu_period = max->period_us;
+  if (with_spec) {
+    if (const auto text = files.Read(dir, "cpu.max")) {
+      if (const auto max = ParseCpuMax(*text)) {
+        stats.spec.cpu_quota = max->quota_us;
+        stats.spec.cpu_period = max->period_us;
+      }
     }
-  }
-  if (const auto weight = ReadUint(files, dir, "cpu.weight")) {
-    stats.spec.cpu_shares = CpuWeightToShares(*weight);
-  }
-  if (const auto limit = ReadUint(files, dir, "memory.max")) {
-    // "max" reads as 2^64-1, which cAdvisor exports as that number.
-    stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+    if (const auto weight = ReadUint(files, dir, "cpu.weight")) {
+      stats.spec.cpu_shares = CpuWeightToShares(*weight);
+    }
+    if (const auto limit = ReadUint(files, dir, "memory.max")) {
+      // "max" reads as 2^64-1, which cAdvisor exports as that number.
+      stats.spec.memory_limit_bytes = static_cast<double>(*limit);
+    }
   }
 
   ReadTasks(files, dir, "cgroup.procs", "cgroup.threads", stats);
@@ -354,10 +357,10 @@ CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
   }
 }
 
-Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path) const {
+Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path, bool with_spec) const {
   const std::string path = NormalizeCgroupPath(cgroup_path);
-  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, path)
-                                        : ReadV2(*files_, root_, path);
+  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, path, with_spec)
+                                        : ReadV2(*files_, root_, path, with_spec);
 }
 
 void CgroupReader::CloseUnusedFiles() const {

@@ -25,7 +25,9 @@ class CgroupReader {
   // Reads the cgroup at `cgroup_path` ("/" for the root, "/docker/<id>" for a container).
   // An error means the cgroup is gone (the container died mid-scrape): the caller skips it.
   // Individual missing files are not errors: their fields stay empty.
-  Result<CgroupStats> Read(std::string_view cgroup_path) const;
+  // Without `with_spec` the limits (quota, period, shares, memory limit) are not read: they
+  // change only with `docker update`, and the collector refreshes them less often.
+  Result<CgroupStats> Read(std::string_view cgroup_path, bool with_spec = true) const;
 
   // Closes the files of cgroups not read since the last call (containers that went away).
   void CloseUnusedFiles() const;

@@ -69,6 +69,9 @@ enum Family : std::size_t {
   kFamilyCount
 };
 
+// Limits change only with `docker update`; cAdvisor reads them once per container.
+constexpr double kSpecRefreshSeconds = 60;
+
 static_assert(kFamilyCount <= 64, "ContainerCollector::family_sizes_ holds 64 families");
 
 struct FamilySpec {
@@ -459,10 +462,18 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   for (const auto& [id, container] : *snapshot) {
     if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
       continue;
-    auto stats = cgroups_.Read(container.cgroup_path);
+    CachedSpec& cached = specs_[id];
+    const bool refresh_spec = !cached.seen || now - cached.read_at >= kSpecRefreshSeconds;
+    auto stats = cgroups_.Read(container.cgroup_path, refresh_spec);
     if (!stats.ok()) {
+      specs_.erase(id);
       options_.on_vanished();
       continue;
+    }
+    if (refresh_spec) {
+      cached = CachedSpec{stats->spec, now, true};
+    } else {
+      stats->spec = cached.spec;
     }
     labels.clear();
     for (std::size_t i = 0; i < label_names_.size(); ++i) {
@@ -499,6 +510,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     out.Add(kMachineCpuCores, static_cast<double>(machine_->cpu_cores));
     out.Add(kMachineMemory, static_cast<double>(machine_->memory_bytes));
   }
+  std::erase_if(specs_,
+                [&snapshot](const auto& entry) { return !snapshot->contains(entry.first); });
   cgroups_.CloseUnusedFiles();
   proc_.CloseUnusedFiles();
 }

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,7 +52,14 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
   std::vector<std::string> label_names_;  // container_label_* for each allowlisted label
   // Scrapes run one at a time: the readers keep files open and share one buffer.
   mutable std::mutex scrape_mu_;
-  mutable std::optional<MachineInfo> machine_;          // read once: cores and memory do not change
+  mutable std::optional<MachineInfo> machine_;  // read once: cores and memory do not change
+  // Each container's limits, re-read once a minute rather than at every scrape.
+  struct CachedSpec {
+    SpecStats spec;
+    double read_at = 0;
+    bool seen = false;
+  };
+  mutable std::map<std::string, CachedSpec, std::less<>> specs_;
   mutable std::array<std::size_t, 64> family_sizes_{};  // last scrape's text per family, to reserve
 };
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -186,6 +188,32 @@ TEST_F(ContainerCollectorTest, TextAndCollectableAgree) {
   const std::string direct = Text(*collector);
   EXPECT_EQ(direct, via_families);
   EXPECT_GT(Samples(direct).size(), 60u);
+}
+
+TEST_F(ContainerCollectorTest, LimitsAreReReadOnceAMinute) {
+  namespace fs = std::filesystem;
+  const fs::path tree = fs::temp_directory_path() / ("swarmwatch-spec-" + std::to_string(getpid()));
+  fs::remove_all(tree);
+  fs::copy(kTestdata + "/cgroup_v1/separate", tree, fs::copy_options::recursive);
+  double now = kNow;
+  ContainerMap containers;
+  containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
+  auto snapshot = std::make_shared<const ContainerMap>(containers);
+  ContainerCollectorOptions options;
+  options.now = [&now] { return now; };
+  ContainerCollector collector([snapshot] { return snapshot; },
+                               CgroupReader(tree.string(), CgroupVersion::kV1),
+                               ProcReader(kTestdata + "/proc"), options);
+  const std::string quota =
+      "container_spec_cpu_quota{id=\"/docker/abc123\",image=\"registry:5000/web:1.2\","
+      "name=\"shop_web.1.x7k\"}";
+  EXPECT_EQ(Samples(Text(collector)).at(quota), 50000);
+  std::ofstream(tree / "cpu/docker/abc123/cpu.cfs_quota_us") << "25000\n";  // docker update
+  now += 30;
+  EXPECT_EQ(Samples(Text(collector)).at(quota), 50000);
+  now += 31;
+  EXPECT_EQ(Samples(Text(collector)).at(quota), 25000);
+  fs::remove_all(tree);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
