@@ -1,0 +1,163 @@
+"""Log shipping to Loki against a real engine, real containers and the tests' Loki receiver
+(tests/loki_receiver): every line once and in order with its labels, metadata and Docker's exact
+timestamp; rotations; stopped-and-started containers and restarting Swarm tasks; the opt-out label;
+positions kept across an agent restart. Fault injection (kill -9, Loki down, 429, 400) is in
+test_log_shipping_faults.py.
+"""
+
+import json
+import unittest
+
+import harness as h
+from shipping import ShippingTest, numbers, parse_docker_time_ns, seq_loop
+
+
+class LogShippingTest(ShippingTest):
+    def test_every_line_once_in_order_with_labels_and_metadata(self):
+        n = 20000
+        agent = self.start_agent("--loki-labels", "env=it,team=obs", "--loki-tenant", "tenant-a")
+        c = self.run_container("seq", seq_loop(n, "seq", "err"))
+        self.wait_exited(c)
+        got = self.wait_count(c.name, 2 * n, 120, agent)
+        self.settle(agent)
+        got = self.entries.of(c.name)
+        self.assert_once_in_order(numbers(got, "seq", "stdout"), n, "stdout")
+        self.assert_once_in_order(numbers(got, "err", "stderr"), n, "stderr")
+        self.assertEqual(len(got), 2 * n)
+
+        for stream in ("stdout", "stderr"):
+            e = next(e for e in got if e["labels"]["stream"] == stream)
+            # Empty labels (no stack, no service: not a Swarm task) are not sent, as Loki drops them.
+            self.assertEqual(e["labels"], {"job": "docker", "node": self.node, "container": c.name,
+                                           "stream": stream, "env": "it", "team": "obs"})
+            self.assertEqual(e["metadata"], {"container_id": c.id})
+        self.assertEqual({e["tenant"] for e in got}, {"tenant-a"})
+
+        # Each entry carries the line and the nanosecond time Docker wrote for it.
+        log_path = c.inspect()["LogPath"]
+        written = [(d["stream"], d["log"].rstrip("\n"), parse_docker_time_ns(d["time"]))
+                   for _, _, d in h.json_file_lines(log_path)]
+        arrived = sorted((e["labels"]["stream"], e["line"], int(e["ts"])) for e in got)
+        self.assertEqual(arrived, sorted(written))
+
+        self.assert_nothing_refused(agent)
+        s = agent.scrape()
+        self.assertEqual(s.value("swarmwatch_loki_entries_sent_total"), self.receiver.stats()["entries"])
+        self.assertEqual(s.value("swarmwatch_log_lag_bytes", container=c.name), 0)
+
+    def test_rotation_loses_nothing_while_the_agent_keeps_up(self):
+        n = 150000  # ~160 bytes a json-file line: ~24 MB through 1 MB files, ~24 rotations
+        agent = self.start_agent()
+        c = self.run_container("rot", seq_loop(n, "seq", pad=60), "--log-opt", "max-size=1m",
+                               "--log-opt", "max-file=3")
+        self.wait_exited(c, 300)
+        self.wait_count(c.name, n, 120, agent)
+        self.settle(agent)
+        self.assert_once_in_order(numbers(self.entries.of(c.name), "seq"), n, "rotated stdout")
+        self.assert_nothing_refused(agent)
+        self.assertFalse([l for l in agent.stderr_lines if "lost" in l], agent.log(20))
+
+    def test_stopped_and_started_container_no_resend_no_gap(self):
+        n = 1000
+        # Each run prints `run <k> <i>`; k counts the runs in the container's own filesystem.
+        script = ('k=$(cat /runs 2>/dev/null || echo 0); echo $((k+1)) > /runs; i=0; '
+                  f'while [ $i -lt {n} ]; do echo "run$k $i"; i=$((i+1)); done; exec sleep 3600')
+        agent = self.start_agent()
+        c = self.run_container("stop", ["sh", "-c", script])
+        self.wait_count(c.name, n, 60, agent)
+        self.docker("stop", "-t", "1", c.name)
+        self.settle(agent)
+        self.docker("start", c.name)
+        self.wait_count(c.name, 2 * n, 60, agent)
+        self.docker("stop", "-t", "1", c.name)
+        self.docker("start", c.name)
+        self.wait_count(c.name, 3 * n, 60, agent)
+        self.settle(agent)
+        got = self.entries.of(c.name)
+        for k in range(3):
+            self.assert_once_in_order(numbers(got, f"run{k}"), n, f"run {k}")
+        self.assertEqual(len(got), 3 * n)
+        self.assertEqual([e["line"].split()[0] for e in got],
+                         [f"run{k}" for k in range(3) for _ in range(n)], "runs in order")
+        self.assert_nothing_refused(agent)
+
+    def test_restarting_swarm_task_no_resend_no_gap(self):
+        if h.docker("info", "--format", "{{.Swarm.LocalNodeState}}") != "active":
+            raise unittest.SkipTest("no active swarm on the engine")
+        n, tasks = 500, 3
+        stack = h.unique("stack")
+        agent = self.start_agent()
+        service = self.docker.service(
+            "task", "--restart-condition", "any", "--restart-delay", "1s",
+            "--restart-max-attempts", str(tasks - 1), "--no-resolve-image",
+            "--container-label", f"com.docker.stack.namespace={stack}",
+            h.IMAGE, *seq_loop(n, "seq"))
+
+        def task_containers():
+            ids = self.docker("ps", "-aq", "--no-trunc", "--filter",
+                              f"label=com.docker.swarm.service.name={service}").split()
+            if len(ids) < tasks:
+                return None
+            infos = [json.loads(self.docker("inspect", i))[0] for i in ids]
+            return infos if all(i["State"]["Status"] == "exited" for i in infos) else None
+
+        infos = h.wait_until(task_containers, 120, interval=1, what=f"{tasks} exited tasks of {service}")
+        self.assertEqual(len(infos), tasks)
+        for info in infos:
+            name = info["Name"].lstrip("/")
+            self.wait_count(name, n, 60, agent)
+        self.settle(agent)
+        for info in infos:
+            name = info["Name"].lstrip("/")
+            got = self.entries.of(name)
+            self.assert_once_in_order(numbers(got, "seq"), n, f"task {name}")
+            e = got[0]
+            self.assertEqual(e["labels"], {"job": "docker", "node": self.node, "container": name,
+                                           "stream": "stdout", "swarm_service": service,
+                                           "swarm_stack": stack})
+            self.assertEqual(e["metadata"], {"container_id": info["Id"],
+                                             "task_id": info["Config"]["Labels"]["com.docker.swarm.task.id"]})
+        self.assert_nothing_refused(agent)
+
+    def test_opted_out_container_ships_nothing(self):
+        agent = self.start_agent()
+        quiet = self.run_container("optout", seq_loop(500, "seq"), "--label", "swarmwatch.logs=false")
+        self.wait_exited(quiet)
+        control = self.run_container("control", seq_loop(500, "seq"))
+        self.wait_count(control.name, 500, 60, agent)
+        s = self.settle(agent)
+        self.assertEqual(self.entries.of(quiet.name), [])
+        self.assertEqual(s.select("swarmwatch_log_lag_bytes", container=quiet.name), [])
+        self.assertEqual(len(s.select("swarmwatch_log_lag_bytes", container=control.name)), 1)
+
+    def test_positions_survive_agent_restart(self):
+        n = 1000
+        script = ('k=$(cat /runs 2>/dev/null || echo 0); echo $((k+1)) > /runs; i=0; '
+                  f'while [ $i -lt {n} ]; do echo "run$k $i"; i=$((i+1)); done')
+        first = self.start_agent()
+        c = self.run_container("pos", ["sh", "-c", script])
+        self.wait_exited(c)
+        self.wait_count(c.name, n, 60, first)
+        self.settle(first)
+        self.assertEqual(first.stop(), 0, first.log(20))
+        size = h.Path(c.inspect()["LogPath"]).stat().st_size
+        saved = h.read_positions(self.positions)
+        self.assertEqual(saved.get(c.id, {}).get("offset"), size, f"positions file: {saved}")
+
+        # While no agent runs, the container runs again; a new receiver store shows any re-send.
+        self.docker("start", c.name)
+        self.wait_exited(c)
+        self.entries.reset()
+        second = self.start_agent()
+        self.wait_count(c.name, n, 60, second)
+        control = self.run_container("control", seq_loop(100, "seq"))
+        self.wait_count(control.name, 100, 60, second)
+        self.settle(second)
+        got = self.entries.of(c.name)
+        self.assertEqual(numbers(got, "run0"), [], "history re-sent after the agent restarted")
+        self.assert_once_in_order(numbers(got, "run1"), n, "lines written while no agent ran")
+        self.assert_nothing_refused(second)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
