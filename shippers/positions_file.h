@@ -1,0 +1,34 @@
+// The positions file: for each container id, the FilePosition up to which its log was delivered,
+// so that a restarted agent resumes exactly there. Written atomically; a damaged file is set aside.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "agent/result.h"
+#include "shippers/log_record.h"
+
+namespace swarmwatch {
+
+class PositionsFile {
+ public:
+  using Positions = std::map<std::string, FilePosition>;  // container id -> position
+
+  // Reads `path`. A missing file is an empty map. A file that cannot be read or parsed (garbage,
+  // truncated JSON, wrong types, unknown version) is renamed to <path>.corrupt-<unix time> so it
+  // is kept for inspection, and an Error says why and where it went: the caller logs it and
+  // starts with an empty map.
+  static Result<Positions> Load(const std::string& path);
+
+  // Replaces `path` atomically: writes a temporary file in the same directory, fsyncs it, renames
+  // it over `path` and fsyncs the directory. On failure the old file is left as it was.
+  static Status Save(const std::string& path, const Positions& positions);
+
+  // The format, kept separate for tests and fuzzing:
+  //   {"version":1,"positions":{"<id>":{"inode":123,"offset":4567},...}}
+  static constexpr int kVersion = 1;
+  static std::string Encode(const Positions& positions);
+  static Result<Positions> Decode(const std::string& text);
+};
+
+}  // namespace swarmwatch
