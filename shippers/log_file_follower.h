@@ -1,0 +1,158 @@
+// Follows one container's json-file log (<dir>/<id>-json.log) by inode across Docker's rotation,
+// handing out complete lines with the position just after each, so the shipper can commit offsets.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "agent/result.h"
+#include "shippers/log_record.h"
+
+namespace swarmwatch {
+
+// Where a container seen for the first time (no saved position) starts.
+enum class StartAt : std::uint8_t {
+  kBeginning,  // offset 0 of the current <id>-json.log; rotated files (.1, .2, ...) are history
+               // the agent never saw and are not read
+  kEnd,        // the current file's size: only lines written from now on
+  kOldest,     // offset 0 of the oldest rotated file still on disk, then the newer ones in order
+};
+
+struct FollowerOptions {
+  StartAt start = StartAt::kBeginning;
+  std::size_t buffer_bytes = std::size_t{256} << 10;  // one read() fills at most this much
+  std::size_t max_line_bytes = std::size_t{1}
+                               << 20;  // a longer line is handed out in pieces of this size
+};
+
+// Things that happened to the file that the shipper logs and counts. Counters only grow.
+struct FollowerStats {
+  std::uint64_t rotations = 0;       // moves from a rotated file to its successor
+  std::uint64_t truncations = 0;     // the file shrank below the read offset: restarted at 0
+  std::uint64_t lost_starts = 0;     // files that went away unread: the saved inode rotated away
+                                     // (restarted at the oldest file on disk), a newer file rotated
+                                     // away or deleted before it was opened
+  std::uint64_t overlong_lines = 0;  // lines longer than max_line_bytes, handed out in pieces
+  std::uint64_t unterminated_tails = 0;  // a rotated or deleted file ended without '\n': the tail
+                                         // was handed out as a line
+  std::uint64_t read_errors = 0;
+};
+
+struct ReadResult {
+  std::size_t lines = 0;
+  std::size_t bytes = 0;  // bytes of the lines handed out, newlines included
+  bool more = false;      // stopped at the budget with more to read now: call again soon
+  bool gone = false;      // the log was deleted (container removed) and everything was read
+};
+
+// Not thread-safe: one owner calls everything.
+//
+// Rules:
+// - The follower reads one file at a time through an open descriptor, so a renamed or deleted file
+//   is still read to its end. Each call notices (one stat) when <id>-json.log holds a new inode and
+//   then opens every file newer than the ones it holds, in rotation order (<id>-json.log, .1,
+//   .2, ...; compressed .gz rotations are ignored), so they too stay readable after Docker deletes
+//   them. At the end of a rotated file, after one more read (Docker does not write to a file
+//   after renaming it), it moves to the next file at offset 0.
+// - Lines are lost only if more than max-file rotations happen between two calls (the files
+//   rotated away in between were never seen); that is counted in lost_starts, conservatively (it
+//   may count a case where exactly max-file rotations passed and nothing was lost).
+// - Open(saved) looks for the saved inode among <id>-json.log, .1, .2, ... and resumes at the saved
+//   offset, then continues through the newer files in order and the current one. If the inode is
+//   nowhere (rotated away while the agent was down), it starts at the oldest file's beginning and
+//   counts lost_starts. Without a saved position, FollowerOptions::start decides.
+// - A file that does not exist yet (a container created but never started) is waited for; when it
+//   appears it is read from offset 0 whatever the start rule, since all of it is new.
+// - Truncation (the size drops below the read offset on the same inode) restarts at 0, counted.
+//   A truncation followed by writes past the old offset before the next read is not detectable.
+// - Deletion: once the open file is unlinked, nothing else is on disk, and all of it was read,
+//   ReadLines reports gone.
+class LogFileFollower {
+ public:
+  explicit LogFileFollower(std::string log_path, FollowerOptions options = {});
+  ~LogFileFollower();
+  LogFileFollower(const LogFileFollower&) = delete;
+  LogFileFollower& operator=(const LogFileFollower&) = delete;
+
+  // Positions the follower (see the rules above). Errors are I/O failures other than a missing
+  // file (permissions, ...).
+  Status Open(std::optional<FilePosition> saved);
+
+  // Reads what is available now, calling on_line(std::string_view line, FilePosition after_line)
+  // for every complete line, without its '\n'. The view points into the follower's buffer and is
+  // valid during the call only. Stops once about max_bytes of lines were handed out. An incomplete
+  // last line is kept for the next call.
+  template <class F>
+  ReadResult ReadLines(std::size_t max_bytes, F&& on_line) {
+    using Fn = std::remove_reference_t<F>;
+    void* context = const_cast<std::remove_const_t<Fn>*>(std::addressof(on_line));
+    return ReadLinesImpl(max_bytes, context,
+                         [](void* fn, std::string_view line, FilePosition after) {
+                           (*static_cast<Fn*>(fn))(line, after);
+                         });
+  }
+
+  // Bytes on disk not yet handed out: the rest of the current file plus the newer files.
+  std::uint64_t Lag();
+
+  // Position just after the last line handed out ({0, 0} before a file exists).
+  FilePosition position() const { return position_; }
+  const FollowerStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  using LineFn = void (*)(void*, std::string_view, FilePosition);
+  struct ChainFile {
+    std::string path;
+    std::uint64_t inode = 0;
+    std::uint64_t size = 0;
+  };
+
+  ReadResult ReadLinesImpl(std::size_t max_bytes, void* fn_ctx, LineFn fn);
+  // Existing files of the rotation chain, newest first: <id>-json.log, .1, .2, ...
+  std::vector<ChainFile> ScanChain() const;
+  // Opens chain file `file` at `offset`: 0 on success, -1 if the path no longer holds that inode
+  // (renamed meanwhile: scan again), else the errno.
+  int OpenFile(const ChainFile& file, std::uint64_t offset);
+  void CloseFile();
+  // At the end of a rotated or deleted file: moves to the next held file if there is one (true),
+  // else sets gone_ when nothing is left on disk.
+  bool Advance();
+  // Opens the files that are newer than the newest one held, oldest first, so that they stay
+  // readable (and their inodes cannot be reused) even if Docker deletes them before we get there.
+  // `force`: scan even if the path still holds the newest file held.
+  void Observe(bool force);
+  std::uint64_t NewestHeld() const {
+    return pending_.empty() ? position_.inode : pending_.back().inode;
+  }
+  void ClosePending();
+  bool MoreAvailable() const;
+  std::optional<std::uint64_t> PathInode() const;
+
+  std::string path_;
+  FollowerOptions options_;
+  int fd_ = -1;
+  FilePosition position_;          // after the last line handed out
+  std::uint64_t read_offset_ = 0;  // where the next pread() starts: position_.offset + tail
+  bool rotation_seen_ = false;     // the path holds another inode; one more read was allowed
+  struct HeldFile {
+    int fd = -1;
+    std::uint64_t inode = 0;
+  };
+  std::deque<HeldFile> pending_;  // open files newer than fd_'s, oldest first
+  bool gone_ = false;
+  std::vector<char> buffer_;
+  std::size_t begin_ = 0;  // unread data in buffer_ is [begin_, end_)
+  std::size_t end_ = 0;
+  FollowerStats stats_;
+};
+
+}  // namespace swarmwatch
