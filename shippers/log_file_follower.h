@@ -28,18 +28,19 @@ enum class StartAt : std::uint8_t {
 
 struct FollowerOptions {
   StartAt start = StartAt::kBeginning;
-  std::size_t buffer_bytes = std::size_t{256} << 10;  // one read() fills at most this much
-  std::size_t max_line_bytes = std::size_t{1}
-                               << 20;  // a longer line is handed out in pieces of this size
+  // One read() fills at most this much.
+  std::size_t buffer_bytes = std::size_t{256} << 10;
+  // A longer line is handed out in pieces of this size (the buffer grows up to it).
+  std::size_t max_line_bytes = std::size_t{1} << 20;
 };
 
 // Things that happened to the file that the shipper logs and counts. Counters only grow.
 struct FollowerStats {
   std::uint64_t rotations = 0;       // moves from a rotated file to its successor
   std::uint64_t truncations = 0;     // the file shrank below the read offset: restarted at 0
-  std::uint64_t lost_starts = 0;     // files that went away unread: the saved inode rotated away
-                                     // (restarted at the oldest file on disk), a newer file rotated
-                                     // away or deleted before it was opened
+  std::uint64_t lost_starts = 0;     // lines may have been lost: the saved inode rotated away
+                                     // (restarted at the oldest file on disk), or more rotations
+                                     // than files kept between two calls (conservative, see below)
   std::uint64_t overlong_lines = 0;  // lines longer than max_line_bytes, handed out in pieces
   std::uint64_t unterminated_tails = 0;  // a rotated or deleted file ended without '\n': the tail
                                          // was handed out as a line
@@ -73,8 +74,11 @@ struct ReadResult {
 //   appears it is read from offset 0 whatever the start rule, since all of it is new.
 // - Truncation (the size drops below the read offset on the same inode) restarts at 0, counted.
 //   A truncation followed by writes past the old offset before the next read is not detectable.
-// - Deletion: once the open file is unlinked, nothing else is on disk, and all of it was read,
-//   ReadLines reports gone.
+// - Deletion: once the open file is unlinked, nothing else is on disk, and all of it (and of the
+//   newer files already held open) was read, ReadLines reports gone.
+// - Inode numbers are reused by file systems as soon as a file is deleted and closed: a saved
+//   inode found on disk may belong to a newer file (see the ReusedInode test); FilePosition has
+//   no fingerprint to tell them apart.
 class LogFileFollower {
  public:
   explicit LogFileFollower(std::string log_path, FollowerOptions options = {});
