@@ -21,9 +21,14 @@ class LogShippingFaultsTest(ShippingTest):
         read_ahead, batch = 1 * MiB, 128 * KiB
         flags = ("--read-ahead-bytes", "1MiB", "--loki-batch-bytes", "128KiB", "--loki-batch-wait", "200ms")
         first = self.start_agent(*flags)
-        c = self.run_container("kill9", seq_loop(n, "seq", pad=20))
-        h.wait_until(lambda: self.receiver.stats()["entries"] >= 20000, 120, interval=0.05,
-                     what="20000 entries before the kill")
+        # ~20 s of flood: bursts of 2000 lines, 0.1 s apart (the agent must be killed mid-flood).
+        c = self.run_container("kill9", ["sh", "-c", f'i=0; while [ $i -lt {n} ]; do echo "seq $i {"x" * 20}"; '
+                                         'i=$((i+1)); [ $((i % 2000)) -eq 0 ] && busybox usleep 100000; done'])
+        # Other containers on the engine ship too: count this container's lines, and let the
+        # agent save its positions (at most once a second) before the kill.
+        self.wait_count(c.name, 40000, 120, first)
+        h.wait_until(lambda: c.id in h.read_positions(self.positions), 10, interval=0.1,
+                     what="the positions file to hold the container")
         still_writing = self.docker("inspect", "-f", "{{.State.Status}}", c.id) == "running"
         os.kill(first.pid, 9)
         first.proc.wait(10)
