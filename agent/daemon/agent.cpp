@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include "agent/container_catalog.h"
 #include "agent/curl_docker_api.h"
 #include "agent/daemon/http_server.h"
@@ -10,6 +12,7 @@
 #include "agent/daemon/status_page.h"
 #include "agent/log.h"
 #include "exporters/container_collector.h"
+#include "shippers/log_shipper.h"
 
 namespace swarmwatch {
 
@@ -18,11 +21,72 @@ struct Agent::Parts {
   std::shared_ptr<ContainerCatalog> catalog;
   std::shared_ptr<SelfMetrics> self;
   std::shared_ptr<ContainerCollector> containers;
+  std::unique_ptr<LogShipper> shipper;  // null without loki_url
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<HttpServer> http;
 };
 
 namespace {
+
+// The first line of a secret file (Docker secrets end with a newline or not).
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream file(path);
+  std::string value;
+  if (!file || !std::getline(file, value))
+    return Error{fmt::format("cannot read {}", path)};
+  return value;
+}
+
+Result<std::unique_ptr<LogShipper>> MakeShipper(const Config& config,
+                                                std::shared_ptr<ContainerCatalog> catalog) {
+  LokiClientOptions client;
+  client.url = config.loki_url;
+  client.tenant = config.loki_tenant;
+  client.basic_auth_user = config.loki_username;
+  client.basic_auth_password = config.loki_password;
+  if (!config.loki_password_file.empty()) {
+    auto password = ReadSecretFile(config.loki_password_file);
+    if (!password.ok())
+      return Error{fmt::format("loki_password_file: {}", password.error().message)};
+    client.basic_auth_password = *password;
+  }
+  if (!config.loki_bearer_token_file.empty()) {
+    auto token = ReadSecretFile(config.loki_bearer_token_file);
+    if (!token.ok()) {
+      return Error{fmt::format("loki_bearer_token_file: {}", token.error().message)};
+    }
+    client.bearer_token = *token;
+  }
+  client.tls_ca_file = config.loki_ca_file;
+  client.tls_cert_file = config.loki_cert_file;
+  client.tls_key_file = config.loki_key_file;
+  client.timeout = config.loki_timeout;
+  client.format = config.loki_format == "json" ? LokiFormat::kJson : LokiFormat::kProtobuf;
+
+  LogShipperOptions options;
+  options.docker_root = config.docker_root;
+  options.positions_file = config.positions_file;
+  options.node_name = [catalog, name = config.node_name] {
+    if (!name.empty())
+      return name;
+    auto engine = catalog->Engine();
+    return engine ? engine->name : std::string();
+  };
+  options.job = config.loki_job;
+  for (const std::string& label : config.loki_labels) {
+    const std::size_t eq = label.find('=');
+    options.static_labels.emplace_back(label.substr(0, eq), label.substr(eq + 1));
+  }
+  options.batch_bytes = config.loki_batch_bytes;
+  options.batch_wait = config.loki_batch_wait;
+  options.read_ahead_bytes = config.read_ahead_bytes;
+  options.max_line_bytes = config.max_line_bytes;
+  options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kBeginning;
+  options.max_attempts = std::stoi(config.loki_max_retries);
+  return std::make_unique<LogShipper>([catalog] { return catalog->Snapshot(); },
+                                      std::make_unique<LokiPushTarget>(std::move(client)),
+                                      std::move(options));
+}
 
 Result<CgroupVersion> ChooseCgroupVersion(const Config& config) {
   if (config.cgroup_version == "1")
@@ -63,9 +127,17 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       [catalog = parts->catalog] { return catalog->Snapshot(); },
       CgroupReader(config.cgroup_root, *version), ProcReader(config.proc_root),
       std::move(collector_options));
-  parts->metrics = std::make_unique<MetricsEndpoint>(
-      std::vector<std::shared_ptr<prometheus::Collectable>>{parts->containers, parts->self},
-      *parts->self);
+  std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->self};
+  if (!config.loki_url.empty()) {
+    auto shipper = MakeShipper(config, parts->catalog);
+    if (!shipper.ok())
+      return shipper.error();
+    parts->shipper = std::move(shipper).value();
+    sources.push_back(parts->shipper->metrics());
+    parts->shipper->Start();
+    log::Info("shipping container logs to {}", config.loki_url);
+  }
+  parts->metrics = std::make_unique<MetricsEndpoint>(std::move(sources), *parts->self);
 
   const ContainerCatalog* catalog = parts->catalog.get();
   const MetricsEndpoint* metrics = parts->metrics.get();
@@ -105,6 +177,8 @@ Agent::Agent(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Agent::~Agent() {
   parts_->http.reset();
+  if (parts_->shipper)
+    parts_->shipper->Stop();
   parts_->catalog->Stop();
 }
 

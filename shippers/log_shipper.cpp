@@ -1,0 +1,552 @@
+#include "shippers/log_shipper.h"
+
+#include <filesystem>
+#include <set>
+#include <utility>
+
+#include "agent/log.h"
+#include "shippers/json_file_decoder.h"
+#include "shippers/partial_line_joiner.h"
+#include "shippers/positions_file.h"
+
+namespace swarmwatch {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kLogsLabel = "swarmwatch.logs";
+// How often committed positions are written out at most (and at stop).
+constexpr std::chrono::seconds kSaveInterval{1};
+// One read of one container takes at most this much before the reader moves on, so that a
+// flooding container does not starve the others.
+constexpr std::size_t kReadSlice = 256 << 10;
+// Docker writes lines of at most 16 KiB (longer ones in pieces), about 17 KiB as JSON.
+constexpr std::size_t kLineReserve = 32 << 10;
+
+std::int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// One followed container: its file, the joiner of Docker's partial lines, its streams' identities.
+struct LogShipper::Followed {
+  std::string id;
+  std::string name;
+  LogFileFollower follower;
+  PartialLineJoiner joiner;
+  std::shared_ptr<const StreamIdentity> streams[2];  // stdout, stderr
+  std::int64_t last_time_ns[2] = {0, 0};             // Loki wants each stream in time order
+  // Position after the last line read, and before the first piece of a line still being rejoined:
+  // a restart must resume there, or that line's first pieces would be lost.
+  FilePosition after_last_line;
+  std::optional<FilePosition> pending_start;
+  bool in_catalog = true;
+  bool running = true;
+  bool gone = false;
+  prometheus::Gauge* lag = nullptr;
+
+  Followed(std::string id_in, const std::string& path, FollowerOptions options,
+           std::size_t max_line)
+      : id(std::move(id_in)), follower(path, options), joiner(max_line) {}
+
+  // What this container may commit once every line emitted so far is accepted.
+  FilePosition SafePosition() const { return pending_start.value_or(after_last_line); }
+};
+
+bool LogShipper::Ships(const ContainerInfo& container) {
+  return container.log_driver == "json-file" && !container.log_path.empty() &&
+         container.Label(kLogsLabel) != "false";
+}
+
+LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
+                       std::unique_ptr<LogPushTarget> target, LogShipperOptions options)
+    : containers_(std::move(containers)),
+      target_(std::move(target)),
+      options_(std::move(options)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      entries_sent_(prometheus::BuildCounter()
+                        .Name("swarmwatch_loki_entries_sent_total")
+                        .Help("Log lines Loki accepted")
+                        .Register(*registry_)
+                        .Add({})),
+      bytes_sent_(prometheus::BuildCounter()
+                      .Name("swarmwatch_loki_bytes_sent_total")
+                      .Help("Bytes of log lines Loki accepted")
+                      .Register(*registry_)
+                      .Add({})),
+      batches_sent_(prometheus::BuildCounter()
+                        .Name("swarmwatch_loki_batches_sent_total")
+                        .Help("Batches Loki accepted")
+                        .Register(*registry_)
+                        .Add({})),
+      retries_(prometheus::BuildCounter()
+                   .Name("swarmwatch_loki_retries_total")
+                   .Help("Pushes that failed and were retried (429, 5xx, timeouts, no connection)")
+                   .Register(*registry_)
+                   .Add({})),
+      dropped_(prometheus::BuildCounter()
+                   .Name("swarmwatch_loki_entries_dropped_total")
+                   .Help("Log lines given up, by reason (rejected: Loki answered 4xx; "
+                         "retries_exhausted: loki_max_retries reached)")
+                   .Register(*registry_)),
+      push_duration_(
+          prometheus::BuildHistogram()
+              .Name("swarmwatch_loki_push_duration_seconds")
+              .Help("Time of one push to Loki, successful or not")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                               0.5, 1, 2.5, 5, 10})),
+      lines_read_(prometheus::BuildCounter()
+                      .Name("swarmwatch_log_lines_read_total")
+                      .Help("Log lines read from containers' json-file logs")
+                      .Register(*registry_)
+                      .Add({})),
+      bytes_read_(prometheus::BuildCounter()
+                      .Name("swarmwatch_log_bytes_read_total")
+                      .Help("Bytes read from containers' json-file logs")
+                      .Register(*registry_)
+                      .Add({})),
+      decode_errors_(prometheus::BuildCounter()
+                         .Name("swarmwatch_log_decode_errors_total")
+                         .Help("json-file lines that did not decode; shipped as they are")
+                         .Register(*registry_)
+                         .Add({})),
+      lost_starts_(prometheus::BuildCounter()
+                       .Name("swarmwatch_log_rotated_away_total")
+                       .Help("Saved positions whose file was rotated away unread: lines lost")
+                       .Register(*registry_)
+                       .Add({})),
+      truncated_lines_(prometheus::BuildCounter()
+                           .Name("swarmwatch_log_truncated_lines_total")
+                           .Help("Lines longer than max_line_bytes, cut and marked truncated")
+                           .Register(*registry_)
+                           .Add({})),
+      buffered_gauge_(prometheus::BuildGauge()
+                          .Name("swarmwatch_log_read_ahead_bytes")
+                          .Help("Bytes read but not yet accepted by Loki (bounded by "
+                                "read_ahead_bytes)")
+                          .Register(*registry_)
+                          .Add({})),
+      followed_gauge_(prometheus::BuildGauge()
+                          .Name("swarmwatch_log_followed_containers")
+                          .Help("Containers whose log files are followed")
+                          .Register(*registry_)
+                          .Add({})),
+      lag_(prometheus::BuildGauge()
+               .Name("swarmwatch_log_lag_bytes")
+               .Help("Bytes of a container's log not yet accepted by Loki")
+               .Register(*registry_)) {
+  for (const char* reason : {"rejected", "retries_exhausted"})
+    dropped_.Add({{"reason", reason}});
+  if (!options_.positions_file.empty()) {
+    auto loaded = PositionsFile::Load(options_.positions_file);
+    if (loaded.ok()) {
+      committed_ = std::move(loaded).value();
+      saved_ = committed_;
+      log::Info("log shipper: resuming {} containers from {}", committed_.size(),
+                options_.positions_file);
+    } else {
+      log::Error("log shipper: {}; starting without saved positions", loaded.error().message);
+    }
+  }
+}
+
+LogShipper::~LogShipper() {
+  Stop();
+}
+
+void LogShipper::Start() {
+  if (started_.exchange(true))
+    return;
+  reader_ = std::thread([this] { ReadLoop(); });
+  sender_ = std::thread([this] { SendLoop(); });
+}
+
+void LogShipper::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_)
+      return;
+    stopping_ = true;
+  }
+  watcher_.Wake();
+  sender_wake_.notify_all();
+  if (reader_.joinable())
+    reader_.join();
+  if (sender_.joinable())
+    sender_.join();
+  SavePositions();
+}
+
+std::string LogShipper::last_error() const {
+  std::lock_guard lock(mu_);
+  return last_error_;
+}
+
+std::map<std::string, FilePosition> LogShipper::committed() const {
+  std::lock_guard lock(mu_);
+  return committed_;
+}
+
+std::string LogShipper::HostLogPath(const std::string& engine_path) const {
+  // The engine reports /var/lib/docker/containers/<id>/<id>-json.log under its own data root; the
+  // agent may see that root elsewhere (a container with the host's directory mounted).
+  const std::string_view path = engine_path;
+  const std::size_t containers = path.rfind("/containers/");
+  if (containers == std::string_view::npos)
+    return engine_path;
+  return options_.docker_root + std::string(path.substr(containers));
+}
+
+void LogShipper::Reconcile(const ContainerMap& containers,
+                           std::set<std::string, std::less<>>& dirty) {
+  for (auto& [id, followed] : followed_)
+    followed->in_catalog = false;
+  for (const auto& [id, container] : containers) {
+    if (!Ships(container))
+      continue;
+    auto it = followed_.find(id);
+    if (it != followed_.end()) {
+      it->second->in_catalog = true;
+      it->second->running = container.running;
+      continue;
+    }
+    FollowerOptions follower_options;
+    follower_options.start = options_.start;
+    follower_options.max_line_bytes = options_.max_line_bytes + 1024;
+    auto followed = std::make_unique<Followed>(id, HostLogPath(container.log_path),
+                                               follower_options, options_.max_line_bytes);
+    followed->name = container.name;
+    followed->running = container.running;
+    std::optional<FilePosition> saved;
+    {
+      std::lock_guard lock(mu_);
+      if (auto s = committed_.find(id); s != committed_.end())
+        saved = s->second;
+    }
+    if (Status opened = followed->follower.Open(saved); !opened.ok()) {
+      log::Warn("log shipper: cannot follow {}: {}", container.name, opened.message());
+      continue;
+    }
+    if (followed->follower.stats().lost_starts > 0) {
+      lost_starts_.Increment();
+      log::Warn("log shipper: {}: the saved position was rotated away; lines were lost",
+                container.name);
+    }
+    followed->after_last_line = followed->follower.position();
+
+    const std::string node = options_.node_name();
+    std::vector<LokiLabel> labels = {
+        {"job", options_.job},
+        {"swarm_stack", container.Label(kStackNamespace)},
+        {"swarm_service", container.Label(kSwarmServiceName)},
+        {"node", node},
+        {"container", container.name},
+    };
+    for (const auto& [name, value] : options_.static_labels)
+      labels.push_back({name, value});
+    std::vector<std::pair<std::string, std::string>> metadata = {{"container_id", id}};
+    if (auto task = container.Label(kSwarmTaskId); !task.empty()) {
+      metadata.emplace_back("task_id", std::string(task));
+    }
+    for (LogStream stream : {LogStream::kStdout, LogStream::kStderr}) {
+      auto with_stream = labels;
+      with_stream.push_back({"stream", StreamName(stream)});
+      followed->streams[static_cast<int>(stream)] =
+          MakeStreamIdentity(RenderLabelSet(with_stream), metadata);
+    }
+    followed->lag = &lag_.Add({{"container", container.name}});
+    const std::string directory =
+        std::filesystem::path(followed->follower.path()).parent_path().string();
+    if (Status watched = watcher_.Add(id, directory); !watched.ok()) {
+      log::Debug("log shipper: no inotify watch for {} ({}); polling it", container.name,
+                 watched.message());
+    }
+    dirty.insert(id);
+    {
+      std::lock_guard lock(mu_);
+      // A container seen the first time commits its starting point at once (with start=end
+      // nothing before it is ever wanted); one without a log file yet has nothing to commit.
+      if (followed->SafePosition().inode != 0)
+        committed_.try_emplace(id, followed->SafePosition());
+    }
+    followed_.emplace(id, std::move(followed));
+  }
+  followed_gauge_.Set(static_cast<double>(followed_.size()));
+}
+
+void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns,
+                      std::string_view line, bool truncated) {
+  std::int64_t& last = followed.last_time_ns[static_cast<int>(stream)];
+  if (time_ns < last)
+    time_ns = last;
+  last = time_ns;
+  if (!open_batch_)
+    open_batch_ = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10));
+  open_batch_->AddLine(followed.streams[static_cast<int>(stream)], time_ns, line, truncated);
+  open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
+  if (truncated)
+    truncated_lines_.Increment();
+}
+
+bool LogShipper::ReadContainer(Followed& followed) {
+  std::size_t budget = 0;
+  {
+    std::lock_guard lock(mu_);
+    // The follower may hand out one line past its budget: keep a line's worth in reserve.
+    const std::size_t used = ReadAheadLocked() + kLineReserve;
+    if (used >= options_.read_ahead_bytes)
+      return true;
+    budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
+  }
+  DecodedLine decoded;
+  const ReadResult result =
+      followed.follower.ReadLines(budget, [&](std::string_view line, FilePosition after) {
+        const FilePosition before = followed.after_last_line;
+        followed.after_last_line = after;
+        unbatched_file_bytes_ += line.size() + 1;
+        if (!DecodeJsonFileLine(line, decoded, scratch_).ok()) {
+          // Not what Docker writes; ship it as it is rather than lose it.
+          decode_errors_.Increment();
+          Emit(followed, LogStream::kStdout, NowNanos(), line, false);
+          return;
+        }
+        if (!decoded.partial && !followed.joiner.Pending(decoded.stream)) {
+          Emit(followed, decoded.stream, decoded.time_ns, decoded.log, false);  // the usual case
+        } else {
+          if (!followed.pending_start && decoded.partial)
+            followed.pending_start = before;
+          if (auto record = followed.joiner.Feed(decoded, before.offset)) {
+            Emit(followed, record->stream, record->time_ns, record->line, record->truncated);
+          }
+          if (!followed.joiner.Pending())
+            followed.pending_start.reset();
+        }
+        if (open_batch_ && open_batch_->bytes() >= options_.batch_bytes) {
+          open_batch_->SetCommit(followed.id, followed.SafePosition());
+          CloseBatchIfDue(true);
+        }
+      });
+  lines_read_.Increment(static_cast<double>(result.lines));
+  bytes_read_.Increment(static_cast<double>(result.bytes));
+  if (result.lines > 0) {
+    // Lines that made no record (pieces of a line still being rejoined) still count.
+    if (!open_batch_)
+      open_batch_ = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10));
+    open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
+    open_batch_->SetCommit(followed.id, followed.SafePosition());
+  }
+  if (result.gone)
+    followed.gone = true;
+  // A container that stopped (or whose log went away) in the middle of a line never finishes it:
+  // ship what there is, so that its next start does not glue a new line onto it.
+  if ((!followed.running || followed.gone) && !result.more && followed.joiner.Pending()) {
+    for (LogStream stream : {LogStream::kStdout, LogStream::kStderr}) {
+      if (auto record = followed.joiner.Flush(stream)) {
+        Emit(followed, record->stream, record->time_ns, record->line, record->truncated);
+      }
+    }
+    followed.pending_start.reset();
+    if (open_batch_)
+      open_batch_->SetCommit(followed.id, followed.SafePosition());
+  }
+  return result.more;
+}
+
+std::size_t LogShipper::ReadAheadLocked() const {
+  return buffered_bytes_ + unbatched_file_bytes_ + (open_batch_ ? open_batch_->file_bytes() : 0);
+}
+
+void LogShipper::CloseBatchIfDue(bool force) {
+  if (!open_batch_ || open_batch_->empty())
+    return;
+  if (!force && Clock::now() - open_batch_->opened() < options_.batch_wait)
+    return;
+  {
+    std::lock_guard lock(mu_);
+    buffered_bytes_ += open_batch_->file_bytes();
+    buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
+    for (const auto& [id, position] : open_batch_->commits())
+      ++outstanding_[id];
+    queue_.push_back(std::move(open_batch_));
+  }
+  sender_wake_.notify_one();
+}
+
+void LogShipper::ReadLoop() {
+  // Containers to read at the next turn: those inotify reported, those that stopped at their
+  // budget, all of them at the safety-net poll.
+  std::set<std::string, std::less<>> dirty;
+  auto next_full_scan = Clock::now();
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_)
+        break;
+    }
+    const ContainerSnapshot snapshot = containers_();
+    if (snapshot)
+      Reconcile(*snapshot, dirty);
+    const bool full_scan = Clock::now() >= next_full_scan;
+    if (full_scan)
+      next_full_scan = Clock::now() + options_.poll_interval;
+    for (auto it = followed_.begin(); it != followed_.end();) {
+      Followed& followed = *it->second;
+      if (full_scan || dirty.contains(followed.id)) {
+        dirty.erase(followed.id);
+        if (ReadContainer(followed))
+          dirty.insert(followed.id);
+        followed.lag->Set(static_cast<double>(followed.follower.Lag()));
+      }
+      // A removed container whose file is read to its end and whose lines are all accepted is
+      // forgotten, and so is its saved position.
+      if (!followed.in_catalog && followed.gone) {
+        std::lock_guard lock(mu_);
+        const bool in_open_batch = open_batch_ && open_batch_->commits().contains(followed.id);
+        if (!in_open_batch && !outstanding_.contains(followed.id)) {
+          committed_.erase(followed.id);
+          lag_.Remove(followed.lag);
+          watcher_.Remove(followed.id);
+          it = followed_.erase(it);
+          continue;
+        }
+      }
+      ++it;
+    }
+    CloseBatchIfDue(false);
+
+    std::chrono::milliseconds wait = options_.poll_interval;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_)
+        break;
+      const bool over_budget = ReadAheadLocked() + kLineReserve >= options_.read_ahead_bytes;
+      // More to read right now and room for it: go on without sleeping.
+      if (!dirty.empty() && !over_budget)
+        continue;
+      if (open_batch_ && !open_batch_->empty()) {
+        const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+            open_batch_->opened() + options_.batch_wait - Clock::now());
+        wait = std::max(std::chrono::milliseconds(1), std::min(wait, due));
+      }
+      const auto until_scan =
+          std::chrono::duration_cast<std::chrono::milliseconds>(next_full_scan - Clock::now());
+      wait = std::max(std::chrono::milliseconds(1), std::min(wait, until_scan));
+    }
+    // Sleeps until a log changes, the sender frees budget (Wake), a batch is due or the poll.
+    const FileWatcher::Events& events = watcher_.Wait(wait);
+    if (events.overflow)
+      next_full_scan = Clock::now();
+    dirty.insert(events.ids.begin(), events.ids.end());
+  }
+  // Hand over what was read so the sender can try it once more before stopping.
+  CloseBatchIfDue(true);
+}
+
+void LogShipper::SendLoop() {
+  Backoff backoff(options_.backoff);
+  while (true) {
+    std::unique_ptr<LokiBatch> batch;
+    {
+      std::unique_lock lock(mu_);
+      sender_wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty())
+        break;
+      batch = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    const std::vector<LokiStream> streams = batch->Streams();
+    int attempts = 0;
+    bool commit = false;
+    std::string drop_reason;
+    while (true) {
+      ++attempts;
+      const auto start = Clock::now();
+      const PushResult result = target_->Push(streams);
+      push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
+      if (result.kind == PushResult::Kind::kOk) {
+        commit = true;
+        backoff.Reset();
+        std::lock_guard lock(mu_);
+        last_error_.clear();
+        break;
+      }
+      {
+        std::lock_guard lock(mu_);
+        last_error_ = result.reason;
+      }
+      if (result.kind == PushResult::Kind::kDrop) {
+        drop_reason = "rejected";
+        log::Error("loki rejected a batch of {} lines, dropped: {}", batch->entries(),
+                   result.reason);
+        break;
+      }
+      if (options_.max_attempts > 0 && attempts >= options_.max_attempts) {
+        drop_reason = "retries_exhausted";
+        log::Error("loki push failed {} times, batch of {} lines dropped: {}", attempts,
+                   batch->entries(), result.reason);
+        break;
+      }
+      retries_.Increment();
+      const auto delay = backoff.Next(result.retry_after);
+      log::Warn("loki push failed ({}), retrying in {} ms", result.reason, delay.count());
+      std::unique_lock lock(mu_);
+      // While stopping, a batch that cannot be delivered stays uncommitted: it is re-read next
+      // time.
+      if (sender_wake_.wait_for(lock, delay, [this] { return stopping_; }))
+        break;
+    }
+    if (!commit && drop_reason.empty())
+      break;  // stopping with the batch undelivered
+    if (commit) {
+      entries_sent_.Increment(static_cast<double>(batch->entries()));
+      bytes_sent_.Increment(static_cast<double>(batch->bytes()));
+      batches_sent_.Increment();
+    } else {
+      dropped_.Add({{"reason", drop_reason}}).Increment(static_cast<double>(batch->entries()));
+    }
+    bool save = false;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, position] : batch->commits()) {
+        committed_[id] = position;
+        if (--outstanding_[id] == 0)
+          outstanding_.erase(id);
+      }
+      buffered_bytes_ -= batch->file_bytes();
+      buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
+      save = Clock::now() - last_save_ >= kSaveInterval;
+    }
+    watcher_.Wake();  // budget was freed
+    if (save)
+      SavePositions();
+  }
+}
+
+void LogShipper::SavePositions() {
+  if (options_.positions_file.empty())
+    return;
+  std::map<std::string, FilePosition> positions;
+  {
+    std::lock_guard lock(mu_);
+    last_save_ = Clock::now();
+    if (committed_ == saved_)
+      return;
+    positions = committed_;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(options_.positions_file).parent_path(),
+                                      ec);
+  if (Status saved = PositionsFile::Save(options_.positions_file, positions); !saved.ok()) {
+    log::Error("log shipper: cannot save positions: {}", saved.message());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  saved_ = std::move(positions);
+}
+
+}  // namespace swarmwatch

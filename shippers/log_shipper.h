@@ -1,0 +1,159 @@
+// Follows the json-file log of every container the catalog lists and ships the lines to Loki, at
+// least once: a container's file position is committed (and saved) only after Loki accepted every
+// line before it. Two threads: a reader (files -> decoded lines -> batches, bounded by the
+// read-ahead budget) and a sender (batches -> Loki, retried with backoff, then commit).
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/container_info.h"
+#include "shippers/file_watcher.h"
+#include "shippers/log_file_follower.h"
+#include "shippers/loki_batch.h"
+#include "shippers/loki_client.h"
+
+namespace swarmwatch {
+
+// Where the batches go: LokiClient in the agent, something else in tests.
+class LogPushTarget {
+ public:
+  virtual ~LogPushTarget() = default;
+  virtual PushResult Push(std::span<const LokiStream> streams) = 0;
+};
+
+// LogPushTarget over a LokiClient: encodes in the client's format and posts.
+class LokiPushTarget : public LogPushTarget {
+ public:
+  explicit LokiPushTarget(LokiClientOptions options) : client_(std::move(options)) {}
+  PushResult Push(std::span<const LokiStream> streams) override {
+    return client_.Push(client_.Encode(streams));
+  }
+
+ private:
+  LokiClient client_;
+};
+
+struct LogShipperOptions {
+  std::string docker_root = "/var/lib/docker";  // where the agent sees the engine's data root
+  std::string positions_file;
+  // The node label; asked when a container is first followed (the engine may answer only later).
+  std::function<std::string()> node_name = [] { return std::string(); };
+  std::string job = "docker";
+  std::vector<std::pair<std::string, std::string>> static_labels;
+  std::size_t batch_bytes = 1 << 20;
+  std::chrono::milliseconds batch_wait{1000};
+  std::size_t read_ahead_bytes = 16 << 20;
+  std::size_t max_line_bytes = 256 << 10;
+  StartAt start = StartAt::kBeginning;
+  int max_attempts = 0;  // 0: retry forever
+  BackoffOptions backoff;
+  std::chrono::milliseconds poll_interval{1000};  // safety net beside inotify
+};
+
+class LogShipper {
+ public:
+  LogShipper(std::function<ContainerSnapshot()> containers, std::unique_ptr<LogPushTarget> target,
+             LogShipperOptions options);
+  ~LogShipper();  // Stop()s
+  LogShipper(const LogShipper&) = delete;
+  LogShipper& operator=(const LogShipper&) = delete;
+
+  void Start();
+  // Stops reading, lets the sender finish the batch in flight (bounded by the push timeout), saves
+  // the positions. Idempotent.
+  void Stop();
+
+  // swarmwatch_loki_* and swarmwatch_log_* metrics.
+  std::shared_ptr<prometheus::Collectable> metrics() const { return registry_; }
+
+  // For the status page: the last push error ("" when the last push succeeded).
+  std::string last_error() const;
+
+  // The positions committed so far (what the positions file holds after the next save).
+  std::map<std::string, FilePosition> committed() const;
+
+  // Whether a container's logs are shipped: json-file, a log path, not opted out with the label
+  // swarmwatch.logs=false.
+  static bool Ships(const ContainerInfo& container);
+
+ private:
+  struct Followed;
+  void ReadLoop();
+  void SendLoop();
+  // Follows new containers (marking them dirty), notes which are gone from the catalog.
+  void Reconcile(const ContainerMap& containers, std::set<std::string, std::less<>>& dirty);
+  // Reads from one container within the budget; returns whether it stopped at the budget.
+  bool ReadContainer(Followed& followed);
+  void Emit(Followed& followed, LogStream stream, std::int64_t time_ns, std::string_view line,
+            bool truncated);
+  void CloseBatchIfDue(bool force);
+  // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
+  std::size_t ReadAheadLocked() const;
+  void SavePositions();
+  std::string HostLogPath(const std::string& engine_path) const;
+
+  std::function<ContainerSnapshot()> containers_;
+  std::unique_ptr<LogPushTarget> target_;
+  LogShipperOptions options_;
+
+  // Reader-thread state.
+  std::map<std::string, std::unique_ptr<Followed>, std::less<>> followed_;
+  FileWatcher watcher_;  // Wait() on the reader thread; Wake() from anywhere
+  std::unique_ptr<LokiBatch> open_batch_;
+  std::size_t unbatched_file_bytes_ = 0;  // read, in no batch yet (pieces being rejoined)
+  std::string scratch_;
+
+  // Shared between the threads.
+  mutable std::mutex mu_;
+  std::condition_variable sender_wake_;  // a batch queued, or stop
+  std::deque<std::unique_ptr<LokiBatch>> queue_;
+  std::size_t buffered_bytes_ = 0;  // lines read but not yet committed or dropped
+  std::map<std::string, FilePosition> committed_;
+  std::map<std::string, int> outstanding_;     // per container: queued or in-flight batches
+  std::map<std::string, FilePosition> saved_;  // what the positions file holds
+  std::chrono::steady_clock::time_point last_save_;
+  std::string last_error_;
+  bool stopping_ = false;
+  std::atomic<bool> started_{false};
+  std::thread reader_;
+  std::thread sender_;
+
+  // Self-metrics.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter& entries_sent_;
+  prometheus::Counter& bytes_sent_;
+  prometheus::Counter& batches_sent_;
+  prometheus::Counter& retries_;
+  prometheus::Family<prometheus::Counter>& dropped_;
+  prometheus::Histogram& push_duration_;
+  prometheus::Counter& lines_read_;
+  prometheus::Counter& bytes_read_;
+  prometheus::Counter& decode_errors_;
+  prometheus::Counter& lost_starts_;
+  prometheus::Counter& truncated_lines_;
+  prometheus::Gauge& buffered_gauge_;
+  prometheus::Gauge& followed_gauge_;
+  prometheus::Family<prometheus::Gauge>& lag_;
+};
+
+}  // namespace swarmwatch

@@ -1,0 +1,78 @@
+// One batch of log lines on its way to Loki: the lines copied into one arena, grouped into
+// streams by label set, and the file position each container may commit once Loki accepted it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shippers/log_record.h"
+#include "shippers/loki_push_encoder.h"
+
+namespace swarmwatch {
+
+// What a stream is: its rendered label set and the structured metadata of its lines. Shared by the
+// batches that hold lines of that stream, so it outlives a container that went away meanwhile.
+struct StreamIdentity {
+  std::string labels;                         // {job="docker",...}, RenderLabelSet's output
+  std::vector<std::string> metadata_storage;  // name, value, name, value, ...
+  std::vector<LokiLabel> metadata;            // views into metadata_storage
+  std::vector<LokiLabel> truncated_metadata;  // the same plus truncated="true"
+};
+
+std::shared_ptr<const StreamIdentity> MakeStreamIdentity(
+    std::string labels, std::vector<std::pair<std::string, std::string>> metadata);
+
+class LokiBatch {
+ public:
+  explicit LokiBatch(std::size_t expected_bytes);
+
+  // Copies the line. Entries of one stream must come in timestamp order; AddLine keeps them so by
+  // raising a timestamp older than the stream's last one to that one (Loki rejects going back).
+  void AddLine(const std::shared_ptr<const StreamIdentity>& stream, std::int64_t time_ns,
+               std::string_view line, bool truncated);
+  // Once Loki accepted this batch, `container_id` may resume after `position`.
+  void SetCommit(const std::string& container_id, FilePosition position) {
+    commits_[container_id] = position;
+  }
+
+  // The streams as the encoder wants them; views into this batch, valid while it lives unchanged.
+  std::vector<LokiStream> Streams() const;
+
+  // Bytes of the files the batch's lines were read from (JSON and partial pieces included): what
+  // the read-ahead budget counts.
+  void AddFileBytes(std::size_t bytes) { file_bytes_ += bytes; }
+  std::size_t file_bytes() const { return file_bytes_; }
+
+  std::size_t bytes() const { return arena_.size(); }
+  std::size_t entries() const { return entries_; }
+  bool empty() const { return entries_ == 0; }
+  std::chrono::steady_clock::time_point opened() const { return opened_; }
+  const std::map<std::string, FilePosition>& commits() const { return commits_; }
+
+ private:
+  struct Entry {
+    std::int64_t time_ns;
+    std::uint32_t offset;
+    std::uint32_t length;
+    bool truncated;
+  };
+  struct Stream {
+    std::shared_ptr<const StreamIdentity> identity;
+    std::vector<Entry> entries;
+  };
+
+  std::string arena_;
+  std::vector<Stream> streams_;
+  std::map<const StreamIdentity*, std::size_t> stream_index_;
+  std::map<std::string, FilePosition> commits_;
+  std::size_t entries_ = 0;
+  std::size_t file_bytes_ = 0;
+  std::chrono::steady_clock::time_point opened_;
+};
+
+}  // namespace swarmwatch

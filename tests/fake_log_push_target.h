@@ -1,0 +1,87 @@
+// A LogPushTarget that keeps what it was sent and answers as scripted, for shipper tests.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shippers/log_shipper.h"
+
+namespace swarmwatch {
+
+struct ReceivedEntry {
+  std::string labels;
+  std::int64_t time_ns;
+  std::string line;
+  std::vector<std::pair<std::string, std::string>> metadata;
+};
+
+class FakeLogPushTarget : public LogPushTarget {
+ public:
+  // The next answers, in order; once used up, every push is accepted.
+  void Script(std::vector<PushResult::Kind> answers) {
+    std::lock_guard lock(mu_);
+    script_.assign(answers.begin(), answers.end());
+  }
+  // While held, pushes fail with kRetry (as a Loki that is down).
+  void SetDown(bool down) {
+    std::lock_guard lock(mu_);
+    down_ = down;
+  }
+
+  PushResult Push(std::span<const LokiStream> streams) override {
+    std::lock_guard lock(mu_);
+    ++pushes_;
+    PushResult::Kind kind = PushResult::Kind::kOk;
+    if (down_) {
+      kind = PushResult::Kind::kRetry;
+    } else if (!script_.empty()) {
+      kind = script_.front();
+      script_.pop_front();
+    }
+    if (kind != PushResult::Kind::kOk) {
+      return PushResult{kind, kind == PushResult::Kind::kDrop ? 400 : 500, "scripted", {}};
+    }
+    for (const LokiStream& stream : streams) {
+      for (const LokiEntry& entry : stream.entries) {
+        ReceivedEntry& out = entries_.emplace_back();
+        out.labels = stream.labels;
+        out.time_ns = entry.time_ns;
+        out.line = std::string(entry.line);
+        for (const LokiLabel& m : entry.metadata) {
+          out.metadata.emplace_back(std::string(m.name), std::string(m.value));
+        }
+      }
+    }
+    cv_.notify_all();
+    return PushResult{PushResult::Kind::kOk, 204, "", {}};
+  }
+
+  std::vector<ReceivedEntry> entries() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+  int pushes() const {
+    std::lock_guard lock(mu_);
+    return pushes_;
+  }
+  // Waits until at least `count` entries arrived (or the timeout passed).
+  bool WaitForEntries(std::size_t count, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return entries_.size() >= count; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<PushResult::Kind> script_;
+  bool down_ = false;
+  int pushes_ = 0;
+  std::vector<ReceivedEntry> entries_;
+};
+
+}  // namespace swarmwatch

@@ -1,0 +1,246 @@
+#include "shippers/log_shipper.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "shippers/positions_file.h"
+#include "tests/fake_log_push_target.h"
+
+namespace swarmwatch {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::Contains;
+using ::testing::Pair;
+
+constexpr auto kWait = std::chrono::seconds(10);
+
+// A Docker data root in a temp dir with containers/<id>/<id>-json.log files.
+class LogShipperTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ =
+        fs::temp_directory_path() / fmt::format("swarmwatch-shipper-{}-{}", getpid(), ++counter_);
+    fs::create_directories(root_ / "containers");
+    snapshot_ = std::make_shared<ContainerMap>();
+  }
+  void TearDown() override {
+    shipper_.reset();
+    fs::remove_all(root_);
+  }
+
+  ContainerInfo& AddContainer(const std::string& id, const std::string& name,
+                              LabelMap labels = {}) {
+    fs::create_directories(root_ / "containers" / id);
+    ContainerInfo c;
+    c.id = id;
+    c.name = name;
+    c.running = true;
+    c.labels = std::move(labels);
+    c.log_driver = "json-file";
+    // As the engine reports it, under its own root; the shipper maps it to docker_root.
+    c.log_path = fmt::format("/var/lib/docker/containers/{}/{}-json.log", id, id);
+    auto& map = *snapshot_;
+    return map[id] = c;
+  }
+
+  fs::path LogPath(const std::string& id) { return root_ / "containers" / id / (id + "-json.log"); }
+
+  // Appends json-file lines as Docker writes them.
+  void Write(const std::string& id, const std::vector<std::string>& texts,
+             const std::string& stream = "stdout", bool newline = true) {
+    std::ofstream out(LogPath(id), std::ios::app);
+    for (const std::string& text : texts) {
+      ++clock_;
+      out << fmt::format(R"({{"log":"{}{}","stream":"{}","time":"2026-11-26T07:00:00.{:09d}Z"}})",
+                         text, newline ? "\\n" : "", stream, clock_)
+          << "\n";
+    }
+  }
+
+  void Start(LogShipperOptions options = {}) {
+    options.docker_root = root_.string();
+    options.positions_file = (root_ / "positions.json").string();
+    options.node_name = [] { return std::string("node-1"); };
+    if (options.batch_wait == std::chrono::milliseconds(1000)) {
+      options.batch_wait = std::chrono::milliseconds(50);
+    }
+    if (options.poll_interval == std::chrono::milliseconds(1000)) {
+      options.poll_interval = std::chrono::milliseconds(50);
+    }
+    options.backoff = BackoffOptions{std::chrono::milliseconds(10), std::chrono::milliseconds(50)};
+    auto target = std::make_unique<FakeLogPushTarget>();
+    target_ = target.get();
+    auto snapshot = snapshot_;
+    shipper_ = std::make_unique<LogShipper>(
+        [snapshot] { return std::make_shared<const ContainerMap>(*snapshot); }, std::move(target),
+        options);
+    shipper_->Start();
+  }
+
+  std::vector<std::string> Lines() {
+    std::vector<std::string> lines;
+    for (const auto& e : target_->entries())
+      lines.push_back(e.line);
+    return lines;
+  }
+
+  static inline int counter_ = 0;
+  fs::path root_;
+  std::shared_ptr<ContainerMap> snapshot_;
+  std::unique_ptr<LogShipper> shipper_;
+  FakeLogPushTarget* target_ = nullptr;
+  int clock_ = 0;
+};
+
+TEST_F(LogShipperTest, ShipsEveryLineOnceInOrderWithLabelsAndMetadata) {
+  AddContainer("aaa", "shop_web.1.xyz",
+               {{"com.docker.swarm.service.name", "shop_web"},
+                {"com.docker.stack.namespace", "shop"},
+                {"com.docker.swarm.task.id", "task42"}});
+  Write("aaa", {"one", "two <b> & \\\"three\\\""});
+  Write("aaa", {"oops"}, "stderr");
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(3, kWait));
+  const auto entries = target_->entries();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].line, "one");
+  EXPECT_EQ(entries[1].line, "two <b> & \"three\"");
+  EXPECT_EQ(entries[0].labels,
+            "{container=\"shop_web.1.xyz\",job=\"docker\",node=\"node-1\","
+            "stream=\"stdout\",swarm_service=\"shop_web\",swarm_stack=\"shop\"}");
+  EXPECT_EQ(entries[2].labels,
+            "{container=\"shop_web.1.xyz\",job=\"docker\",node=\"node-1\","
+            "stream=\"stderr\",swarm_service=\"shop_web\",swarm_stack=\"shop\"}");
+  EXPECT_EQ(entries[0].time_ns % 1000000000, 1);
+  EXPECT_THAT(entries[0].metadata, Contains(Pair("container_id", "aaa")));
+  EXPECT_THAT(entries[0].metadata, Contains(Pair("task_id", "task42")));
+
+  Write("aaa", {"four"});
+  ASSERT_TRUE(target_->WaitForEntries(4, kWait));
+  EXPECT_EQ(Lines().back(), "four");
+}
+
+TEST_F(LogShipperTest, InotifyWakesTheReaderLongBeforeThePoll) {
+  AddContainer("iii", "quick");
+  Write("iii", {"before"});
+  LogShipperOptions options;
+  options.poll_interval = std::chrono::seconds(30);
+  Start(options);
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  const auto written = std::chrono::steady_clock::now();
+  Write("iii", {"after"});
+  ASSERT_TRUE(target_->WaitForEntries(2, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - written, std::chrono::seconds(5));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"before", "after"}));
+}
+
+TEST_F(LogShipperTest, PositionsAreCommittedAfterAcceptanceAndARestartResumesThere) {
+  AddContainer("bbb", "worker");
+  Write("bbb", {"a1", "a2"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(2, kWait));
+  shipper_->Stop();
+  auto saved = PositionsFile::Load((root_ / "positions.json").string());
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  ASSERT_TRUE(saved->contains("bbb"));
+  EXPECT_EQ(saved->at("bbb").offset, fs::file_size(LogPath("bbb")));
+  struct stat st {};
+  ASSERT_EQ(::stat(LogPath("bbb").c_str(), &st), 0);
+  EXPECT_EQ(saved->at("bbb").inode, st.st_ino);
+
+  Write("bbb", {"a3"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"a3"}));  // nothing re-sent
+}
+
+TEST_F(LogShipperTest, RetriesUntilAcceptedWithoutLossOrDuplicates) {
+  AddContainer("ccc", "api");
+  Write("ccc", {"r1", "r2", "r3"});
+  LogShipperOptions options;
+  Start(options);
+  target_->Script({PushResult::Kind::kRetry, PushResult::Kind::kRetry, PushResult::Kind::kRetry});
+  ASSERT_TRUE(target_->WaitForEntries(3, kWait));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"r1", "r2", "r3"}));
+}
+
+TEST_F(LogShipperTest, ARejectedBatchIsDroppedCountedAndShippingGoesOn) {
+  AddContainer("ddd", "db");
+  Start();
+  target_->Script({PushResult::Kind::kDrop});
+  Write("ddd", {"bad"});
+  // The first push is rejected; wait for it, then write more.
+  for (int i = 0; i < 200 && target_->pushes() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(target_->pushes(), 1);
+  Write("ddd", {"good"});
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"good"}));
+  shipper_->Stop();
+  auto saved = PositionsFile::Load((root_ / "positions.json").string());
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->at("ddd").offset, fs::file_size(LogPath("ddd")));
+}
+
+TEST_F(LogShipperTest, OptedOutContainersAreNotShipped) {
+  AddContainer("eee", "quiet", {{"swarmwatch.logs", "false"}});
+  AddContainer("fff", "loud");
+  Write("eee", {"secret"});
+  Write("fff", {"public"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"public"}));
+}
+
+TEST_F(LogShipperTest, PartialLinesAreRejoined) {
+  AddContainer("ggg", "long");
+  Write("ggg", {"first half, "}, "stdout", /*newline=*/false);
+  Write("ggg", {"second half"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"first half, second half"}));
+}
+
+TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
+  AddContainer("hhh", "flood");
+  std::vector<std::string> lines;
+  for (int i = 0; i < 4000; ++i)
+    lines.push_back(fmt::format("line {:05d} {}", i, std::string(200, 'x')));
+  Write("hhh", lines);  // about 1 MiB of log
+  LogShipperOptions options;
+  options.batch_bytes = 64 << 10;
+  options.read_ahead_bytes = 128 << 10;
+  Start(options);
+  target_->SetDown(true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string text;
+  for (const auto& family : shipper_->metrics()->Collect()) {
+    if (family.name == "swarmwatch_log_read_ahead_bytes") {
+      EXPECT_LE(family.metric.at(0).gauge.value, 128 << 10);
+      EXPECT_GT(family.metric.at(0).gauge.value, 0);
+    }
+    if (family.name == "swarmwatch_log_bytes_read_total") {
+      // Nothing is acknowledged: everything read is read ahead.
+      EXPECT_LE(family.metric.at(0).counter.value, 128 << 10);
+      EXPECT_GT(family.metric.at(0).counter.value, 64 << 10);
+    }
+  }
+  target_->SetDown(false);
+  ASSERT_TRUE(target_->WaitForEntries(4000, std::chrono::seconds(30)));
+  const auto shipped = Lines();
+  ASSERT_EQ(shipped.size(), 4000u);
+  for (int i = 0; i < 4000; ++i)
+    ASSERT_EQ(shipped[i].substr(0, 10), fmt::format("line {:05d}", i));
+}
+
+}  // namespace
+}  // namespace swarmwatch
