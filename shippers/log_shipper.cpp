@@ -1,5 +1,7 @@
 #include "shippers/log_shipper.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -16,7 +18,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kLogsLabel = "swarmwatch.logs";
-// How often committed positions are written out at most (and at stop).
+// Positions are written after every accepted batch, and fsynced at most this often (and at stop).
 constexpr std::chrono::seconds kSaveInterval{1};
 // One read of one container takes at most this much before the reader moves on, so that a
 // flooding container does not starve the others.
@@ -58,8 +60,7 @@ struct LogShipper::Followed {
 };
 
 bool LogShipper::Ships(const ContainerInfo& container) {
-  return container.log_driver == "json-file" && !container.log_path.empty() &&
-         container.Label(kLogsLabel) != "false";
+  return container.log_driver == "json-file" && container.Label(kLogsLabel) != "false";
 }
 
 LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
@@ -159,6 +160,10 @@ LogShipper::~LogShipper() {
   Stop();
 }
 
+void LogShipper::ContainersChanged() {
+  watcher_.Wake();
+}
+
 void LogShipper::Start() {
   if (started_.exchange(true))
     return;
@@ -179,7 +184,7 @@ void LogShipper::Stop() {
     reader_.join();
   if (sender_.joinable())
     sender_.join();
-  SavePositions();
+  SavePositions(/*sync=*/true);
 }
 
 std::string LogShipper::last_error() const {
@@ -218,8 +223,14 @@ void LogShipper::Reconcile(const ContainerMap& containers,
     FollowerOptions follower_options;
     follower_options.start = options_.start;
     follower_options.max_line_bytes = options_.max_line_bytes + 1024;
-    auto followed = std::make_unique<Followed>(id, HostLogPath(container.log_path),
-                                               follower_options, options_.max_line_bytes);
+    // The engine reports LogPath only from the first start; the file's place is known before, and
+    // following from creation means a container that floods and rotates at once loses nothing.
+    const std::string log_path =
+        container.log_path.empty()
+            ? fmt::format("{}/containers/{}/{}-json.log", options_.docker_root, id, id)
+            : HostLogPath(container.log_path);
+    auto followed =
+        std::make_unique<Followed>(id, log_path, follower_options, options_.max_line_bytes);
     followed->name = container.name;
     followed->running = container.running;
     std::optional<FilePosition> saved;
@@ -509,7 +520,7 @@ void LogShipper::SendLoop() {
     } else {
       dropped_.Add({{"reason", drop_reason}}).Increment(static_cast<double>(batch->entries()));
     }
-    bool save = false;
+    bool sync = false;
     {
       std::lock_guard lock(mu_);
       for (const auto& [id, position] : batch->commits()) {
@@ -519,34 +530,35 @@ void LogShipper::SendLoop() {
       }
       buffered_bytes_ -= batch->file_bytes();
       buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
-      save = Clock::now() - last_save_ >= kSaveInterval;
+      sync = Clock::now() - last_save_ >= kSaveInterval;
     }
     watcher_.Wake();  // budget was freed
-    if (save)
-      SavePositions();
+    SavePositions(sync);
   }
 }
 
-void LogShipper::SavePositions() {
+void LogShipper::SavePositions(bool sync) {
   if (options_.positions_file.empty())
     return;
   std::map<std::string, FilePosition> positions;
   {
     std::lock_guard lock(mu_);
-    last_save_ = Clock::now();
-    if (committed_ == saved_)
+    if (sync)
+      last_save_ = Clock::now();
+    if (committed_ == saved_ && (!sync || saved_synced_))
       return;
     positions = committed_;
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options_.positions_file).parent_path(),
                                       ec);
-  if (Status saved = PositionsFile::Save(options_.positions_file, positions); !saved.ok()) {
+  if (Status saved = PositionsFile::Save(options_.positions_file, positions, sync); !saved.ok()) {
     log::Error("log shipper: cannot save positions: {}", saved.message());
     return;
   }
   std::lock_guard lock(mu_);
   saved_ = std::move(positions);
+  saved_synced_ = sync;
 }
 
 }  // namespace swarmwatch

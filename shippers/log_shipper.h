@@ -83,6 +83,10 @@ class LogShipper {
   // the positions. Idempotent.
   void Stop();
 
+  // Tells the reader that the catalog changed, so a new container is followed at once rather than
+  // at the next poll (a container that floods its log rotates files away within a second).
+  void ContainersChanged();
+
   // swarmwatch_loki_* and swarmwatch_log_* metrics.
   std::shared_ptr<prometheus::Collectable> metrics() const { return registry_; }
 
@@ -92,7 +96,7 @@ class LogShipper {
   // The positions committed so far (what the positions file holds after the next save).
   std::map<std::string, FilePosition> committed() const;
 
-  // Whether a container's logs are shipped: json-file, a log path, not opted out with the label
+  // Whether a container's logs are shipped: json-file and not opted out with the label
   // swarmwatch.logs=false.
   static bool Ships(const ContainerInfo& container);
 
@@ -109,7 +113,7 @@ class LogShipper {
   void CloseBatchIfDue(bool force);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
   std::size_t ReadAheadLocked() const;
-  void SavePositions();
+  void SavePositions(bool sync);
   std::string HostLogPath(const std::string& engine_path) const;
 
   std::function<ContainerSnapshot()> containers_;
@@ -131,6 +135,7 @@ class LogShipper {
   std::map<std::string, FilePosition> committed_;
   std::map<std::string, int> outstanding_;     // per container: queued or in-flight batches
   std::map<std::string, FilePosition> saved_;  // what the positions file holds
+  bool saved_synced_ = true;
   std::chrono::steady_clock::time_point last_save_;
   std::string last_error_;
   bool stopping_ = false;

@@ -127,14 +127,14 @@ Result<PositionsFile::Positions> PositionsFile::Load(const std::string& path) {
                std::strerror(errno) + ")"};
 }
 
-Status PositionsFile::Save(const std::string& path, const Positions& positions) {
+Status PositionsFile::Save(const std::string& path, const Positions& positions, bool sync) {
   std::string temp = path + ".tmp-XXXXXX";
   const int fd = ::mkostemp(temp.data(), O_CLOEXEC);
   if (fd < 0)
     return Error{Errno("create a temporary file beside", path)};
   const std::string text = Encode(positions);
   Status status = WriteAll(fd, text, temp);
-  if (status.ok() && ::fsync(fd) != 0)
+  if (sync && status.ok() && ::fsync(fd) != 0)
     status = Error{Errno("fsync", temp)};
   if (::close(fd) != 0 && status.ok())
     status = Error{Errno("close", temp)};
@@ -144,6 +144,8 @@ Status PositionsFile::Save(const std::string& path, const Positions& positions) 
     ::unlink(temp.c_str());
     return status;
   }
+  if (!sync)
+    return {};
   // The rename is durable once the directory is.
   const std::string directory = Directory(path);
   const int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

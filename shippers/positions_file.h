@@ -22,7 +22,11 @@ class PositionsFile {
 
   // Replaces `path` atomically: writes a temporary file in the same directory, fsyncs it, renames
   // it over `path` and fsyncs the directory. On failure the old file is left as it was.
-  static Status Save(const std::string& path, const Positions& positions);
+  // Without `sync` the file and the directory are not fsynced: the rename is still atomic and
+  // survives the agent's crash (the kernel holds the data), just not a power loss. The shipper
+  // saves that way after every accepted batch, so a kill -9 re-sends at most the batches in
+  // flight, and syncs once a second.
+  static Status Save(const std::string& path, const Positions& positions, bool sync = true);
 
   // The format, kept separate for tests and fuzzing:
   //   {"version":1,"positions":{"<id>":{"inode":123,"offset":4567},...}}

@@ -81,7 +81,7 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(const Config& config,
   options.batch_wait = config.loki_batch_wait;
   options.read_ahead_bytes = config.read_ahead_bytes;
   options.max_line_bytes = config.max_line_bytes;
-  options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kBeginning;
+  options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kOldest;
   options.max_attempts = std::stoi(config.loki_max_retries);
   return std::make_unique<LogShipper>([catalog] { return catalog->Snapshot(); },
                                       std::make_unique<LokiPushTarget>(std::move(client)),
@@ -134,6 +134,9 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       return shipper.error();
     parts->shipper = std::move(shipper).value();
     sources.push_back(parts->shipper->metrics());
+    parts->catalog->Subscribe([shipper = parts->shipper.get()](const ContainerInfo&, bool) {
+      shipper->ContainersChanged();
+    });
     parts->shipper->Start();
     log::Info("shipping container logs to {}", config.loki_url);
   }
