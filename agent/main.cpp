@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   // One malloc arena: the HTTP threads would otherwise each keep their own, holding several MiB of
   // freed scrape buffers apiece; the agent's threads rarely allocate at the same time.
   mallopt(M_ARENA_MAX, 1);
+  // A fixed threshold keeps large buffers (log batches, encoded pushes, scrape answers) in their
+  // own mappings, returned to the kernel when freed; glibc's default raises the threshold after
+  // the first such free, and the heap then holds on to every freed batch.
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // Block the stop signals in every thread the agent will start, then wait for them here.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

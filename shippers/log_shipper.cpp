@@ -377,6 +377,7 @@ void LogShipper::CloseBatchIfDue(bool force) {
     return;
   if (!force && Clock::now() - open_batch_->opened() < options_.batch_wait)
     return;
+  open_batch_->Seal(target_->Encode(open_batch_->Streams()));
   {
     std::lock_guard lock(mu_);
     buffered_bytes_ += open_batch_->file_bytes();
@@ -470,14 +471,13 @@ void LogShipper::SendLoop() {
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    const std::vector<LokiStream> streams = batch->Streams();
     int attempts = 0;
     bool commit = false;
     std::string drop_reason;
     while (true) {
       ++attempts;
       const auto start = Clock::now();
-      const PushResult result = target_->Push(streams);
+      const PushResult result = target_->Push(batch->body());
       push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
       if (result.kind == PushResult::Kind::kOk) {
         commit = true;

@@ -34,20 +34,25 @@
 
 namespace swarmwatch {
 
-// Where the batches go: LokiClient in the agent, something else in tests.
+// Where the batches go: LokiClient in the agent, something else in tests. Encode runs on the
+// reader thread as a batch closes (so encoding overlaps the push before it, and a waiting batch
+// holds its compressed body rather than its lines); Push runs on the sender thread, again for
+// each retry of the same body.
 class LogPushTarget {
  public:
   virtual ~LogPushTarget() = default;
-  virtual PushResult Push(std::span<const LokiStream> streams) = 0;
+  virtual std::string Encode(std::span<const LokiStream> streams) = 0;
+  virtual PushResult Push(const std::string& body) = 0;
 };
 
 // LogPushTarget over a LokiClient: encodes in the client's format and posts.
 class LokiPushTarget : public LogPushTarget {
  public:
   explicit LokiPushTarget(LokiClientOptions options) : client_(std::move(options)) {}
-  PushResult Push(std::span<const LokiStream> streams) override {
-    return client_.Push(client_.Encode(streams));
+  std::string Encode(std::span<const LokiStream> streams) override {
+    return client_.Encode(streams);
   }
+  PushResult Push(const std::string& body) override { return client_.Push(body); }
 
  private:
   LokiClient client_;

@@ -40,7 +40,15 @@ void LokiBatch::AddLine(const std::shared_ptr<const StreamIdentity>& stream, std
   entries.push_back(Entry{time_ns, static_cast<std::uint32_t>(arena_.size()),
                           static_cast<std::uint32_t>(line.size()), truncated});
   arena_.append(line);
+  line_bytes_ += line.size();
   ++entries_;
+}
+
+void LokiBatch::Seal(std::string body) {
+  body_ = std::move(body);
+  std::string().swap(arena_);
+  std::vector<Stream>().swap(streams_);
+  stream_index_.clear();
 }
 
 std::vector<LokiStream> LokiBatch::Streams() const {

@@ -40,15 +40,20 @@ class LokiBatch {
     commits_[container_id] = position;
   }
 
-  // The streams as the encoder wants them; views into this batch, valid while it lives unchanged.
+  // The streams as the encoder wants them; views into this batch, valid until Seal.
   std::vector<LokiStream> Streams() const;
+
+  // Keeps the encoded push body and frees the lines: a batch waiting for Loki holds only the
+  // (compressed) body. Counts, commits and sizes stay.
+  void Seal(std::string body);
+  const std::string& body() const { return body_; }
 
   // Bytes of the files the batch's lines were read from (JSON and partial pieces included): what
   // the read-ahead budget counts.
   void AddFileBytes(std::size_t bytes) { file_bytes_ += bytes; }
   std::size_t file_bytes() const { return file_bytes_; }
 
-  std::size_t bytes() const { return arena_.size(); }
+  std::size_t bytes() const { return line_bytes_; }
   std::size_t entries() const { return entries_; }
   bool empty() const { return entries_ == 0; }
   std::chrono::steady_clock::time_point opened() const { return opened_; }
@@ -67,6 +72,8 @@ class LokiBatch {
   };
 
   std::string arena_;
+  std::size_t line_bytes_ = 0;
+  std::string body_;
   std::vector<Stream> streams_;
   std::map<const StreamIdentity*, std::size_t> stream_index_;
   std::map<std::string, FilePosition> commits_;

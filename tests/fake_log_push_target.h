@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,7 +34,25 @@ class FakeLogPushTarget : public LogPushTarget {
     down_ = down;
   }
 
-  PushResult Push(std::span<const LokiStream> streams) override {
+  // The "body" names a copy of the streams kept here, so Push sees what Encode was given.
+  std::string Encode(std::span<const LokiStream> streams) override {
+    std::lock_guard lock(mu_);
+    std::vector<ReceivedEntry>& copy = encoded_[std::to_string(encoded_.size())];
+    for (const LokiStream& stream : streams) {
+      for (const LokiEntry& entry : stream.entries) {
+        ReceivedEntry& out = copy.emplace_back();
+        out.labels = stream.labels;
+        out.time_ns = entry.time_ns;
+        out.line = std::string(entry.line);
+        for (const LokiLabel& m : entry.metadata) {
+          out.metadata.emplace_back(std::string(m.name), std::string(m.value));
+        }
+      }
+    }
+    return std::to_string(encoded_.size() - 1);
+  }
+
+  PushResult Push(const std::string& body) override {
     std::lock_guard lock(mu_);
     ++pushes_;
     PushResult::Kind kind = PushResult::Kind::kOk;
@@ -46,17 +65,8 @@ class FakeLogPushTarget : public LogPushTarget {
     if (kind != PushResult::Kind::kOk) {
       return PushResult{kind, kind == PushResult::Kind::kDrop ? 400 : 500, "scripted", {}};
     }
-    for (const LokiStream& stream : streams) {
-      for (const LokiEntry& entry : stream.entries) {
-        ReceivedEntry& out = entries_.emplace_back();
-        out.labels = stream.labels;
-        out.time_ns = entry.time_ns;
-        out.line = std::string(entry.line);
-        for (const LokiLabel& m : entry.metadata) {
-          out.metadata.emplace_back(std::string(m.name), std::string(m.value));
-        }
-      }
-    }
+    const auto& batch = encoded_.at(body);
+    entries_.insert(entries_.end(), batch.begin(), batch.end());
     cv_.notify_all();
     return PushResult{PushResult::Kind::kOk, 204, "", {}};
   }
@@ -82,6 +92,7 @@ class FakeLogPushTarget : public LogPushTarget {
   bool down_ = false;
   int pushes_ = 0;
   std::vector<ReceivedEntry> entries_;
+  std::map<std::string, std::vector<ReceivedEntry>> encoded_;
 };
 
 }  // namespace swarmwatch
