@@ -81,7 +81,7 @@ class LokiClient {
 // [min, min(max, min * 2^(n+1))]. Reset after a success.
 struct BackoffOptions {
   std::chrono::milliseconds min{500};
-  std::chrono::milliseconds max{300'000};
+  std::chrono::milliseconds max{30'000};  // a restarted Loki is found again within 30 s
 };
 
 class Backoff {

@@ -18,12 +18,16 @@ from pathlib import Path
 import harness as h
 
 
-def seq_loop(n: int, out: str = "seq", err: str | None = None, pad: int = 0, tail: str = "") -> list[str]:
-    """A busybox command printing `<out> <i>` (and `<err> <i>` on stderr) for i in 0..n-1."""
+def seq_loop(n: int, out: str = "seq", err: str | None = None, pad: int = 0, tail: str = "",
+             pace: tuple[int, float] | None = None) -> list[str]:
+    """A busybox command printing `<out> <i>` (and `<err> <i>` on stderr) for i in 0..n-1;
+    with pace=(lines, seconds) it sleeps that long after every that many lines."""
     padding = (" " + "x" * pad) if pad else ""
     body = f'echo "{out} $i{padding}"; '
     if err:
         body += f'echo "{err} $i{padding}" >&2; '
+    if pace:
+        body += f'if [ $((i % {pace[0]})) -eq {pace[0] - 1} ]; then sleep {pace[1]}; fi; '
     script = f'i=0; while [ $i -lt {n} ]; do {body}i=$((i+1)); done{tail}'
     return ["sh", "-c", script]
 

@@ -68,7 +68,9 @@ class LogShippingFaultsTest(ShippingTest):
         n = 120000  # ~110 bytes a json-file line: ~13 MB, several times the read-ahead
         read_ahead = 2 * MiB
         agent = self.start_agent("--read-ahead-bytes", "2MiB", "--loki-batch-bytes", "256KiB")
-        c = self.run_container("outage", seq_loop(n, "seq", pad=20))
+        # Paced over about a minute (~2,000 lines/s) so that it goes on logging through the outage:
+        # the agent reads faster than a container floods, and would otherwise be done before it.
+        c = self.run_container("outage", seq_loop(n, "seq", pad=20, pace=(500, 0.25)))
         self.wait_count(c.name, 1000, 60, agent)
         rss_before = h.process_memory_kib(agent.pid)["VmRSS"]
 
@@ -94,7 +96,7 @@ class LogShippingFaultsTest(ShippingTest):
         stats_429 = self.receiver.stats()["rejected"].get("429", 0)
         self.wait_exited(c, 120)
         try:
-            # The backoff may have grown to its cap (5 min) while Loki was away.
+            # The backoff may have grown to its cap (30 s) while Loki was away.
             self.wait_count(c.name, n - len(kept), 420, agent)
         except AssertionError as e:
             sc = agent.scrape()
