@@ -453,7 +453,10 @@ Status DecodeJsonFileLine(std::string_view line, DecodedLine& out, std::string& 
       }
       if (target != nullptr) {
         if (!s.Consume('"')) {
-          return Error{std::string("\"") + std::string(key) + "\" is not a string"};
+          // Built by append: GCC 12 at -O3 raises a false -Wrestrict on the operator+ chain.
+          std::string message = "\"";
+          message.append(key).append("\" is not a string");
+          return Error{std::move(message)};
         }
         if (!ScanString(s, *target, *buffer, target == &log ? &log_newline_cut : nullptr)) {
           return Error{"unterminated string"};
