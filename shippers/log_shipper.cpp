@@ -297,7 +297,8 @@ void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns
     time_ns = last;
   last = time_ns;
   if (!open_batch_)
-    open_batch_ = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10));
+    open_batch_ =
+        std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
   open_batch_->AddLine(followed.streams[static_cast<int>(stream)], time_ns, line, truncated);
   open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
   if (truncated)
@@ -347,7 +348,8 @@ bool LogShipper::ReadContainer(Followed& followed) {
   if (result.lines > 0) {
     // Lines that made no record (pieces of a line still being rejoined) still count.
     if (!open_batch_)
-      open_batch_ = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10));
+      open_batch_ =
+          std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
     open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
     open_batch_->SetCommit(followed.id, followed.SafePosition());
   }
@@ -378,6 +380,7 @@ void LogShipper::CloseBatchIfDue(bool force) {
   if (!force && Clock::now() - open_batch_->opened() < options_.batch_wait)
     return;
   open_batch_->Seal(target_->Encode(open_batch_->Streams()));
+  spare_arena_ = open_batch_->TakeArena();
   {
     std::lock_guard lock(mu_);
     buffered_bytes_ += open_batch_->file_bytes();

@@ -129,7 +129,9 @@ class LogShipper {
   std::map<std::string, std::unique_ptr<Followed>, std::less<>> followed_;
   FileWatcher watcher_;  // Wait() on the reader thread; Wake() from anywhere
   std::unique_ptr<LokiBatch> open_batch_;
-  std::size_t unbatched_file_bytes_ = 0;  // read, in no batch yet (pieces being rejoined)
+  std::size_t unbatched_file_bytes_ = 0;
+  std::string spare_arena_;  // the last sealed batch's line storage, for the next batch  // read,
+                             // in no batch yet (pieces being rejoined)
   std::string scratch_;
 
   // Shared between the threads.

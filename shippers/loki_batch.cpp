@@ -25,7 +25,9 @@ std::shared_ptr<const StreamIdentity> MakeStreamIdentity(
   return identity;
 }
 
-LokiBatch::LokiBatch(std::size_t expected_bytes) : opened_(std::chrono::steady_clock::now()) {
+LokiBatch::LokiBatch(std::size_t expected_bytes, std::string arena)
+    : arena_(std::move(arena)), opened_(std::chrono::steady_clock::now()) {
+  arena_.clear();
   arena_.reserve(expected_bytes);
 }
 
@@ -46,7 +48,8 @@ void LokiBatch::AddLine(const std::shared_ptr<const StreamIdentity>& stream, std
 
 void LokiBatch::Seal(std::string body) {
   body_ = std::move(body);
-  std::string().swap(arena_);
+  spare_arena_ = std::move(arena_);
+  arena_ = std::string();
   std::vector<Stream>().swap(streams_);
   stream_index_.clear();
 }

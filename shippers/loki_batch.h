@@ -29,7 +29,8 @@ std::shared_ptr<const StreamIdentity> MakeStreamIdentity(
 
 class LokiBatch {
  public:
-  explicit LokiBatch(std::size_t expected_bytes);
+  // `arena` is storage to reuse (a sealed batch's, see TakeArena), cleared and grown as needed.
+  explicit LokiBatch(std::size_t expected_bytes, std::string arena = {});
 
   // Copies the line. Entries of one stream must come in timestamp order; AddLine keeps them so by
   // raising a timestamp older than the stream's last one to that one (Loki rejects going back).
@@ -46,6 +47,8 @@ class LokiBatch {
   // Keeps the encoded push body and frees the lines: a batch waiting for Loki holds only the
   // (compressed) body. Counts, commits and sizes stay.
   void Seal(std::string body);
+  // After Seal: the line storage, for the next batch to reuse.
+  std::string TakeArena() { return std::move(spare_arena_); }
   const std::string& body() const { return body_; }
 
   // Bytes of the files the batch's lines were read from (JSON and partial pieces included): what
@@ -74,6 +77,7 @@ class LokiBatch {
   std::string arena_;
   std::size_t line_bytes_ = 0;
   std::string body_;
+  std::string spare_arena_;
   std::vector<Stream> streams_;
   std::map<const StreamIdentity*, std::size_t> stream_index_;
   std::map<std::string, FilePosition> commits_;
