@@ -26,47 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/allocation_counter.h"
 #include "exporters/access_log_parser.h"
-
-// GCC flags free() in the replaced operator delete as mismatched with the replaced operator new
-// once both are inlined into a caller; they do match (malloc/free).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  return operator new(size);
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -241,14 +202,14 @@ void BM_Parse(benchmark::State& state) {
   const AccessLogParser parser = MakeParser("apache");
   AccessLogEntry entry;
   std::uint64_t parsed = 0;
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = swarmwatch::bench::AllocationCount();
   for (auto _ : state) {
     for (const std::string_view line : corpus.lines) {
       parsed += parser.Parse(line, entry) ? 1 : 0;
       benchmark::DoNotOptimize(entry);
     }
   }
-  Report(state, corpus, g_allocations.load() - before, parsed);
+  Report(state, corpus, swarmwatch::bench::AllocationCount() - before, parsed);
 }
 
 void BM_ParseAndObserve(benchmark::State& state) {
@@ -257,7 +218,7 @@ void BM_ParseAndObserve(benchmark::State& state) {
   auto observer = std::make_unique<Observer>();
   AccessLogEntry entry;
   std::uint64_t parsed = 0;
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = swarmwatch::bench::AllocationCount();
   for (auto _ : state) {
     for (const std::string_view line : corpus.lines) {
       if (parser.Parse(line, entry)) {
@@ -269,7 +230,7 @@ void BM_ParseAndObserve(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(observer->duration_sum);
   }
-  Report(state, corpus, g_allocations.load() - before, parsed);
+  Report(state, corpus, swarmwatch::bench::AllocationCount() - before, parsed);
 }
 
 void BM_ParseObserveRoute(benchmark::State& state) {
@@ -283,7 +244,7 @@ void BM_ParseObserveRoute(benchmark::State& state) {
   std::uint64_t route_hash = 0;
   AccessLogEntry entry;
   std::uint64_t parsed = 0;
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = swarmwatch::bench::AllocationCount();
   for (auto _ : state) {
     for (const std::string_view line : corpus.lines) {
       if (parser.Parse(line, entry)) {
@@ -294,7 +255,7 @@ void BM_ParseObserveRoute(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(route_hash);
   }
-  Report(state, corpus, g_allocations.load() - before, parsed);
+  Report(state, corpus, swarmwatch::bench::AllocationCount() - before, parsed);
 }
 
 void BM_ParseNginx(benchmark::State& state) {
@@ -302,14 +263,14 @@ void BM_ParseNginx(benchmark::State& state) {
   const AccessLogParser parser = MakeParser("nginx");
   AccessLogEntry entry;
   std::uint64_t parsed = 0;
-  const std::uint64_t before = g_allocations.load();
+  const std::uint64_t before = swarmwatch::bench::AllocationCount();
   for (auto _ : state) {
     for (const std::string_view line : corpus.lines) {
       parsed += parser.Parse(line, entry) ? 1 : 0;
       benchmark::DoNotOptimize(entry);
     }
   }
-  Report(state, corpus, g_allocations.load() - before, parsed);
+  Report(state, corpus, swarmwatch::bench::AllocationCount() - before, parsed);
 }
 
 BENCHMARK(BM_Parse)->Unit(benchmark::kMillisecond)->MinTime(2.0);

@@ -15,48 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "bench/allocation_counter.h"
 #include "shippers/json_file_decoder.h"
 #include "shippers/partial_line_joiner.h"
-
-// GCC flags free() in the replaced operator delete as mismatched with the replaced operator new
-// once both are inlined into a caller; they do match (malloc/free).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t size) {
-  return operator new(size);
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(size == 0 ? 1 : size);
-}
-void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
-  return operator new(size, tag);
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -235,7 +196,7 @@ constexpr std::size_t kCorpusLines = 20000;
 template <class PerLine>
 void Run(benchmark::State& state, const Corpus& corpus, PerLine per_line) {
   std::uint64_t lines = 0;
-  const std::uint64_t allocations_before = g_allocations.load();
+  const std::uint64_t allocations_before = swarmwatch::bench::AllocationCount();
   for (auto _ : state) {
     const char* p = corpus.data.data();
     const char* end = p + corpus.data.size();
@@ -246,7 +207,7 @@ void Run(benchmark::State& state, const Corpus& corpus, PerLine per_line) {
     }
     lines += corpus.lines;
   }
-  const std::uint64_t allocations = g_allocations.load() - allocations_before;
+  const std::uint64_t allocations = swarmwatch::bench::AllocationCount() - allocations_before;
   state.SetItemsProcessed(static_cast<std::int64_t>(lines));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * corpus.data.size()));
   state.counters["bytes_per_line"] = static_cast<double>(corpus.data.size()) / corpus.lines;
