@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -26,6 +27,13 @@ std::vector<std::string> Lines(const std::string& text) {
     lines.push_back(line);
   }
   return lines;
+}
+
+// Keeps a line built in an expression alive until the test ends: the parsed entry's fields are
+// views into the line, and a temporary would be gone by the next assertion.
+std::string_view Keep(std::string line) {
+  static std::deque<std::string> lines;
+  return lines.emplace_back(std::move(line));
 }
 
 AccessLogParser Parser(std::string_view format, AccessLogSyntax syntax = AccessLogSyntax::kApache) {
@@ -177,22 +185,23 @@ TEST(AccessLogParser, RequestLinesWithoutProtocolOrMethod) {
   const std::string head = "10.0.0.1 - - [26/Nov/2026:08:27:05 +0000] ";
   AccessLogEntry e;
 
-  ASSERT_TRUE(parser.Parse(head + R"("GET /x" 404 153 "-" "-" 0.000 -)", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + R"("GET /x" 404 153 "-" "-" 0.000 -)"), e));
   EXPECT_EQ(e.method, "GET");
   EXPECT_EQ(e.path, "/x");
   EXPECT_EQ(e.protocol, "");
   EXPECT_EQ(e.status, 404);
 
-  ASSERT_TRUE(parser.Parse(head + R"("-" 400 0 "-" "-" 0.000 -)", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + R"("-" 400 0 "-" "-" 0.000 -)"), e));
   EXPECT_EQ(e.method, "");
   EXPECT_EQ(e.path, "");
   EXPECT_EQ(NormalizeMethod(e.method), "other");
 
-  ASSERT_TRUE(parser.Parse(head + R"("" 400 0 "-" "-" 0.000 -)", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + R"("" 400 0 "-" "-" 0.000 -)"), e));
   EXPECT_EQ(e.method, "");
   EXPECT_EQ(e.status, 400);
 
-  ASSERT_TRUE(parser.Parse(head + R"("\x16\x03\x01\x00\xA5garbage" 400 157 "-" "-" 0.000 -)", e));
+  ASSERT_TRUE(
+      parser.Parse(Keep(head + R"("\x16\x03\x01\x00\xA5garbage" 400 157 "-" "-" 0.000 -)"), e));
   EXPECT_EQ(e.method, R"(\x16\x03\x01\x00\xA5garbage)");
   EXPECT_EQ(NormalizeMethod(e.method), "other");
   EXPECT_EQ(e.target, "");
@@ -203,19 +212,19 @@ TEST(AccessLogParser, UpstreamTimesAreSummed) {
   const std::string head =
       R"(10.0.0.1 - - [26/Nov/2026:08:27:05 +0000] "GET /a HTTP/1.1" 502 157 "-" "curl/8" 0.123 )";
   AccessLogEntry e;
-  ASSERT_TRUE(parser.Parse(head + "0.002, 0.004", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + "0.002, 0.004"), e));
   EXPECT_DOUBLE_EQ(*e.duration_seconds, 0.123);
   EXPECT_DOUBLE_EQ(*e.upstream_seconds, 0.006);
-  ASSERT_TRUE(parser.Parse(head + "0.002, 0.004 : 0.010", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + "0.002, 0.004 : 0.010"), e));
   EXPECT_DOUBLE_EQ(*e.upstream_seconds, 0.016);
-  ASSERT_TRUE(parser.Parse(head + "-, 0.004", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + "-, 0.004"), e));
   EXPECT_DOUBLE_EQ(*e.upstream_seconds, 0.004);
-  ASSERT_TRUE(parser.Parse(head + "-", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + "-"), e));
   EXPECT_FALSE(e.upstream_seconds);
   // Extra fields after the list are not part of it.
-  ASSERT_TRUE(parser.Parse(head + "0.002, 0.004 extra 1", e));
+  ASSERT_TRUE(parser.Parse(Keep(head + "0.002, 0.004 extra 1"), e));
   EXPECT_DOUBLE_EQ(*e.upstream_seconds, 0.006);
-  EXPECT_FALSE(parser.Parse(head + "x", e));
+  EXPECT_FALSE(parser.Parse(Keep(head + "x"), e));
 
   // Quoted, in a user format.
   const AccessLogParser quoted =
@@ -230,11 +239,11 @@ TEST(AccessLogParser, TrailingCarriageReturnAndExtraFields) {
   const std::string line =
       R"(10.0.0.1 - - [26/Nov/2026:08:27:05 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/7.88.1" 485)";
   AccessLogEntry e;
-  ASSERT_TRUE(parser.Parse(line + "\r", e));
+  ASSERT_TRUE(parser.Parse(Keep(line + "\r"), e));
   EXPECT_DOUBLE_EQ(*e.duration_seconds, 485e-6);
-  ASSERT_TRUE(parser.Parse(line + "\r\n", e));
+  ASSERT_TRUE(parser.Parse(Keep(line + "\r\n"), e));
   EXPECT_DOUBLE_EQ(*e.duration_seconds, 485e-6);
-  ASSERT_TRUE(parser.Parse(line + R"( "www.example.com" 10.0.0.9:443)", e));
+  ASSERT_TRUE(parser.Parse(Keep(line + R"( "www.example.com" 10.0.0.9:443)"), e));
   EXPECT_DOUBLE_EQ(*e.duration_seconds, 485e-6);
 
   const AccessLogParser combined = Parser("nginx_combined", AccessLogSyntax::kNginx);
@@ -291,7 +300,7 @@ TEST(AccessLogParser, DurationUnits) {
            Case{R"(%h %l %u %t "%r" %>s %b %{s}T)", "0", 0.0},
        }) {
     AccessLogEntry e;
-    ASSERT_TRUE(Parser(c.format).Parse(head + c.value, e)) << c.format;
+    ASSERT_TRUE(Parser(c.format).Parse(Keep(head + c.value), e)) << c.format;
     EXPECT_DOUBLE_EQ(*e.duration_seconds, c.seconds) << c.format;
   }
   AccessLogEntry e;

@@ -63,7 +63,7 @@ class LogShipperTest : public ::testing::Test {
     }
   }
 
-  void Start(LogShipperOptions options = {}) {
+  void Start(LogShipperOptions options = {}, bool loki_down = false) {
     options.docker_root = root_.string();
     options.positions_file = (root_ / "positions.json").string();
     options.node_name = [] { return std::string("node-1"); };
@@ -76,6 +76,7 @@ class LogShipperTest : public ::testing::Test {
     options.backoff = BackoffOptions{std::chrono::milliseconds(10), std::chrono::milliseconds(50)};
     auto target = std::make_unique<FakeLogPushTarget>();
     target_ = target.get();
+    target_->SetDown(loki_down);
     auto snapshot = snapshot_;
     shipper_ = std::make_unique<LogShipper>(
         [snapshot] { return std::make_shared<const ContainerMap>(*snapshot); }, std::move(target),
@@ -219,8 +220,7 @@ TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
   LogShipperOptions options;
   options.batch_bytes = 64 << 10;
   options.read_ahead_bytes = 128 << 10;
-  Start(options);
-  target_->SetDown(true);
+  Start(options, /*loki_down=*/true);  // down before the first push, or that one gets through
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   std::string text;
   for (const auto& family : shipper_->metrics()->Collect()) {
