@@ -191,6 +191,33 @@ TEST_F(LogShipperTest, ARejectedBatchIsDroppedCountedAndShippingGoesOn) {
   EXPECT_EQ(saved->at("ddd").offset, fs::file_size(LogPath("ddd")));
 }
 
+TEST_F(LogShipperTest, ABatchOutOfAttemptsIsDroppedAsRetriesExhausted) {
+  AddContainer("jjj", "limited");
+  LogShipperOptions options;
+  options.max_attempts = 2;
+  Start(options, /*loki_down=*/true);
+  Write("jjj", {"lost"});
+  for (int i = 0; i < 500 && target_->pushes() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(target_->pushes(), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  target_->SetDown(false);
+  Write("jjj", {"kept"});
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"kept"}));
+  double exhausted = -1;
+  for (const auto& family : shipper_->metrics()->Collect()) {
+    if (family.name != "swarmwatch_loki_entries_dropped_total")
+      continue;
+    for (const auto& metric : family.metric) {
+      if (metric.label.at(0).value == "retries_exhausted")
+        exhausted = metric.counter.value;
+    }
+  }
+  EXPECT_EQ(exhausted, 1);
+}
+
 TEST_F(LogShipperTest, OptedOutContainersAreNotShipped) {
   AddContainer("eee", "quiet", {{"swarmwatch.logs", "false"}});
   AddContainer("fff", "loud");
