@@ -91,6 +91,12 @@ class LogShippingFaultsTest(ShippingTest):
         self.receiver.up()
         self.receiver.mode("429")
         self.entries.all = []
+        # After 30 s away the agent's backoff may have reached its cap (30 s plus jitter), so its
+        # next attempt can come after any fixed window: answer 429 until it has been refused, then
+        # for 10 s more of retries against a Loki that sheds load.
+        watch_until = time.monotonic() + 60
+        while self.receiver.stats()["rejected"].get("429", 0) == 0 and time.monotonic() < watch_until:
+            watch(1)
         watch(10)
         self.receiver.mode("ok")
         stats_429 = self.receiver.stats()["rejected"].get("429", 0)
