@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "agent/log_line_consumer.h"
+
 namespace swarmwatch {
 
 // A byte position in one log file, identified by inode so that it survives Docker's rotation
@@ -15,12 +17,6 @@ struct FilePosition {
   std::uint64_t offset = 0;
   bool operator==(const FilePosition&) const = default;
 };
-
-enum class LogStream : std::uint8_t { kStdout, kStderr };
-
-inline std::string_view StreamName(LogStream stream) {
-  return stream == LogStream::kStdout ? "stdout" : "stderr";
-}
 
 // One complete log line as the application wrote it (Docker's partial pieces rejoined).
 struct LogRecord {

@@ -46,6 +46,8 @@ struct LogShipper::Followed {
   // a restart must resume there, or that line's first pieces would be lost.
   FilePosition after_last_line;
   std::optional<FilePosition> pending_start;
+  bool ships = true;                                // to Loki; else only the sinks are fed
+  std::vector<std::unique_ptr<LogLineSink>> sinks;  // consumers of this container's lines
   bool in_catalog = true;
   bool running = true;
   bool gone = false;
@@ -212,14 +214,22 @@ void LogShipper::Reconcile(const ContainerMap& containers,
   for (auto& [id, followed] : followed_)
     followed->in_catalog = false;
   for (const auto& [id, container] : containers) {
-    if (!Ships(container))
-      continue;
     auto it = followed_.find(id);
     if (it != followed_.end()) {
       it->second->in_catalog = true;
       it->second->running = container.running;
       continue;
     }
+    if (container.log_driver != "json-file")
+      continue;
+    const bool ships = target_ != nullptr && Ships(container);
+    std::vector<std::unique_ptr<LogLineSink>> sinks;
+    for (const auto& consumer : options_.consumers) {
+      if (auto sink = consumer->Attach(container))
+        sinks.push_back(std::move(sink));
+    }
+    if (!ships && sinks.empty())
+      continue;
     FollowerOptions follower_options;
     follower_options.start = options_.start;
     follower_options.max_line_bytes = options_.max_line_bytes + 1024;
@@ -233,6 +243,8 @@ void LogShipper::Reconcile(const ContainerMap& containers,
         std::make_unique<Followed>(id, log_path, follower_options, options_.max_line_bytes);
     followed->name = container.name;
     followed->running = container.running;
+    followed->ships = ships;
+    followed->sinks = std::move(sinks);
     std::optional<FilePosition> saved;
     {
       std::lock_guard lock(mu_);
@@ -292,6 +304,12 @@ void LogShipper::Reconcile(const ContainerMap& containers,
 
 void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns,
                       std::string_view line, bool truncated) {
+  for (const auto& sink : followed.sinks)
+    sink->Consume(stream, time_ns, line);
+  if (truncated)
+    truncated_lines_.Increment();
+  if (!followed.ships)
+    return;
   std::int64_t& last = followed.last_time_ns[static_cast<int>(stream)];
   if (time_ns < last)
     time_ns = last;
@@ -301,13 +319,25 @@ void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns
         std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
   open_batch_->AddLine(followed.streams[static_cast<int>(stream)], time_ns, line, truncated);
   open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
-  if (truncated)
-    truncated_lines_.Increment();
+}
+
+void LogShipper::MarkRead(Followed& followed) {
+  if (!followed.ships) {
+    std::lock_guard lock(mu_);
+    committed_[followed.id] = followed.SafePosition();
+    return;
+  }
+  if (!open_batch_)
+    open_batch_ =
+        std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
+  open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
+  open_batch_->SetCommit(followed.id, followed.SafePosition());
 }
 
 bool LogShipper::ReadContainer(Followed& followed) {
-  std::size_t budget = 0;
-  {
+  // A container that is not shipped holds nothing once read: only the slice bounds it.
+  std::size_t budget = kReadSlice;
+  if (followed.ships) {
     std::lock_guard lock(mu_);
     // The follower may hand out one line past its budget: keep a line's worth in reserve.
     const std::size_t used = ReadAheadLocked() + kLineReserve;
@@ -320,7 +350,8 @@ bool LogShipper::ReadContainer(Followed& followed) {
       followed.follower.ReadLines(budget, [&](std::string_view line, FilePosition after) {
         const FilePosition before = followed.after_last_line;
         followed.after_last_line = after;
-        unbatched_file_bytes_ += line.size() + 1;
+        if (followed.ships)
+          unbatched_file_bytes_ += line.size() + 1;
         if (!DecodeJsonFileLine(line, decoded, scratch_).ok()) {
           // Not what Docker writes; ship it as it is rather than lose it.
           decode_errors_.Increment();
@@ -338,21 +369,16 @@ bool LogShipper::ReadContainer(Followed& followed) {
           if (!followed.joiner.Pending())
             followed.pending_start.reset();
         }
-        if (open_batch_ && open_batch_->bytes() >= options_.batch_bytes) {
+        if (followed.ships && open_batch_ && open_batch_->bytes() >= options_.batch_bytes) {
           open_batch_->SetCommit(followed.id, followed.SafePosition());
           CloseBatchIfDue(true);
         }
       });
   lines_read_.Increment(static_cast<double>(result.lines));
   bytes_read_.Increment(static_cast<double>(result.bytes));
-  if (result.lines > 0) {
-    // Lines that made no record (pieces of a line still being rejoined) still count.
-    if (!open_batch_)
-      open_batch_ =
-          std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
-    open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
-    open_batch_->SetCommit(followed.id, followed.SafePosition());
-  }
+  // Lines that made no record (pieces of a line still being rejoined) still count.
+  if (result.lines > 0)
+    MarkRead(followed);
   if (result.gone)
     followed.gone = true;
   // A container that stopped (or whose log went away) in the middle of a line never finishes it:
@@ -364,8 +390,7 @@ bool LogShipper::ReadContainer(Followed& followed) {
       }
     }
     followed.pending_start.reset();
-    if (open_batch_)
-      open_batch_->SetCommit(followed.id, followed.SafePosition());
+    MarkRead(followed);
   }
   return result.more;
 }

@@ -2,6 +2,10 @@
 // least once: a container's file position is committed (and saved) only after Loki accepted every
 // line before it. Two threads: a reader (files -> decoded lines -> batches, bounded by the
 // read-ahead budget) and a sender (batches -> Loki, retried with backoff, then commit).
+//
+// The reader also hands every line to the LogLineConsumers that ask for a container (request
+// metrics). Without a push target (no Loki) it follows only those containers, and so it does for a
+// container that opted out of shipping: their positions commit as soon as the lines are read.
 #pragma once
 
 #include <prometheus/collectable.h>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "agent/container_info.h"
+#include "agent/log_line_consumer.h"
 #include "shippers/file_watcher.h"
 #include "shippers/log_file_follower.h"
 #include "shippers/loki_batch.h"
@@ -73,10 +78,12 @@ struct LogShipperOptions {
   int max_attempts = 0;  // 0: retry forever
   BackoffOptions backoff;
   std::chrono::milliseconds poll_interval{1000};  // safety net beside inotify
+  std::vector<std::shared_ptr<LogLineConsumer>> consumers;
 };
 
 class LogShipper {
  public:
+  // `target` may be null: nothing is shipped, only the consumers are fed.
   LogShipper(std::function<ContainerSnapshot()> containers, std::unique_ptr<LogPushTarget> target,
              LogShipperOptions options);
   ~LogShipper();  // Stop()s
@@ -115,6 +122,9 @@ class LogShipper {
   bool ReadContainer(Followed& followed);
   void Emit(Followed& followed, LogStream stream, std::int64_t time_ns, std::string_view line,
             bool truncated);
+  // Where the lines read so far from a container become safe to resume after: its batch, or at
+  // once for a container that is not shipped.
+  void MarkRead(Followed& followed);
   void CloseBatchIfDue(bool force);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
   std::size_t ReadAheadLocked() const;

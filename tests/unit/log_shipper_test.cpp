@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "shippers/positions_file.h"
 #include "tests/fake_log_push_target.h"
@@ -19,6 +22,51 @@ using ::testing::Contains;
 using ::testing::Pair;
 
 constexpr auto kWait = std::chrono::seconds(10);
+
+// A consumer that wants the containers whose name starts with "want" and records their lines.
+class RecordingConsumer : public LogLineConsumer {
+ public:
+  struct Line {
+    std::string container;
+    LogStream stream;
+    std::string text;
+    bool operator==(const Line&) const = default;
+  };
+
+  std::unique_ptr<LogLineSink> Attach(const ContainerInfo& container) override {
+    if (!container.name.starts_with("want"))
+      return nullptr;
+    return std::make_unique<Sink>(*this, container.name);
+  }
+
+  std::vector<Line> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+  bool WaitForLines(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, timeout, [&] { return lines_.size() >= n; });
+  }
+
+ private:
+  class Sink : public LogLineSink {
+   public:
+    Sink(RecordingConsumer& owner, std::string name) : owner_(owner), name_(std::move(name)) {}
+    void Consume(LogStream stream, std::int64_t, std::string_view line) override {
+      std::lock_guard lock(owner_.mu_);
+      owner_.lines_.push_back({name_, stream, std::string(line)});
+      owner_.changed_.notify_all();
+    }
+
+   private:
+    RecordingConsumer& owner_;
+    std::string name_;
+  };
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<Line> lines_;
+};
 
 // A Docker data root in a temp dir with containers/<id>/<id>-json.log files.
 class LogShipperTest : public ::testing::Test {
@@ -63,7 +111,8 @@ class LogShipperTest : public ::testing::Test {
     }
   }
 
-  void Start(LogShipperOptions options = {}, bool loki_down = false) {
+  // Without Loki (no push target) when `loki` is false.
+  void Start(LogShipperOptions options = {}, bool loki_down = false, bool loki = true) {
     options.docker_root = root_.string();
     options.positions_file = (root_ / "positions.json").string();
     options.node_name = [] { return std::string("node-1"); };
@@ -77,6 +126,10 @@ class LogShipperTest : public ::testing::Test {
     auto target = std::make_unique<FakeLogPushTarget>();
     target_ = target.get();
     target_->SetDown(loki_down);
+    if (!loki) {
+      target.reset();
+      target_ = nullptr;
+    }
     auto snapshot = snapshot_;
     shipper_ = std::make_unique<LogShipper>(
         [snapshot] { return std::make_shared<const ContainerMap>(*snapshot); }, std::move(target),
@@ -267,6 +320,90 @@ TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
   ASSERT_EQ(shipped.size(), 4000u);
   for (int i = 0; i < 4000; ++i)
     ASSERT_EQ(shipped[i].substr(0, 10), fmt::format("line {:05d}", i));
+}
+
+using Line = RecordingConsumer::Line;
+
+TEST_F(LogShipperTest, ConsumersGetTheLinesOfTheContainersTheyAskForShippedOrNot) {
+  AddContainer("c01", "want-web");
+  AddContainer("c02", "other");
+  AddContainer("c03", "want-quiet", {{"swarmwatch.logs", "false"}});
+  Write("c01", {"GET /a"});
+  Write("c01", {"warn"}, "stderr");
+  Write("c01", {"GET /b, "}, "stdout", /*newline=*/false);
+  Write("c01", {"rejoined"});
+  Write("c02", {"not wanted"});
+  Write("c03", {"consumed, not shipped"});
+  auto consumer = std::make_shared<RecordingConsumer>();
+  LogShipperOptions options;
+  options.consumers = {consumer};
+  Start(options);
+  ASSERT_TRUE(target_->WaitForEntries(4, kWait));
+  ASSERT_TRUE(consumer->WaitForLines(4, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto lines = consumer->lines();
+  // One container's lines in file order; containers in either order.
+  std::stable_partition(lines.begin(), lines.end(),
+                        [](const Line& l) { return l.container == "want-web"; });
+  EXPECT_EQ(lines,
+            (std::vector<Line>{{"want-web", LogStream::kStdout, "GET /a"},
+                               {"want-web", LogStream::kStderr, "warn"},
+                               {"want-web", LogStream::kStdout, "GET /b, rejoined"},
+                               {"want-quiet", LogStream::kStdout, "consumed, not shipped"}}));
+  auto shipped = Lines();
+  std::sort(shipped.begin(), shipped.end());
+  EXPECT_EQ(shipped,
+            (std::vector<std::string>{"GET /a", "GET /b, rejoined", "not wanted", "warn"}));
+}
+
+TEST_F(LogShipperTest, WithoutLokiOnlyConsumedContainersAreFollowedAndResumeWhereTheyWereRead) {
+  AddContainer("c11", "want-web");
+  AddContainer("c12", "other");
+  Write("c11", {"r1", "r2"});
+  Write("c12", {"x"});
+  auto consumer = std::make_shared<RecordingConsumer>();
+  LogShipperOptions options;
+  options.consumers = {consumer};
+  Start(options, false, /*loki=*/false);
+  ASSERT_TRUE(consumer->WaitForLines(2, kWait));
+  shipper_->Stop();
+  const auto committed = shipper_->committed();
+  EXPECT_EQ(committed.size(), 1u);
+  ASSERT_TRUE(committed.contains("c11"));
+  EXPECT_EQ(committed.at("c11").offset, fs::file_size(LogPath("c11")));
+  double followed = -1;
+  for (const auto& family : shipper_->metrics()->Collect()) {
+    if (family.name == "swarmwatch_log_followed_containers")
+      followed = family.metric.at(0).gauge.value;
+  }
+  EXPECT_EQ(followed, 1);
+
+  // A new agent resumes after what was read: r1 and r2 are not handed over again.
+  Write("c11", {"r3"});
+  Start(options, false, /*loki=*/false);
+  ASSERT_TRUE(consumer->WaitForLines(3, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(consumer->lines().back(), (Line{"want-web", LogStream::kStdout, "r3"}));
+  EXPECT_EQ(consumer->lines().size(), 3u);
+}
+
+TEST_F(LogShipperTest, AConsumedContainerThatIsNotShippedIsReadWhileLokiIsDown) {
+  AddContainer("c21", "want-quiet", {{"swarmwatch.logs", "false"}});
+  AddContainer("c22", "flood");
+  std::vector<std::string> flood;
+  for (int i = 0; i < 2000; ++i)
+    flood.push_back(fmt::format("line {:05d} {}", i, std::string(200, 'x')));
+  Write("c22", flood);  // fills the read-ahead: Loki is down
+  auto consumer = std::make_shared<RecordingConsumer>();
+  LogShipperOptions options;
+  options.consumers = {consumer};
+  options.batch_bytes = 32 << 10;
+  options.read_ahead_bytes = 64 << 10;
+  Start(options, /*loki_down=*/true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Write("c21", {"GET /while-loki-is-down"});
+  ASSERT_TRUE(consumer->WaitForLines(1, kWait));
+  EXPECT_EQ(consumer->lines().front().text, "GET /while-loki-is-down");
 }
 
 }  // namespace
