@@ -78,6 +78,25 @@ Setting List(std::string_view key, std::string_view help) {
                  [](const Config& c) { return fmt::format("{}", fmt::join(c.*Field, ",")); }};
 }
 
+template <std::vector<double> Config::*Field>
+Setting Numbers(std::string_view key, std::string_view help) {
+  return Setting{key, help, true,
+                 [](Config& c, std::vector<std::string> v) {
+                   std::vector<double> numbers;
+                   for (const std::string& item : v) {
+                     double number = 0;
+                     auto [end, ec] =
+                         std::from_chars(item.data(), item.data() + item.size(), number);
+                     if (ec != std::errc() || end != item.data() + item.size())
+                       return fmt::format("\"{}\" is not a number", item);
+                     numbers.push_back(number);
+                   }
+                   c.*Field = std::move(numbers);
+                   return std::string();
+                 },
+                 [](const Config& c) { return fmt::format("{}", fmt::join(c.*Field, ",")); }};
+}
+
 template <std::uint64_t Config::*Field>
 Setting Bytes(std::string_view key, std::string_view help) {
   return Setting{key, help, false,
@@ -152,6 +171,18 @@ const std::vector<Setting>& Settings() {
       Text<&Config::start_position>("start_position",
                                     "Where to start a container seen the first time: beginning "
                                     "or end of its log"),
+      List<&Config::access_log_formats>(
+          "access_log_formats",
+          "Access-log formats a container's swarmwatch.access_log label may name besides the "
+          "predefined ones: name=apache:<LogFormat> or name=nginx:<log_format> (list)"),
+      List<&Config::access_log_routes>(
+          "access_log_routes",
+          "Path patterns for a route label on request metrics, e.g. /student/{id} (list; none: "
+          "no route label)"),
+      Numbers<&Config::access_log_duration_buckets>(
+          "access_log_duration_buckets", "Bucket bounds of http_request_duration_seconds (list)"),
+      Numbers<&Config::access_log_size_buckets>("access_log_size_buckets",
+                                                "Bucket bounds of http_response_size_bytes (list)"),
   };
   return settings;
 }
@@ -305,6 +336,35 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
   if (c.max_line_bytes < 1024) {
     problems.push_back(fmt::format("{}: {} is below the minimum of 1024", named("max_line_bytes"),
                                    c.max_line_bytes));
+  }
+  for (const std::string& format : c.access_log_formats) {
+    const std::size_t eq = format.find('=');
+    const std::string_view name = std::string_view(format).substr(0, eq);
+    const bool name_ok = eq != std::string::npos && !name.empty() &&
+                         name.find_first_not_of(
+                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
+                             std::string_view::npos;
+    const std::string_view rest =
+        eq == std::string::npos ? std::string_view{} : std::string_view(format).substr(eq + 1);
+    if (!name_ok || !(rest.starts_with("apache:") || rest.starts_with("nginx:"))) {
+      problems.push_back(fmt::format(
+          "{}: \"{}\" must be name=apache:<LogFormat> or name=nginx:<log_format> (a name of "
+          "letters, digits, '_', '.', '-')",
+          named("access_log_formats"), format));
+    }
+  }
+  for (const auto& [key, buckets] :
+       {std::pair{"access_log_duration_buckets", &c.access_log_duration_buckets},
+        std::pair{"access_log_size_buckets", &c.access_log_size_buckets}}) {
+    bool increasing = !buckets->empty();
+    for (std::size_t i = 0; i < buckets->size(); ++i) {
+      if (!((*buckets)[i] > 0) || (i > 0 && (*buckets)[i] <= (*buckets)[i - 1]))
+        increasing = false;
+    }
+    if (!increasing) {
+      problems.push_back(fmt::format("{}: \"{}\" must be one or more increasing positive numbers",
+                                     named(key), fmt::join(*buckets, ",")));
+    }
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {

@@ -50,6 +50,13 @@ struct Config {
   std::uint64_t read_ahead_bytes = 16 << 20;
   std::uint64_t max_line_bytes = 256 << 10;
   std::string start_position = "beginning";  // beginning | end
+
+  // Request metrics from the access logs of containers labelled swarmwatch.access_log=<format>.
+  std::vector<std::string> access_log_formats;  // name=apache:<LogFormat> | name=nginx:<log_format>
+  std::vector<std::string> access_log_routes;   // route label patterns, e.g. /student/{id}
+  std::vector<double> access_log_duration_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                     0.5,   1,    2.5,   5,    10};
+  std::vector<double> access_log_size_buckets = {100, 1000, 10000, 100000, 1e6, 1e7};
 };
 
 // What the agent was asked to do besides running.

@@ -12,6 +12,7 @@
 #include "agent/daemon/status_page.h"
 #include "agent/log.h"
 #include "exporters/container_collector.h"
+#include "exporters/request_metrics.h"
 #include "shippers/log_shipper.h"
 
 namespace swarmwatch {
@@ -21,7 +22,8 @@ struct Agent::Parts {
   std::shared_ptr<ContainerCatalog> catalog;
   std::shared_ptr<SelfMetrics> self;
   std::shared_ptr<ContainerCollector> containers;
-  std::unique_ptr<LogShipper> shipper;  // null without loki_url
+  std::shared_ptr<RequestMetrics> requests;
+  std::unique_ptr<LogShipper> shipper;
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<HttpServer> http;
 };
@@ -37,8 +39,51 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   return value;
 }
 
-Result<std::unique_ptr<LogShipper>> MakeShipper(const Config& config,
-                                                std::shared_ptr<ContainerCatalog> catalog) {
+std::function<std::string()> NodeName(const Config& config,
+                                      std::shared_ptr<ContainerCatalog> catalog) {
+  return [catalog, name = config.node_name] {
+    if (!name.empty())
+      return name;
+    auto engine = catalog->Engine();
+    return engine ? engine->name : std::string();
+  };
+}
+
+Result<std::shared_ptr<RequestMetrics>> MakeRequestMetrics(
+    const Config& config, std::shared_ptr<ContainerCatalog> catalog) {
+  RequestMetricsOptions options;
+  for (const std::string& format : config.access_log_formats) {
+    // name=syntax:definition, checked by the config.
+    const std::size_t eq = format.find('=');
+    const std::size_t colon = format.find(':', eq);
+    options.formats.push_back({format.substr(0, eq),
+                               format.compare(eq + 1, colon - eq - 1, "nginx") == 0
+                                   ? AccessLogSyntax::kNginx
+                                   : AccessLogSyntax::kApache,
+                               format.substr(colon + 1)});
+  }
+  options.routes = config.access_log_routes;
+  options.duration_buckets = config.access_log_duration_buckets;
+  options.size_buckets = config.access_log_size_buckets;
+  options.node_name = NodeName(config, std::move(catalog));
+  options.not_before_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+  auto metrics = RequestMetrics::Create(std::move(options));
+  if (!metrics.ok()) {
+    const std::string& message = metrics.error().message;
+    return Error{fmt::format(
+        "{}: {}", message.starts_with("route pattern") ? "access_log_routes" : "access_log_formats",
+        message)};
+  }
+  return metrics;
+}
+
+// Without loki_url the shipper ships nothing and follows only the containers whose lines the
+// consumers want.
+Result<std::unique_ptr<LogShipper>> MakeShipper(
+    const Config& config, std::shared_ptr<ContainerCatalog> catalog,
+    std::vector<std::shared_ptr<LogLineConsumer>> consumers) {
   LokiClientOptions client;
   client.url = config.loki_url;
   client.tenant = config.loki_tenant;
@@ -66,12 +111,8 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(const Config& config,
   LogShipperOptions options;
   options.docker_root = config.docker_root;
   options.positions_file = config.positions_file;
-  options.node_name = [catalog, name = config.node_name] {
-    if (!name.empty())
-      return name;
-    auto engine = catalog->Engine();
-    return engine ? engine->name : std::string();
-  };
+  options.node_name = NodeName(config, catalog);
+  options.consumers = std::move(consumers);
   options.job = config.loki_job;
   for (const std::string& label : config.loki_labels) {
     const std::size_t eq = label.find('=');
@@ -83,8 +124,10 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(const Config& config,
   options.max_line_bytes = config.max_line_bytes;
   options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kOldest;
   options.max_attempts = std::stoi(config.loki_max_retries);
-  return std::make_unique<LogShipper>([catalog] { return catalog->Snapshot(); },
-                                      std::make_unique<LokiPushTarget>(std::move(client)),
+  std::unique_ptr<LogPushTarget> target;
+  if (!config.loki_url.empty())
+    target = std::make_unique<LokiPushTarget>(std::move(client));
+  return std::make_unique<LogShipper>([catalog] { return catalog->Snapshot(); }, std::move(target),
                                       std::move(options));
 }
 
@@ -128,16 +171,25 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       CgroupReader(config.cgroup_root, *version), ProcReader(config.proc_root),
       std::move(collector_options));
   std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->self};
-  if (!config.loki_url.empty()) {
-    auto shipper = MakeShipper(config, parts->catalog);
-    if (!shipper.ok())
-      return shipper.error();
-    parts->shipper = std::move(shipper).value();
-    sources.push_back(parts->shipper->metrics());
-    parts->catalog->Subscribe([shipper = parts->shipper.get()](const ContainerInfo&, bool) {
-      shipper->ContainersChanged();
-    });
-    parts->shipper->Start();
+  auto requests = MakeRequestMetrics(config, parts->catalog);
+  if (!requests.ok())
+    return requests.error();
+  parts->requests = std::move(requests).value();
+  sources.push_back(parts->requests->metrics());
+  auto shipper = MakeShipper(config, parts->catalog, {parts->requests});
+  if (!shipper.ok())
+    return shipper.error();
+  parts->shipper = std::move(shipper).value();
+  sources.push_back(parts->shipper->metrics());
+  parts->catalog->Subscribe([shipper = parts->shipper.get()](const ContainerInfo&, bool) {
+    shipper->ContainersChanged();
+  });
+  parts->shipper->Start();
+  if (config.loki_url.empty()) {
+    log::Info(
+        "no loki_url: container logs are not shipped (access logs still give request "
+        "metrics)");
+  } else {
     log::Info("shipping container logs to {}", config.loki_url);
   }
   parts->metrics = std::make_unique<MetricsEndpoint>(std::move(sources), *parts->self);
@@ -180,8 +232,7 @@ Agent::Agent(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Agent::~Agent() {
   parts_->http.reset();
-  if (parts_->shipper)
-    parts_->shipper->Stop();
+  parts_->shipper->Stop();
   parts_->catalog->Stop();
 }
 

@@ -211,6 +211,46 @@ TEST(Config, ReadAheadMustHoldABatch) {
   EXPECT_THAT(loaded.error().message, HasSubstr("--read-ahead-bytes: 65536 is less than"));
 }
 
+TEST(Config, AccessLogFormatsRoutesAndBuckets) {
+  TempYaml file(
+      "access_log_formats:\n"
+      "  - 'timed=apache:%h \"%r\" %>s %b %{ms}T'\n"
+      "  - 'edge=nginx:$remote_addr \"$request\" $status $request_time'\n"
+      "access_log_routes: ['/student/{id}', '/static/*']\n");
+  auto loaded = LoadConfig({"--config", file.path(), "--access-log-duration-buckets", "0.1,1,10"},
+                           {{"SWARMWATCH_ACCESS_LOG_SIZE_BUCKETS", "1e3, 1e6"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& c = loaded->config;
+  EXPECT_EQ(
+      c.access_log_formats,
+      (std::vector<std::string>{R"(timed=apache:%h "%r" %>s %b %{ms}T)",
+                                R"(edge=nginx:$remote_addr "$request" $status $request_time)"}));
+  EXPECT_EQ(c.access_log_routes, (std::vector<std::string>{"/student/{id}", "/static/*"}));
+  EXPECT_EQ(c.access_log_duration_buckets, (std::vector<double>{0.1, 1, 10}));
+  EXPECT_EQ(c.access_log_size_buckets, (std::vector<double>{1e3, 1e6}));
+}
+
+TEST(Config, AccessLogDefaultsSuitWebPages) {
+  auto loaded = LoadConfig({}, {});
+  ASSERT_TRUE(loaded.ok());
+  const Config& c = loaded->config;
+  EXPECT_TRUE(c.access_log_formats.empty());
+  EXPECT_TRUE(c.access_log_routes.empty());  // raw paths would explode cardinality
+  EXPECT_EQ(c.access_log_duration_buckets.front(), 0.005);
+  EXPECT_EQ(c.access_log_duration_buckets.back(), 10);
+}
+
+TEST(Config, BadAccessLogValuesNameTheirKey) {
+  auto loaded = LoadConfig({"--access-log-formats", "nameless", "--access-log-size-buckets", "1,x"},
+                           {{"SWARMWATCH_ACCESS_LOG_DURATION_BUCKETS", "1,0.5"}});
+  ASSERT_FALSE(loaded.ok());
+  const std::string& m = loaded.error().message;
+  EXPECT_THAT(m, HasSubstr("--access-log-formats: \"nameless\" must be name=apache:"));
+  EXPECT_THAT(m, HasSubstr("--access-log-size-buckets: \"x\" is not a number"));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_ACCESS_LOG_DURATION_BUCKETS: \"1,0.5\" must be one or "
+                           "more increasing positive numbers"));
+}
+
 TEST(ParseBytes, UnitsAndErrors) {
   EXPECT_EQ(*ParseBytes("0"), 0u);
   EXPECT_EQ(*ParseBytes("1024B"), 1024u);
