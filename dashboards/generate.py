@@ -1,0 +1,761 @@
+#!/usr/bin/env python3
+"""Writes the Grafana dashboards in this folder (dashboards/*.json) from one description.
+
+The JSON files are committed (the stack's Grafana provisions them as they are); this script is how
+they are made, so that the five dashboards share their variables, links, data sources and labels.
+Run it after a change and commit both:  python3 dashboards/generate.py
+`--check` exits 1 if a committed file differs from what the script makes (the tests run it).
+
+Label contract (the agent's metrics as the stack's Prometheus stores them): every agent series has
+the target labels `instance` and `node` (the node's hostname); container series carry cAdvisor's
+labels (`id`, `name`, `image`, `container_label_com_docker_swarm_service_name`,
+`container_label_com_docker_stack_namespace`, ...); request series carry `service`, `stack`, `node`
+(+ `route` when route patterns are configured); Loki streams carry `job`, `swarm_stack`,
+`swarm_service`, `node`, `container`, `stream`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+PROM = {"type": "prometheus", "uid": "prometheus"}
+LOKI = {"type": "loki", "uid": "loki"}
+TAG = "swarmwatch"
+
+UIDS = {
+    "overview": "swarmwatch-overview",
+    "service": "swarmwatch-service",
+    "red": "swarmwatch-requests",
+    "logs": "swarmwatch-logs",
+    "agent": "swarmwatch-agent",
+}
+
+# Label names, short.
+SVC = "container_label_com_docker_swarm_service_name"
+STK = "container_label_com_docker_stack_namespace"
+TASK = "container_label_com_docker_swarm_task_name"
+
+# Selectors shared by the panels. "All" is `.*` (allValue), which also matches an absent label:
+# containers outside a stack still show with stack = All.
+NODE = 'node=~"$node"'
+CONTAINERS = f'name!="", {NODE}, {STK}=~"$stack"'
+SERVICE_CONTAINERS = f'{SVC}!="", {SVC}=~"$service", {STK}=~"$stack", {NODE}'
+REQUESTS = 'service=~"$service", stack=~"$stack", node=~"$node"'
+STREAMS = '{job="docker", swarm_stack=~"$stack", swarm_service=~"$service", node=~"$node"}'
+ERROR_WORDS = "(?i)(error|fatal|panic|exception|critical|failed|failure)"
+HOST_CPU = f'id="/", cpu="total", {NODE}'  # id="/" is the whole host, on cgroup v1 and v2
+CPU_TOTAL = 'cpu="total", '
+SCOPE_CONTAINER = 'scope="container", '
+UNPARSED = f'service=~"$service", {NODE}'
+WITH_ROUTE = f'route!="", {REQUESTS}'
+AGENT_CPU = f'cpu="total", {SVC}=~"(.+_)?swarmwatch", {NODE}'
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class Layout:
+    """Places panels left to right in rows of 24 columns; row() starts a titled row."""
+
+    def __init__(self):
+        self.panels: list[dict] = []
+        self.x = 0
+        self.y = 0
+        self.row_h = 0
+        self.next_id = 1
+
+    def _id(self) -> int:
+        i = self.next_id
+        self.next_id += 1
+        return i
+
+    def row(self, title: str) -> None:
+        self.newline()
+        self.panels.append({"type": "row", "title": title, "collapsed": False, "id": self._id(),
+                            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y}, "panels": []})
+        self.y += 1
+
+    def newline(self) -> None:
+        if self.x:
+            self.y += self.row_h
+            self.x = 0
+            self.row_h = 0
+
+    def add(self, panel: dict, w: int, h: int) -> dict:
+        if self.x + w > 24:
+            self.newline()
+        panel["id"] = self._id()
+        panel["gridPos"] = {"h": h, "w": w, "x": self.x, "y": self.y}
+        self.x += w
+        self.row_h = max(self.row_h, h)
+        self.panels.append(panel)
+        return panel
+
+
+def prom(expr: str, legend: str = "", ref: str = "A", instant: bool = False,
+         table: bool = False) -> dict:
+    t = {"refId": ref, "datasource": PROM, "expr": expr, "editorMode": "code",
+         "range": not instant, "instant": instant, "legendFormat": legend or "__auto"}
+    if table:
+        t["format"] = "table"
+    return t
+
+
+def loki(expr: str, legend: str = "", ref: str = "A", query_type: str = "range") -> dict:
+    t = {"refId": ref, "datasource": LOKI, "expr": expr, "editorMode": "code",
+         "queryType": query_type}
+    if legend:
+        t["legendFormat"] = legend
+    return t
+
+
+def defaults(unit: str, **extra) -> dict:
+    d = {"unit": unit, "color": {"mode": "palette-classic"},
+         "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]}}
+    d.update(extra)
+    return d
+
+
+def timeseries(title: str, description: str, targets: list[dict], unit: str = "short",
+               links: list[dict] | None = None, data_links: list[dict] | None = None,
+               stack: bool = False, min0: bool = True, datasource: dict = PROM,
+               overrides: list[dict] | None = None) -> dict:
+    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
+              "spanNulls": False, "axisSoftMin": 0 if min0 else None,
+              "stacking": {"mode": "normal" if stack else "none", "group": "A"}}
+    if not min0:
+        del custom["axisSoftMin"]
+    fd = defaults(unit, custom=custom)
+    if data_links:
+        fd["links"] = data_links
+    p = {"type": "timeseries", "title": title, "description": description, "datasource": datasource,
+         "targets": targets, "fieldConfig": {"defaults": fd, "overrides": overrides or []},
+         "options": {"legend": {"displayMode": "table", "placement": "right", "showLegend": True,
+                                "calcs": ["mean", "max", "lastNotNull"]},
+                     "tooltip": {"mode": "multi", "sort": "desc"}}}
+    if links:
+        p["links"] = links
+    return p
+
+
+def stat(title: str, description: str, targets: list[dict], unit: str = "short",
+         steps: list[tuple[str, float | None]] | None = None, links: list[dict] | None = None,
+         color_mode: str = "value") -> dict:
+    fd = defaults(unit)
+    fd["color"] = {"mode": "thresholds"}
+    if steps:
+        fd["thresholds"]["steps"] = [{"color": c, "value": v} for c, v in steps]
+    p = {"type": "stat", "title": title, "description": description, "datasource": PROM,
+         "targets": targets, "fieldConfig": {"defaults": fd, "overrides": []},
+         "options": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                     "colorMode": color_mode, "graphMode": "area", "justifyMode": "auto",
+                     "orientation": "auto", "textMode": "auto", "wideLayout": True,
+                     "showPercentChange": False, "percentChangeColorMode": "standard"}}
+    if links:
+        p["links"] = links
+    return p
+
+
+def table(title: str, description: str, targets: list[dict], unit: str = "short",
+          rename: dict[str, str] | None = None, hide: tuple[str, ...] = ("Time",),
+          data_links: list[dict] | None = None, overrides: list[dict] | None = None,
+          sort_by: str | None = None, merge: bool = False) -> dict:
+    fd = defaults(unit, custom={"align": "auto", "cellOptions": {"type": "auto"}, "inspect": False})
+    if data_links:
+        fd["links"] = data_links
+    transformations: list[dict] = []
+    if merge:
+        transformations.append({"id": "merge", "options": {}})
+    transformations.append({"id": "organize", "options": {
+        "excludeByName": {k: True for k in hide}, "renameByName": rename or {}}})
+    p = {"type": "table", "title": title, "description": description, "datasource": PROM,
+         "targets": targets, "fieldConfig": {"defaults": fd, "overrides": overrides or []},
+         "options": {"showHeader": True, "cellHeight": "sm", "frameIndex": 0,
+                     "footer": {"show": False, "reducer": ["sum"], "fields": [], "countRows": False},
+                     "sortBy": [{"displayName": sort_by, "desc": True}] if sort_by else []},
+         "transformations": transformations}
+    return p
+
+
+def logs_panel(title: str, description: str, expr: str) -> dict:
+    return {"type": "logs", "title": title, "description": description, "datasource": LOKI,
+            "targets": [loki(expr)],
+            "options": {"showTime": True, "showLabels": False, "showCommonLabels": False,
+                        "wrapLogMessage": True, "prettifyLogMessage": False,
+                        "enableLogDetails": True, "showLogContextToggle": False, "dedupStrategy": "none",
+                        "sortOrder": "Descending"}}
+
+
+def link(title: str, uid: str, slug: str, tooltip: str, extra: str = "${__all_variables}") -> dict:
+    """A panel link to another dashboard at the same time range with the same variables."""
+    return {"title": title, "type": "link", "url": f"/d/{uid}/{slug}?${{__url_time_range}}&{extra}",
+            "tooltip": tooltip, "icon": "dashboard", "tags": [], "asDropdown": False,
+            "includeVars": True, "keepTime": True, "targetBlank": False}
+
+
+def to_logs(title: str = "Logs at this time") -> dict:
+    return link(title, UIDS["logs"], "swarm-logs", "The Logs dashboard, same time range and filters")
+
+
+def _field(label: str, table: bool) -> str:
+    # A series' label in a graph; the cell of that column on the clicked row in a table.
+    return f"${{__data.fields.{label}}}" if table else f"${{__field.labels.{label}}}"
+
+
+def to_service_field(label: str, table: bool = False) -> dict:
+    """A data link from a series (or table row) to the Service dashboard for its service."""
+    value = _field(label, table)
+    return {"title": f"Service {value}", "targetBlank": False,
+            "url": f"/d/{UIDS['service']}/swarm-service?${{__url_time_range}}&${{node:queryparam}}"
+                   f"&${{stack:queryparam}}&var-service={value}"}
+
+
+def to_logs_field(label: str, table: bool = False) -> dict:
+    value = _field(label, table)
+    return {"title": f"Logs of {value}", "targetBlank": False,
+            "url": f"/d/{UIDS['logs']}/swarm-logs?${{__url_time_range}}&${{node:queryparam}}"
+                   f"&${{stack:queryparam}}&var-service={value}"}
+
+
+def as_service(expr: str) -> str:
+    """Copies the Swarm service label into a short `service` column for tables and their links."""
+    return f'label_replace({expr}, "service", "$1", "{SVC}", "(.*)")'
+
+
+def variable(name: str, label: str, query: str, description: str) -> dict:
+    return {"type": "query", "name": name, "label": label, "description": description,
+            "datasource": PROM, "query": query, "refresh": 2, "sort": 1,
+            "multi": True, "includeAll": True, "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+            "options": [], "regex": "", "hide": 0, "skipUrlSync": False}
+
+
+NODE_VAR = variable("node", "Node", 'label_values(up{job="swarmwatch"}, node)',
+                    "Swarm nodes with a swarmwatch agent (the scrape target's node label)")
+
+
+def container_vars() -> list[dict]:
+    return [
+        NODE_VAR,
+        variable("stack", "Stack",
+                 f'label_values(container_last_seen{{{NODE}}}, {STK})',
+                 "Stacks of the containers on the chosen nodes (All also shows containers in no stack)"),
+        variable("service", "Service",
+                 f'label_values(container_last_seen{{{NODE}, {STK}=~"$stack"}}, {SVC})',
+                 "Swarm services with a container on the chosen nodes"),
+    ]
+
+
+def request_vars() -> list[dict]:
+    return [
+        NODE_VAR,
+        variable("stack", "Stack", f'label_values(http_requests_total{{{NODE}}}, stack)',
+                 "Stacks of the services with request metrics (swarmwatch.access_log)"),
+        variable("service", "Service",
+                 f'label_values(http_requests_total{{{NODE}, stack=~"$stack"}}, service)',
+                 "Services labelled swarmwatch.access_log (the web tier and the proxy)"),
+    ]
+
+
+def dashboard(key: str, title: str, description: str, layout: Layout, variables: list[dict],
+              refresh: str = "30s", time_from: str = "now-1h", extra_vars: list[dict] = ()) -> dict:
+    return {
+        "id": None,
+        "uid": UIDS[key],
+        "title": title,
+        "description": description,
+        "tags": [TAG, "swarm"],
+        "timezone": "browser",
+        "editable": False,
+        "graphTooltip": 1,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "refresh": refresh,
+        "schemaVersion": 39,
+        "version": 1,
+        "weekStart": "",
+        "time": {"from": time_from, "to": "now"},
+        "timepicker": {"refresh_intervals": ["10s", "30s", "1m", "5m", "15m"]},
+        "annotations": {"list": [{
+            "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
+            "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
+            "type": "dashboard"}]},
+        # Every swarmwatch dashboard, as a drop-down, keeping the time range and the variables.
+        "links": [{"title": "Swarm dashboards", "type": "dashboards", "tags": [TAG],
+                   "asDropdown": True, "includeVars": True, "keepTime": True, "icon": "external link",
+                   "targetBlank": False, "tooltip": "The other swarmwatch dashboards, same time and filters",
+                   "url": ""}],
+        "templating": {"list": list(variables) + list(extra_vars)},
+        "panels": layout.panels,
+    }
+
+
+def rate(metric: str, sel: str, window: str = "$__rate_interval") -> str:
+    return f"rate({metric}{{{sel}}}[{window}])"
+
+
+# --------------------------------------------------------------------------------------------
+# Swarm overview
+
+
+def overview() -> dict:
+    L = Layout()
+    logs = [to_logs()]
+    L.row("Nodes and agents")
+    L.add(stat("Agents up", "swarmwatch agents Prometheus scrapes successfully (one per node)",
+               [prom('sum(up{job="swarmwatch", node=~"$node"})', instant=True)],
+               steps=[("red", None), ("green", 1)]), 4, 4)
+    L.add(stat("Agents down", "Agent targets whose last scrape failed",
+               [prom('count(up{job="swarmwatch", node=~"$node"} == 0) or vector(0)', instant=True)],
+               steps=[("green", None), ("red", 1)], color_mode="background"), 4, 4)
+    L.add(stat("Nodes ready", "Swarm nodes in state ready, as the managers see them",
+               [prom('count(max by (node) (swarm_node_info{node=~"$node", state="ready"}))',
+                     instant=True)],
+               steps=[("red", None), ("green", 1)]), 4, 4)
+    L.add(stat("Services short of tasks",
+               "Services with fewer running tasks than desired (managers' view)",
+               [prom('count((max by (stack, service) (swarm_service_desired_tasks{stack=~"$stack", '
+                     'service=~"$service"}) - max by (stack, service) (swarm_service_running_tasks{'
+                     'stack=~"$stack", service=~"$service"})) > 0) or vector(0)', instant=True)],
+               steps=[("green", None), ("red", 1)], color_mode="background"), 4, 4)
+    L.add(stat("Running containers", "Containers the agents report (cgroups read at scrape time)",
+               [prom(f'count(container_last_seen{{{CONTAINERS}}})', instant=True)]), 4, 4)
+    L.add(stat("OOM kills in range", "Out-of-memory kills in the chosen containers, whole time range",
+               [prom(f'sum(increase(container_oom_events_total{{{CONTAINERS}}}[$__range])) or vector(0)',
+                     instant=True)],
+               steps=[("green", None), ("red", 1)], links=logs), 4, 4)
+    L.add(table("Nodes", "Swarm nodes with their role, availability and state, and whether the "
+                "node's agent is up",
+                [prom('max by (node, role, availability, state) (swarm_node_info{node=~"$node"})',
+                      instant=True, table=True, ref="A"),
+                 prom('max by (node) (up{job="swarmwatch", node=~"$node"})', instant=True,
+                      table=True, ref="B")],
+                merge=True, rename={"Value #A": "in swarm", "Value #B": "agent up"}), 12, 7)
+    L.add(table("Tasks: running vs desired",
+                "Per service, running tasks against desired ones (global services: one per "
+                "eligible node)",
+                [prom('max by (stack, service, mode) (swarm_service_desired_tasks{stack=~"$stack", '
+                      'service=~"$service"})', instant=True, table=True, ref="A"),
+                 prom('max by (stack, service) (swarm_service_running_tasks{stack=~"$stack", '
+                      'service=~"$service"})', instant=True, table=True, ref="B")],
+                merge=True, rename={"Value #A": "desired", "Value #B": "running"},
+                data_links=[to_service_field("service", table=True)], sort_by="desired"), 12, 7)
+
+    L.row("CPU and memory")
+    L.add(timeseries("CPU per node", "Share of the node's cores in use (whole host, cgroup root)",
+                     [prom(f'sum by (node) ({rate("container_cpu_usage_seconds_total", HOST_CPU)}) '
+                           f'/ on (node) max by (node) (machine_cpu_cores{{{NODE}}})', "{{node}}")],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("Memory per node", "Working set of the whole host against its memory",
+                     [prom(f'sum by (node) (container_memory_working_set_bytes{{id="/", {NODE}}}) '
+                           f'/ on (node) max by (node) (machine_memory_bytes{{{NODE}}})', "{{node}}")],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("CPU per service", "Cores used by each service's containers, all nodes",
+                     [prom(f'sum by ({SVC}) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + SERVICE_CONTAINERS)})',
+                           f"{{{{{SVC}}}}}")],
+                     unit="short", data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
+    L.add(timeseries("Memory per service", "Working set of each service's containers, all nodes",
+                     [prom(f'sum by ({SVC}) (container_memory_working_set_bytes{{{SERVICE_CONTAINERS}}})',
+                           f"{{{{{SVC}}}}}")],
+                     unit="bytes", data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
+    L.add(table("Top containers by CPU", "The ten busiest containers, cores (rate over the range)",
+                [prom(as_service(f'topk(10, sum by (node, {SVC}, name) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + CONTAINERS, "$__range")}))'),
+                      instant=True, table=True)],
+                rename={"Value": "cores"}, hide=("Time", SVC), sort_by="cores",
+                data_links=[to_service_field("service", table=True)]), 12, 8)
+    L.add(table("Top containers by memory", "The ten largest working sets now",
+                [prom(as_service(f'topk(10, sum by (node, {SVC}, name) (container_memory_working_set_bytes{{{CONTAINERS}}}))'),
+                      instant=True, table=True)],
+                unit="bytes", rename={"Value": "working set"}, hide=("Time", SVC),
+                sort_by="working set", data_links=[to_service_field("service", table=True)],
+                overrides=[{"matcher": {"id": "byName", "options": "working set"},
+                            "properties": [{"id": "unit", "value": "bytes"}]}]), 12, 8)
+
+    L.row("Restarts, OOM kills, throttling")
+    L.add(table("Task containers started in range",
+                "Containers of each service that started within the time range: restarts, "
+                "rescheduled and updated tasks (a Swarm restart is a new container)",
+                [prom(as_service(f'count by (node, {SVC}) (max_over_time(container_start_time_seconds{{{SERVICE_CONTAINERS}}}[$__range]) '
+                      f'> time() - $__range_s)'), instant=True, table=True)],
+                rename={"Value": "started"}, hide=("Time", SVC), sort_by="started",
+                data_links=[to_service_field("service", table=True),
+                            to_logs_field("service", table=True)]), 8, 8)
+    L.add(timeseries("OOM kills", "Out-of-memory kills per service and node",
+                     [prom(f'sum by (node, {SVC}) (increase(container_oom_events_total{{{SERVICE_CONTAINERS}}}[$__rate_interval]))',
+                           f"{{{{{SVC}}}}} on {{{{node}}}}")],
+                     links=logs, data_links=[to_logs_field(SVC)]), 8, 8)
+    L.add(timeseries("CPU throttling", "Share of CFS periods in which a service's containers were "
+                     "throttled by their CPU limit (services with a limit only)",
+                     [prom(f'sum by ({SVC}) ({rate("container_cpu_cfs_throttled_periods_total", SERVICE_CONTAINERS)}) '
+                           f'/ (sum by ({SVC}) ({rate("container_cpu_cfs_periods_total", SERVICE_CONTAINERS)}) > 0)',
+                           f"{{{{{SVC}}}}}")],
+                     unit="percentunit", data_links=[to_service_field(SVC)]), 8, 8)
+    return dashboard("overview", "Swarm overview",
+                     "Nodes and their agents, tasks per service, CPU and memory per node and per "
+                     "service, top containers, restarts, OOM kills and throttling.",
+                     L, container_vars())
+
+
+# --------------------------------------------------------------------------------------------
+# Service
+
+
+def service() -> dict:
+    L = Layout()
+    by = "node, name"
+    legend = "{{name}} on {{node}}"
+    S = SERVICE_CONTAINERS
+    logs = [to_logs("Logs of this service")]
+    L.row("Containers")
+    L.add(stat("Containers", "Containers of the chosen services, all nodes",
+               [prom(f'count(container_last_seen{{{S}}})', instant=True)]), 4, 5)
+    L.add(stat("Started in range", "Containers that started within the time range (restarts, "
+               "rescheduled and updated tasks)",
+               [prom(f'count(max_over_time(container_start_time_seconds{{{S}}}[$__range]) > time() - $__range_s) '
+                     'or vector(0)', instant=True)], links=logs), 4, 5)
+    L.add(stat("OOM kills in range", "Out-of-memory kills, whole time range",
+               [prom(f'sum(increase(container_oom_events_total{{{S}}}[$__range])) or vector(0)',
+                     instant=True)], steps=[("green", None), ("red", 1)], links=logs), 4, 5)
+    L.add(table("Tasks", "Each container of the service: its task, node, image and start time",
+                [prom(f'max by (node, {TASK}, name, image) (container_start_time_seconds{{{S}}}) * 1000',
+                      instant=True, table=True)],
+                rename={"Value": "started", TASK: "task"}, sort_by="started",
+                overrides=[{"matcher": {"id": "byName", "options": "started"},
+                            "properties": [{"id": "unit", "value": "dateTimeAsIso"}]}]), 12, 5)
+
+    L.row("CPU")
+    L.add(timeseries("CPU", "Cores used per container",
+                     [prom(f'sum by ({by}) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + S)})', legend)],
+                     links=logs), 12, 8)
+    L.add(timeseries("CPU against limit", "Cores used over the container's CPU limit (containers "
+                     "with a limit only)",
+                     [prom(f'sum by ({by}) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + S)}) '
+                           f'/ on ({by}) (max by ({by}) (container_spec_cpu_quota{{{S}}}) '
+                           f'/ max by ({by}) (container_spec_cpu_period{{{S}}}))', legend)],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("User and system CPU", "Cores per container in user and kernel mode",
+                     [prom(f'sum by ({by}) ({rate("container_cpu_user_seconds_total", S)})', legend + " user", "A"),
+                      prom(f'sum by ({by}) ({rate("container_cpu_system_seconds_total", S)})', legend + " system", "B")]),
+          12, 8)
+    L.add(timeseries("Throttled time", "Seconds per second the container waited for its CFS quota",
+                     [prom(f'sum by ({by}) ({rate("container_cpu_cfs_throttled_seconds_total", S)})', legend)],
+                     unit="s"), 12, 8)
+
+    L.row("Memory")
+    L.add(timeseries("Working set vs limit", "Working set (usage minus inactive file cache, what the "
+                     "OOM killer weighs) against the memory limit where one is set",
+                     [prom(f'sum by ({by}) (container_memory_working_set_bytes{{{S}}})', legend, "A"),
+                      prom(f'max by ({by}) (container_spec_memory_limit_bytes{{{S}}} > 0)', legend + " limit", "B")],
+                     unit="bytes",
+                     overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                                 "properties": [{"id": "custom.lineStyle",
+                                                 "value": {"fill": "dash", "dash": [10, 10]}},
+                                                {"id": "custom.fillOpacity", "value": 0}]}]), 12, 8)
+    L.add(timeseries("RSS, cache, swap", "Anonymous memory, page cache and swap per container",
+                     [prom(f'sum by ({by}) (container_memory_rss{{{S}}})', legend + " rss", "A"),
+                      prom(f'sum by ({by}) (container_memory_cache{{{S}}})', legend + " cache", "B"),
+                      prom(f'sum by ({by}) (container_memory_swap{{{S}}})', legend + " swap", "C")],
+                     unit="bytes"), 12, 8)
+    L.add(timeseries("Memory limit hits and OOM kills", "Times usage hit the limit (failcnt) and "
+                     "out-of-memory kills, per interval",
+                     [prom(f'sum by ({by}) (increase(container_memory_failcnt{{{S}}}[$__rate_interval]))',
+                           legend + " limit hits", "A"),
+                      prom(f'sum by ({by}) (increase(container_oom_events_total{{{S}}}[$__rate_interval]))',
+                           legend + " OOM kills", "B")], links=logs), 12, 8)
+    L.add(timeseries("Page faults", "Major and minor page faults per second",
+                     [prom(f'sum by ({by}, failure_type) ({rate("container_memory_failures_total", SCOPE_CONTAINER + S)})',
+                           legend + " {{failure_type}}")]), 12, 8)
+
+    L.row("Network and block I/O")
+    L.add(timeseries("Network", "Bytes per second received (+) and sent (-), all interfaces",
+                     [prom(f'sum by ({by}) ({rate("container_network_receive_bytes_total", S)})', legend + " in", "A"),
+                      prom(f'-sum by ({by}) ({rate("container_network_transmit_bytes_total", S)})', legend + " out", "B")],
+                     unit="Bps", min0=False), 12, 8)
+    L.add(timeseries("Network errors and drops", "Errors and dropped packets per second, both "
+                     "directions",
+                     [prom(f'sum by ({by}) ({rate("container_network_receive_errors_total", S)} + '
+                           f'{rate("container_network_transmit_errors_total", S)})', legend + " errors", "A"),
+                      prom(f'sum by ({by}) ({rate("container_network_receive_packets_dropped_total", S)} + '
+                           f'{rate("container_network_transmit_packets_dropped_total", S)})', legend + " dropped", "B")],
+                     unit="pps"), 12, 8)
+    L.add(timeseries("Block I/O bytes", "Bytes per second read (+) and written (-), all devices",
+                     [prom(f'sum by ({by}) ({rate("container_fs_reads_bytes_total", S)})', legend + " read", "A"),
+                      prom(f'-sum by ({by}) ({rate("container_fs_writes_bytes_total", S)})', legend + " write", "B")],
+                     unit="Bps", min0=False), 12, 8)
+    L.add(timeseries("Block I/O operations", "Reads (+) and writes (-) per second, all devices",
+                     [prom(f'sum by ({by}) ({rate("container_fs_reads_total", S)})', legend + " reads", "A"),
+                      prom(f'-sum by ({by}) ({rate("container_fs_writes_total", S)})', legend + " writes", "B")],
+                     unit="iops", min0=False), 12, 8)
+
+    L.row("Pressure and processes")
+    L.add(timeseries("Pressure (PSI): some task waiting",
+                     "Share of time at least one task of the container waited for CPU, memory or "
+                     "I/O (cgroup pressure; empty on kernels without PSI)",
+                     [prom(f'sum by ({by}) ({rate("container_pressure_cpu_waiting_seconds_total", S)})', legend + " cpu", "A"),
+                      prom(f'sum by ({by}) ({rate("container_pressure_memory_waiting_seconds_total", S)})', legend + " memory", "B"),
+                      prom(f'sum by ({by}) ({rate("container_pressure_io_waiting_seconds_total", S)})', legend + " io", "C")],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("Pressure (PSI): all tasks stalled",
+                     "Share of time all of the container's tasks were stalled together",
+                     [prom(f'sum by ({by}) ({rate("container_pressure_cpu_stalled_seconds_total", S)})', legend + " cpu", "A"),
+                      prom(f'sum by ({by}) ({rate("container_pressure_memory_stalled_seconds_total", S)})', legend + " memory", "B"),
+                      prom(f'sum by ({by}) ({rate("container_pressure_io_stalled_seconds_total", S)})', legend + " io", "C")],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("Processes and threads", "Processes and threads in each container",
+                     [prom(f'sum by ({by}) (container_processes{{{S}}})', legend + " processes", "A"),
+                      prom(f'sum by ({by}) (container_threads{{{S}}})', legend + " threads", "B")]), 12, 8)
+    L.add(timeseries("Task states", "Tasks (threads) by state: running, sleeping, iowait...",
+                     [prom(f'sum by ({by}, state) (container_tasks_state{{{S}}})', legend + " {{state}}")]),
+          12, 8)
+    return dashboard("service", "Swarm service",
+                     "One service's containers across nodes: CPU, memory working set against its "
+                     "limit, network, block I/O, pressure and task restarts.",
+                     L, container_vars())
+
+
+# --------------------------------------------------------------------------------------------
+# Web requests (RED)
+
+
+def requests() -> dict:
+    L = Layout()
+    R = REQUESTS
+    logs = [to_logs("Logs of these services")]
+    total = f'sum by (service) ({rate("http_requests_total", R)})'
+
+    def ratio(codes: str) -> str:
+        with_code = f'code=~"{codes}", {R}'
+        part = f'sum by (service) ({rate("http_requests_total", with_code)})'
+        # A service with no such answer shows 0, not a missing series.
+        return f'({part} or {total} * 0) / ({total} > 0)'
+
+    def quantile(q: str, by: str = "service") -> str:
+        return (f'histogram_quantile({q}, sum by ({by}, le) '
+                f'({rate("http_request_duration_seconds_bucket", R)}))')
+
+    L.row("Rate, errors, duration")
+    L.add(timeseries("Request rate", "Requests per second per service (web tier and proxy)",
+                     [prom(total, "{{service}}")], unit="reqps",
+                     data_links=[to_logs_field("service")]), 8, 8)
+    L.add(timeseries("5xx ratio", "Share of answers with a 5xx status",
+                     [prom(ratio("5.."), "{{service}}")], unit="percentunit", links=logs,
+                     data_links=[to_logs_field("service")]), 8, 8)
+    L.add(timeseries("4xx ratio", "Share of answers with a 4xx status",
+                     [prom(ratio("4.."), "{{service}}")], unit="percentunit", links=logs), 8, 8)
+    L.add(timeseries("Latency p50 / p95 / p99", "Request duration quantiles per service, from the "
+                     "access log's request time (histogram)",
+                     [prom(quantile("0.5"), "{{service}} p50", "A"),
+                      prom(quantile("0.95"), "{{service}} p95", "B"),
+                      prom(quantile("0.99"), "{{service}} p99", "C")], unit="s"), 12, 8)
+    L.add(timeseries("Requests by status", "Requests per second per service and status code",
+                     [prom(f'sum by (service, code) ({rate("http_requests_total", R)})',
+                           "{{service}} {{code}}")], unit="reqps", stack=True), 12, 8)
+
+    L.row("Per node, methods, sizes")
+    L.add(timeseries("Request rate per node", "Requests per second per service and node (how the "
+                     "proxy spreads the load)",
+                     [prom(f'sum by (service, node) ({rate("http_requests_total", R)})',
+                           "{{service}} on {{node}}")], unit="reqps"), 8, 8)
+    L.add(timeseries("Requests by method", "Requests per second per method",
+                     [prom(f'sum by (method) ({rate("http_requests_total", R)})', "{{method}}")],
+                     unit="reqps", stack=True), 8, 8)
+    L.add(timeseries("Mean response size", "Bytes per answer, mean over the interval",
+                     [prom(f'sum by (service) ({rate("http_response_size_bytes_sum", R)}) / '
+                           f'(sum by (service) ({rate("http_response_size_bytes_count", R)}) > 0)',
+                           "{{service}}")], unit="bytes"), 8, 8)
+    L.add(timeseries("Mean latency", "Mean request duration per service",
+                     [prom(f'sum by (service) ({rate("http_request_duration_seconds_sum", R)}) / '
+                           f'(sum by (service) ({rate("http_request_duration_seconds_count", R)}) > 0)',
+                           "{{service}}")], unit="s"), 12, 8)
+    L.add(timeseries("Unparsed access-log lines", "Lines of a swarmwatch.access_log container that "
+                     "did not match its format (a wrong format label shows here)",
+                     [prom(f'sum by (service) ({rate("swarmwatch_access_log_unparsed_lines_total", UNPARSED)})',
+                           "{{service}}")], unit="short", links=logs), 12, 8)
+
+    L.row("Routes (when the agent has access_log_routes)")
+    L.add(table("Slowest routes (p95 over the range)",
+                "Route patterns by 95th percentile duration; empty unless the agent is started "
+                "with --access-log-routes",
+                [prom(f'topk(10, histogram_quantile(0.95, sum by (service, route, le) '
+                      f'({rate("http_request_duration_seconds_bucket", WITH_ROUTE, "$__range")})))',
+                      instant=True, table=True)],
+                unit="s", rename={"Value": "p95"}, sort_by="p95",
+                overrides=[{"matcher": {"id": "byName", "options": "p95"},
+                            "properties": [{"id": "unit", "value": "s"}]}]), 12, 8)
+    L.add(timeseries("Request rate per route", "Requests per second per route pattern",
+                     [prom(f'sum by (service, route) ({rate("http_requests_total", WITH_ROUTE)})',
+                           "{{service}} {{route}}")], unit="reqps"), 12, 8)
+    return dashboard("red", "Web requests (RED)",
+                     "Request rate, 5xx and 4xx ratios and latency quantiles per service, for the "
+                     "web tier and the proxy (services labelled swarmwatch.access_log), with the "
+                     "slowest routes when route labels are on.",
+                     L, request_vars())
+
+
+# --------------------------------------------------------------------------------------------
+# Logs
+
+
+def logs() -> dict:
+    L = Layout()
+    errors = f'{STREAMS} |~ `{ERROR_WORDS}`'
+    search = f'{STREAMS} |~ `(?i)$search`'
+    L.row("Volume")
+    L.add(timeseries("Log lines per service", "Lines per interval per service (Loki)",
+                     [loki(f'sum by (swarm_service) (count_over_time({search} [$__interval]))',
+                           "{{swarm_service}}")], datasource=LOKI, stack=True), 12, 8)
+    L.add(timeseries("Error-looking lines per service", "Lines matching error, fatal, panic, "
+                     "exception, critical, failed or failure (any case)",
+                     [loki(f'sum by (swarm_service) (count_over_time({errors} [$__interval]))',
+                           "{{swarm_service}}")], datasource=LOKI, stack=True), 12, 8)
+    L.add(timeseries("Log bytes per node", "Bytes of log lines per interval per node",
+                     [loki(f'sum by (node) (bytes_over_time({search} [$__interval]))', "{{node}}")],
+                     datasource=LOKI, unit="bytes", stack=True), 12, 6)
+    L.add(timeseries("stdout vs stderr", "Lines per interval per stream",
+                     [loki(f'sum by (stream) (count_over_time({search} [$__interval]))', "{{stream}}")],
+                     datasource=LOKI, stack=True), 12, 6)
+    L.row("Lines")
+    L.add(logs_panel("Error-looking lines", "The newest error-looking lines of the chosen "
+                     "services", errors), 24, 10)
+    L.add(logs_panel("Logs", "Lines of the chosen stack, services and nodes; the search box "
+                     "filters them (a regular expression, any case)", search), 24, 16)
+    search_var = {"type": "textbox", "name": "search", "label": "Search (regex)",
+                  "description": "Keep lines matching this regular expression (any case)",
+                  "query": "", "current": {"selected": False, "text": "", "value": ""},
+                  "options": [{"selected": True, "text": "", "value": ""}], "hide": 0}
+    return dashboard("logs", "Swarm logs",
+                     "Log volume per service, error-looking lines and the lines themselves (Loki), "
+                     "filtered by the same stack, service and node variables as the other "
+                     "dashboards.", L, container_vars(), refresh="1m", time_from="now-1h",
+                     extra_vars=[search_var])
+
+
+# --------------------------------------------------------------------------------------------
+# Agent health
+
+
+def agent() -> dict:
+    L = Layout()
+    N = f'job="swarmwatch", {NODE}'
+    legend = "{{node}}"
+    L.row("Agents")
+    L.add(table("Agents", "Each node's agent: scrape status, version, containers it follows",
+                [prom(f'max by (node) (up{{{N}}})', instant=True, table=True, ref="A"),
+                 prom(f'max by (node, version) (swarmwatch_build_info{{{NODE}}})', instant=True,
+                      table=True, ref="B"),
+                 prom(f'max by (node) (swarmwatch_catalog_ready{{{NODE}}})', instant=True,
+                      table=True, ref="C"),
+                 prom(f'sum by (node) (swarmwatch_catalog_containers{{state="running", {NODE}}})',
+                      instant=True, table=True, ref="D"),
+                 prom(f'max by (node) (swarmwatch_log_followed_containers{{{NODE}}})', instant=True,
+                      table=True, ref="E")],
+                merge=True, rename={"Value #A": "up", "Value #B": "build", "Value #C": "synced",
+                                    "Value #D": "running containers", "Value #E": "logs followed"}),
+          24, 6)
+    L.row("Scrape cost")
+    L.add(timeseries("Scrape duration (Prometheus)", "Time Prometheus spent scraping each agent",
+                     [prom(f'scrape_duration_seconds{{{N}}}', legend)], unit="s"), 8, 8)
+    L.add(timeseries("Collect time (agent)", "Time the agent spent collecting and encoding "
+                     "/metrics: mean and 99th percentile",
+                     [prom(f'sum by (node) ({rate("swarmwatch_scrape_duration_seconds_sum", NODE)}) / '
+                           f'(sum by (node) ({rate("swarmwatch_scrape_duration_seconds_count", NODE)}) > 0)',
+                           legend + " mean", "A"),
+                      prom(f'histogram_quantile(0.99, sum by (node, le) '
+                           f'({rate("swarmwatch_scrape_duration_seconds_bucket", NODE)}))',
+                           legend + " p99", "B")], unit="s"), 8, 8)
+    L.add(timeseries("Series per scrape", "Samples in each agent's /metrics answer",
+                     [prom(f'scrape_samples_scraped{{{N}}}', legend)]), 8, 8)
+    L.add(timeseries("Agent CPU and memory", "The swarmwatch service's own containers (the stack "
+                     "runs the agent as service swarmwatch)",
+                     [prom(f'sum by (node) ({rate("container_cpu_usage_seconds_total", AGENT_CPU)})',
+                           legend + " cores", "A"),
+                      prom(f'sum by (node) (container_memory_working_set_bytes{{{SVC}=~"(.+_)?swarmwatch", {NODE}}})',
+                           legend + " working set", "B")],
+                     overrides=[{"matcher": {"id": "byFrameRefID", "options": "B"},
+                                 "properties": [{"id": "unit", "value": "bytes"},
+                                                {"id": "custom.axisPlacement", "value": "right"}]}]),
+          12, 8)
+    L.add(timeseries("Source errors", "Failed reads or calls per second, by source (docker, "
+                     "cgroup, proc) and Docker event-stream reconnects",
+                     [prom(f'sum by (node, source) ({rate("swarmwatch_source_errors_total", NODE)})',
+                           legend + " {{source}}", "A"),
+                      prom(f'sum by (node) ({rate("swarmwatch_docker_event_stream_failures_total", NODE)})',
+                           legend + " event stream", "B")]), 12, 8)
+
+    L.row("Log shipping")
+    L.add(timeseries("Lines read and shipped", "Log lines read from json-file logs and accepted "
+                     "by Loki, per second",
+                     [prom(f'sum by (node) ({rate("swarmwatch_log_lines_read_total", NODE)})', legend + " read", "A"),
+                      prom(f'sum by (node) ({rate("swarmwatch_loki_entries_sent_total", NODE)})', legend + " shipped", "B")],
+                     unit="short", links=[to_logs()]), 8, 8)
+    L.add(timeseries("Bytes shipped", "Bytes of log lines Loki accepted, per second",
+                     [prom(f'sum by (node) ({rate("swarmwatch_loki_bytes_sent_total", NODE)})', legend)],
+                     unit="Bps"), 8, 8)
+    L.add(timeseries("Shipping lag", "Bytes read but not yet accepted by Loki: grows while Loki is "
+                     "slow or away (bounded by read_ahead_bytes)",
+                     [prom(f'max by (node) (swarmwatch_log_read_ahead_bytes{{{NODE}}})', legend)],
+                     unit="bytes"), 8, 8)
+    L.add(timeseries("Retries and drops", "Pushes retried (429, 5xx, timeouts) and lines given up, "
+                     "by reason, per second",
+                     [prom(f'sum by (node) ({rate("swarmwatch_loki_retries_total", NODE)})', legend + " retries", "A"),
+                      prom(f'sum by (node, reason) ({rate("swarmwatch_loki_entries_dropped_total", NODE)})',
+                           legend + " dropped {{reason}}", "B")]), 8, 8)
+    L.add(timeseries("Push latency", "Time of one push to Loki: 50th and 99th percentile",
+                     [prom(f'histogram_quantile(0.5, sum by (node, le) ({rate("swarmwatch_loki_push_duration_seconds_bucket", NODE)}))',
+                           legend + " p50", "A"),
+                      prom(f'histogram_quantile(0.99, sum by (node, le) ({rate("swarmwatch_loki_push_duration_seconds_bucket", NODE)}))',
+                           legend + " p99", "B")], unit="s"), 8, 8)
+    L.add(timeseries("Batches and line problems", "Batches shipped per second; lines that did not "
+                     "decode, were cut, or rotated away unread",
+                     [prom(f'sum by (node) ({rate("swarmwatch_loki_batches_sent_total", NODE)})', legend + " batches", "A"),
+                      prom(f'sum by (node) ({rate("swarmwatch_log_decode_errors_total", NODE)} + '
+                           f'{rate("swarmwatch_log_truncated_lines_total", NODE)} + '
+                           f'{rate("swarmwatch_log_rotated_away_total", NODE)})', legend + " problems", "B")]),
+          8, 8)
+    return dashboard("agent", "swarmwatch agent health",
+                     "Per node: is the agent up, what a scrape costs, how far log shipping lags, "
+                     "retries and drops.", L, [NODE_VAR])
+
+
+DASHBOARDS = {
+    "swarm-overview.json": overview,
+    "swarm-service.json": service,
+    "web-requests.json": requests,
+    "swarm-logs.json": logs,
+    "agent-health.json": agent,
+}
+
+
+def render(make) -> str:
+    return json.dumps(make(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if a committed dashboard differs from what this script makes")
+    args = ap.parse_args()
+    stale = []
+    for name, make in DASHBOARDS.items():
+        path = HERE / name
+        text = render(make)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.write_text(text)
+    if stale:
+        print("dashboards differ from dashboards/generate.py (run it and commit): "
+              + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
