@@ -69,6 +69,25 @@ std::optional<EngineInfo> ContainerCatalog::Engine() const {
   return engine_;
 }
 
+Result<std::optional<SwarmState>> ContainerCatalog::Swarm(std::chrono::milliseconds max_age) {
+  const auto engine = Engine();
+  if (!engine || !engine->swarm_manager)
+    return std::optional<SwarmState>();
+  std::lock_guard lock(swarm_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (!swarm_ || now - swarm_read_at_ >= max_age) {
+    auto state = api_->ReadSwarmState();
+    if (state.ok()) {
+      swarm_ = std::optional<SwarmState>(std::move(state).value());
+    } else {
+      api_errors_.fetch_add(1);
+      swarm_ = Result<std::optional<SwarmState>>(state.error());
+    }
+    swarm_read_at_ = now;
+  }
+  return *swarm_;
+}
+
 ContainerCatalog::Counters ContainerCatalog::counters() const {
   Counters c;
   c.resyncs = resyncs_.load();

@@ -62,6 +62,11 @@ class ContainerCatalog {
   Counters counters() const;
   void Subscribe(Listener listener);
 
+  // The Swarm's services, tasks and nodes when this engine is a manager, nullopt otherwise. Read
+  // from the engine at most once per `max_age` (scrapes in between get the same answer), on the
+  // caller's thread.
+  Result<std::optional<SwarmState>> Swarm(std::chrono::milliseconds max_age);
+
   // Info, list and inspect every container, then replace the whole map: containers that vanished
   // are dropped (and reported removed). Public for tests; the thread calls it on every (re)connect.
   Status SyncOnce();
@@ -89,6 +94,10 @@ class ContainerCatalog {
 
   std::mutex listeners_mu_;
   std::vector<Listener> listeners_;
+
+  std::mutex swarm_mu_;
+  std::chrono::steady_clock::time_point swarm_read_at_;
+  std::optional<Result<std::optional<SwarmState>>> swarm_;
 
   std::atomic<bool> ready_{false};
   std::atomic<bool> stop_{false};

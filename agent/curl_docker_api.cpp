@@ -201,6 +201,33 @@ Result<EngineInfo> CurlDockerApi::Info() {
   return ParseEngineInfo(*body);
 }
 
+Result<SwarmState> CurlDockerApi::ReadSwarmState() {
+  SwarmState state;
+  auto services = Get("/services");
+  if (!services)
+    return services.error();
+  auto parsed_services = ParseServices(*services);
+  if (!parsed_services)
+    return parsed_services.error();
+  state.services = std::move(parsed_services).value();
+  // {"desired-state":["running"]}: the tasks that should run; finished ones only add volume.
+  auto tasks = Get("/tasks?filters=%7B%22desired-state%22%3A%5B%22running%22%5D%7D");
+  if (!tasks)
+    return tasks.error();
+  auto parsed_tasks = ParseTasks(*tasks);
+  if (!parsed_tasks)
+    return parsed_tasks.error();
+  state.tasks = std::move(parsed_tasks).value();
+  auto nodes = Get("/nodes");
+  if (!nodes)
+    return nodes.error();
+  auto parsed_nodes = ParseNodes(*nodes);
+  if (!parsed_nodes)
+    return parsed_nodes.error();
+  state.nodes = std::move(parsed_nodes).value();
+  return state;
+}
+
 Result<std::vector<std::string>> CurlDockerApi::ListContainerIds() {
   auto body = Get("/containers/json?all=1");
   if (!body) {

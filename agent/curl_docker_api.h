@@ -46,6 +46,7 @@ class CurlDockerApi : public DockerApi {
   Status StreamEvents(std::int64_t since_unix,
                       const std::function<void(const DockerEvent&)>& on_event,
                       const std::atomic<bool>& stop) override;
+  Result<SwarmState> ReadSwarmState() override;
 
  private:
   CurlDockerApi(std::string socket_path, std::string base_url, Options options);

@@ -10,6 +10,7 @@
 
 #include "agent/container_info.h"
 #include "agent/result.h"
+#include "agent/swarm_state.h"
 
 namespace swarmwatch {
 
@@ -23,6 +24,7 @@ struct EngineInfo {
   std::string docker_root_dir;
   std::string swarm_node_id;  // empty when not in a Swarm
   std::string swarm_node_state;
+  bool swarm_manager = false;  // Swarm.ControlAvailable: this engine answers the cluster calls
   std::int64_t ncpu = 0;
   std::int64_t mem_total = 0;
 };
@@ -50,6 +52,11 @@ class DockerApi {
   virtual Status StreamEvents(std::int64_t since_unix,
                               const std::function<void(const DockerEvent&)>& on_event,
                               const std::atomic<bool>& stop) = 0;
+  // GET /services, /tasks (desired state running) and /nodes: a manager's view of the Swarm. An
+  // engine that is not a manager answers with an error.
+  virtual Result<SwarmState> ReadSwarmState() {
+    return Error{"this Docker API does not read the Swarm's state"};
+  }
 };
 
 }  // namespace swarmwatch

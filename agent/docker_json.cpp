@@ -178,6 +178,7 @@ Result<EngineInfo> ParseEngineInfo(std::string_view body) {
   const json& swarm = Object(*j, "Swarm");
   info.swarm_node_id = String(swarm, "NodeID");
   info.swarm_node_state = String(swarm, "LocalNodeState");
+  info.swarm_manager = Bool(swarm, "ControlAvailable");
   return info;
 }
 
@@ -283,6 +284,92 @@ std::string DockerErrorMessage(std::string_view body) {
     body.remove_suffix(1);
   }
   return std::string(body.substr(0, 200));
+}
+
+namespace {
+
+// The entries of an array answer, or the error naming the call.
+Result<const json*> ArrayOf(const Result<json>& j, std::string_view what) {
+  if (!j)
+    return j.error();
+  if (!j->is_array())
+    return Error{fmt::format("{}: answer is not a JSON array", what)};
+  return &*j;
+}
+
+}  // namespace
+
+Result<std::vector<SwarmService>> ParseServices(std::string_view body) {
+  const auto j = ParseJson(body, "GET /services");
+  auto entries = ArrayOf(j, "GET /services");
+  if (!entries)
+    return entries.error();
+  std::vector<SwarmService> services;
+  for (const json& s : **entries) {
+    SwarmService service;
+    service.id = String(s, "ID");
+    if (service.id.empty())
+      continue;
+    const json& spec = Object(s, "Spec");
+    service.name = String(spec, "Name");
+    service.stack = String(Object(spec, "Labels"), "com.docker.stack.namespace");
+    const json& mode = Object(spec, "Mode");
+    static constexpr std::pair<std::string_view, std::string_view> kModes[] = {
+        {"Replicated", "replicated"},
+        {"Global", "global"},
+        {"ReplicatedJob", "replicated-job"},
+        {"GlobalJob", "global-job"}};
+    for (const auto& [key, label] : kModes) {
+      if (Member(mode, key) != nullptr) {
+        service.mode = label;
+        break;
+      }
+    }
+    if (service.mode == "replicated")
+      service.replicas = Int(Object(mode, "Replicated"), "Replicas");
+    services.push_back(std::move(service));
+  }
+  return services;
+}
+
+Result<std::vector<SwarmTask>> ParseTasks(std::string_view body) {
+  const auto j = ParseJson(body, "GET /tasks");
+  auto entries = ArrayOf(j, "GET /tasks");
+  if (!entries)
+    return entries.error();
+  std::vector<SwarmTask> tasks;
+  for (const json& t : **entries) {
+    if (String(t, "ID").empty())
+      continue;
+    SwarmTask task;
+    task.service_id = String(t, "ServiceID");
+    task.node_id = String(t, "NodeID");
+    task.desired_state = String(t, "DesiredState");
+    task.state = String(Object(t, "Status"), "State");
+    tasks.push_back(std::move(task));
+  }
+  return tasks;
+}
+
+Result<std::vector<SwarmNode>> ParseNodes(std::string_view body) {
+  const auto j = ParseJson(body, "GET /nodes");
+  auto entries = ArrayOf(j, "GET /nodes");
+  if (!entries)
+    return entries.error();
+  std::vector<SwarmNode> nodes;
+  for (const json& n : **entries) {
+    SwarmNode node;
+    node.id = String(n, "ID");
+    if (node.id.empty())
+      continue;
+    node.hostname = String(Object(n, "Description"), "Hostname");
+    const json& spec = Object(n, "Spec");
+    node.role = String(spec, "Role");
+    node.availability = String(spec, "Availability");
+    node.state = String(Object(n, "Status"), "State");
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
 }
 
 }  // namespace swarmwatch

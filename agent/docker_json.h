@@ -9,6 +9,7 @@
 #include "agent/container_info.h"
 #include "agent/docker_api.h"
 #include "agent/result.h"
+#include "agent/swarm_state.h"
 
 namespace swarmwatch {
 
@@ -33,5 +34,11 @@ Result<double> ParseRfc3339(std::string_view text);
 // Docker's error body is {"message": "..."}; returns the message, or the trimmed body itself
 // (cut to 200 bytes) when it is not that shape.
 std::string DockerErrorMessage(std::string_view body);
+
+// GET /services, /tasks and /nodes (a manager's answers). Each fails when the body is not a JSON
+// array; entries without an ID are skipped.
+Result<std::vector<SwarmService>> ParseServices(std::string_view body);
+Result<std::vector<SwarmTask>> ParseTasks(std::string_view body);
+Result<std::vector<SwarmNode>> ParseNodes(std::string_view body);
 
 }  // namespace swarmwatch

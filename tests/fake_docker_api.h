@@ -56,6 +56,20 @@ class FakeDockerApi : public DockerApi {
     ++drops_;
     cv_.notify_all();
   }
+  // What ReadSwarmState answers (it counts its calls).
+  void SetSwarm(Result<SwarmState> swarm) {
+    const std::lock_guard lock(mu_);
+    swarm_ = std::move(swarm);
+  }
+  int swarm_reads() const {
+    const std::lock_guard lock(mu_);
+    return swarm_reads_;
+  }
+  Result<SwarmState> ReadSwarmState() override {
+    const std::lock_guard lock(mu_);
+    ++swarm_reads_;
+    return swarm_;
+  }
   void FailInspect(bool fail) {
     const std::lock_guard lock(mu_);
     fail_inspect_ = fail;
@@ -148,6 +162,8 @@ class FakeDockerApi : public DockerApi {
   std::condition_variable cv_;
   bool up_ = true;
   bool fail_inspect_ = false;
+  Result<SwarmState> swarm_ = Error{"not a swarm manager"};
+  int swarm_reads_ = 0;
   EngineInfo info_;
   std::map<std::string, ContainerInfo> containers_;
   std::deque<DockerEvent> events_;

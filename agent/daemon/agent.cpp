@@ -13,6 +13,7 @@
 #include "agent/log.h"
 #include "exporters/container_collector.h"
 #include "exporters/request_metrics.h"
+#include "exporters/swarm_collector.h"
 #include "shippers/log_shipper.h"
 
 namespace swarmwatch {
@@ -22,6 +23,7 @@ struct Agent::Parts {
   std::shared_ptr<ContainerCatalog> catalog;
   std::shared_ptr<SelfMetrics> self;
   std::shared_ptr<ContainerCollector> containers;
+  std::shared_ptr<SwarmCollector> swarm;
   std::shared_ptr<RequestMetrics> requests;
   std::unique_ptr<LogShipper> shipper;
   std::unique_ptr<MetricsEndpoint> metrics;
@@ -170,7 +172,12 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       [catalog = parts->catalog] { return catalog->Snapshot(); },
       CgroupReader(config.cgroup_root, *version), ProcReader(config.proc_root),
       std::move(collector_options));
-  std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->self};
+  // Scrapes every few seconds from each Prometheus: one read of the cluster serves them all.
+  parts->swarm = std::make_shared<SwarmCollector>(
+      [catalog = parts->catalog] { return catalog->Swarm(std::chrono::seconds(5)); },
+      [self = parts->self.get()](std::string_view source) { self->CountError(source); });
+  std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->swarm,
+                                                                parts->self};
   auto requests = MakeRequestMetrics(config, parts->catalog);
   if (!requests.ok())
     return requests.error();

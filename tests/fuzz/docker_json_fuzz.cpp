@@ -14,6 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)swarmwatch::ParseEvent(input);
   (void)swarmwatch::ParseRfc3339(input);
   (void)swarmwatch::DockerErrorMessage(input);
+  (void)swarmwatch::ParseServices(input);
+  (void)swarmwatch::ParseTasks(input);
+  (void)swarmwatch::ParseNodes(input);
   if (auto lines = swarmwatch::ParseProcCgroup(input); lines) {
     (void)swarmwatch::PickContainerCgroupPath(*lines);
   }

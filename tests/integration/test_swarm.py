@@ -90,6 +90,34 @@ class SwarmTest(unittest.TestCase):
                        for i in self.tasks.values())
         self.assertEqual(slots, list(range(1, REPLICAS + 1)))
 
+    def test_manager_exports_desired_and_running_tasks_and_nodes(self):
+        # Services of this test's own, so that scaling does not disturb the class's service.
+        replicated = self.docker.service("rep", "--replicas", "2", "--no-resolve-image",
+                                         "--container-label", f"com.docker.stack.namespace={self.stack}",
+                                         "--label", f"com.docker.stack.namespace={self.stack}",
+                                         h.IMAGE, "sleep", "3600")
+        global_ = self.docker.service("glob", "--mode", "global", "--no-resolve-image",
+                                      h.IMAGE, "sleep", "3600")
+        self.agent.scrape_until(
+            lambda s: s.value("swarm_service_desired_tasks", service=replicated, stack=self.stack,
+                              mode="replicated") == 2
+            and s.value("swarm_service_running_tasks", service=replicated, stack=self.stack) == 2
+            and s.value("swarm_service_desired_tasks", service=global_, mode="global") == 1
+            and s.value("swarm_service_running_tasks", service=global_) == 1, 60,
+            what=f"2/2 tasks of {replicated} and 1/1 of the global {global_}")
+        scrape = self.agent.scrape()
+        self.assertEqual(scrape.value("swarm_service_desired_tasks", service=self.service), REPLICAS)
+        node = h.docker("info", "--format", "{{.Name}}")
+        self.assertEqual(scrape.value("swarm_node_info", node=node, node_id=self.node_id,
+                                      role="manager", availability="active", state="ready"), 1)
+
+        # Scaled down, the service wants fewer; the running count follows as the task stops.
+        h.docker("service", "scale", "--detach", f"{replicated}=1")
+        self.agent.scrape_until(
+            lambda s: s.value("swarm_service_desired_tasks", service=replicated) == 1
+            and s.value("swarm_service_running_tasks", service=replicated) == 1, 60,
+            what=f"{replicated} scaled to 1")
+
     def test_prometheus_per_service_cpu_rate(self):
         prom = h.Prometheus([f"127.0.0.1:{self.agent.port}"], interval="1s")
         self.addCleanup(prom.close)

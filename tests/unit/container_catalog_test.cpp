@@ -72,6 +72,34 @@ TEST_F(ContainerCatalogTest, SyncOnceListsInspectsAndDerivesCgroupPaths) {
   EXPECT_FALSE(catalog_.Ready());  // only the thread, following events, is ready
 }
 
+TEST_F(ContainerCatalogTest, SwarmStateOnlyFromAManagerAndAtMostOncePerMaxAge) {
+  ASSERT_TRUE(catalog_.SyncOnce());
+  auto worker = catalog_.Swarm(milliseconds(50));
+  ASSERT_TRUE(worker.ok());
+  EXPECT_FALSE(worker->has_value());
+  EXPECT_EQ(api_->swarm_reads(), 0);  // a worker is not even asked
+
+  EngineInfo manager;
+  manager.swarm_manager = true;
+  api_->SetInfo(manager);
+  SwarmState state;
+  state.services = {{"s1", "web", "shop", "replicated", 3}};
+  api_->SetSwarm(state);
+  ASSERT_TRUE(catalog_.SyncOnce());
+  auto first = catalog_.Swarm(std::chrono::hours(1));
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->services.at(0).name, "web");
+  auto cached = catalog_.Swarm(std::chrono::hours(1));
+  ASSERT_TRUE(cached.ok() && cached->has_value());
+  EXPECT_EQ(api_->swarm_reads(), 1);
+
+  api_->SetSwarm(Error{"HTTP 503: the cluster has no leader"});
+  auto failed = catalog_.Swarm(milliseconds(0));
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(api_->swarm_reads(), 2);
+}
+
 TEST_F(ContainerCatalogTest, CgroupPathFromProcAndSystemdFallback) {
   const auto root = std::filesystem::temp_directory_path() /
                     ("swarmwatch_catalog_proc_" + std::to_string(::getpid()));

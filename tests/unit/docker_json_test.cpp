@@ -33,6 +33,61 @@ TEST(ParseEngineInfo, RealEngine) {
   EXPECT_EQ(info->mem_total, 25276514304);
   EXPECT_EQ(info->swarm_node_id, "76fvra048s5sugkdu6liicp1e");
   EXPECT_EQ(info->swarm_node_state, "active");
+  EXPECT_TRUE(info->swarm_manager);
+}
+
+// Captured from this engine with a replicated service (2 replicas, stack label "shop") and a
+// global one on a single-node Swarm.
+TEST(ParseSwarmState, RealManagerAnswers) {
+  auto services = ParseServices(Fixture("services.json"));
+  ASSERT_TRUE(services) << services.error().message;
+  ASSERT_EQ(services->size(), 2u);
+  EXPECT_EQ((*services)[0].id, "rxsxfyceaxpesml4tkolsb6y3");
+  EXPECT_EQ((*services)[0].name, "capture-rep");
+  EXPECT_EQ((*services)[0].stack, "shop");
+  EXPECT_EQ((*services)[0].mode, "replicated");
+  EXPECT_EQ((*services)[0].replicas, 2);
+  EXPECT_EQ((*services)[1].name, "capture-glob");
+  EXPECT_EQ((*services)[1].stack, "");
+  EXPECT_EQ((*services)[1].mode, "global");
+
+  auto tasks = ParseTasks(Fixture("tasks.json"));
+  ASSERT_TRUE(tasks) << tasks.error().message;
+  ASSERT_EQ(tasks->size(), 3u);
+  int of_replicated = 0;
+  for (const SwarmTask& task : *tasks) {
+    EXPECT_EQ(task.desired_state, "running");
+    EXPECT_EQ(task.state, "running");
+    EXPECT_EQ(task.node_id, "76fvra048s5sugkdu6liicp1e");
+    of_replicated += task.service_id == "rxsxfyceaxpesml4tkolsb6y3" ? 1 : 0;
+  }
+  EXPECT_EQ(of_replicated, 2);
+
+  auto nodes = ParseNodes(Fixture("nodes.json"));
+  ASSERT_TRUE(nodes) << nodes.error().message;
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ((*nodes)[0].id, "76fvra048s5sugkdu6liicp1e");
+  EXPECT_EQ((*nodes)[0].hostname, "vm");
+  EXPECT_EQ((*nodes)[0].role, "manager");
+  EXPECT_EQ((*nodes)[0].availability, "active");
+  EXPECT_EQ((*nodes)[0].state, "ready");
+}
+
+TEST(ParseSwarmState, OddEntriesAreSkippedAndNonArraysRejected) {
+  auto services = ParseServices(
+      R"([{"Spec":{"Name":"no-id"}}, {"ID":"a","Spec":{"Name":"job","Mode":{"ReplicatedJob":{}}}},
+          {"ID":"b","Spec":{"Name":"bare"}}, 7])");
+  ASSERT_TRUE(services);
+  ASSERT_EQ(services->size(), 2u);
+  EXPECT_EQ((*services)[0].mode, "replicated-job");
+  EXPECT_EQ((*services)[0].replicas, 0);
+  EXPECT_EQ((*services)[1].mode, "");
+  EXPECT_FALSE(ParseServices(R"({"message":"This node is not a swarm manager."})"));
+  EXPECT_FALSE(ParseTasks("{}"));
+  EXPECT_FALSE(ParseNodes("[{"));
+  auto tasks = ParseTasks(R"([{"ID":"t","Status":null}])");
+  ASSERT_TRUE(tasks);
+  EXPECT_EQ((*tasks)[0].state, "");
 }
 
 TEST(ParseEngineInfo, MissingAndWrongTypedFieldsDefault) {
