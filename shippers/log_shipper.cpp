@@ -395,6 +395,26 @@ bool LogShipper::ReadContainer(Followed& followed) {
   return result.more;
 }
 
+void LogShipper::UpdateLag(Followed& followed) {
+  // Unread bytes, plus those read and not yet accepted. Bytes in flight from a file that has
+  // since rotated away are left out: the position cannot tell them.
+  std::uint64_t lag = followed.follower.Lag();
+  std::lock_guard lock(mu_);
+  const FilePosition read = followed.SafePosition();
+  if (auto committed = committed_.find(followed.id); committed != committed_.end() &&
+                                                     committed->second.inode == read.inode &&
+                                                     read.offset > committed->second.offset) {
+    lag += read.offset - committed->second.offset;
+  }
+  followed.lag->Set(static_cast<double>(lag));
+  lags_[followed.id] = lag;
+}
+
+std::map<std::string, std::uint64_t> LogShipper::Lags() const {
+  std::lock_guard lock(mu_);
+  return lags_;
+}
+
 std::size_t LogShipper::ReadAheadLocked() const {
   return buffered_bytes_ + unbatched_file_bytes_ + (open_batch_ ? open_batch_->file_bytes() : 0);
 }
@@ -440,7 +460,7 @@ void LogShipper::ReadLoop() {
         dirty.erase(followed.id);
         if (ReadContainer(followed))
           dirty.insert(followed.id);
-        followed.lag->Set(static_cast<double>(followed.follower.Lag()));
+        UpdateLag(followed);
       }
       // A removed container whose file is read to its end and whose lines are all accepted is
       // forgotten, and so is its saved position.
@@ -450,6 +470,7 @@ void LogShipper::ReadLoop() {
         if (!in_open_batch && !outstanding_.contains(followed.id)) {
           committed_.erase(followed.id);
           lag_.Remove(followed.lag);
+          lags_.erase(followed.id);
           watcher_.Remove(followed.id);
           it = followed_.erase(it);
           continue;

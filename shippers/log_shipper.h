@@ -105,6 +105,10 @@ class LogShipper {
   // For the status page: the last push error ("" when the last push succeeded).
   std::string last_error() const;
 
+  // Per followed container id: bytes of its log not yet accepted by Loki (unread or in flight),
+  // as of its last read.
+  std::map<std::string, std::uint64_t> Lags() const;
+
   // The positions committed so far (what the positions file holds after the next save).
   std::map<std::string, FilePosition> committed() const;
 
@@ -126,6 +130,7 @@ class LogShipper {
   // once for a container that is not shipped.
   void MarkRead(Followed& followed);
   void CloseBatchIfDue(bool force);
+  void UpdateLag(Followed& followed);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
   std::size_t ReadAheadLocked() const;
   void SavePositions(bool sync);
@@ -155,6 +160,7 @@ class LogShipper {
   bool saved_synced_ = true;
   std::chrono::steady_clock::time_point last_save_;
   std::string last_error_;
+  std::map<std::string, std::uint64_t> lags_;
   bool stopping_ = false;
   std::atomic<bool> started_{false};
   std::thread reader_;

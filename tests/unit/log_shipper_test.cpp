@@ -314,6 +314,13 @@ TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
       EXPECT_GT(family.metric.at(0).counter.value, 64 << 10);
     }
   }
+  // What was read is not accepted yet: it is lag, with what is still unread.
+  for (const auto& family : shipper_->metrics()->Collect()) {
+    if (family.name == "swarmwatch_log_lag_bytes") {
+      EXPECT_EQ(family.metric.at(0).gauge.value, fs::file_size(LogPath("hhh")));
+    }
+  }
+  EXPECT_EQ(shipper_->Lags().at("hhh"), fs::file_size(LogPath("hhh")));
   target_->SetDown(false);
   ASSERT_TRUE(target_->WaitForEntries(4000, std::chrono::seconds(30)));
   const auto shipped = Lines();
