@@ -718,6 +718,11 @@ def agent() -> dict:
                            f'{rate("swarmwatch_log_truncated_lines_total", NODE)} + '
                            f'{rate("swarmwatch_log_rotated_away_total", NODE)})', legend + " problems", "B")]),
           8, 8)
+    L.add(timeseries("Shipping lag per container (top 10)", "Bytes of each container's log not "
+                     "yet accepted by Loki, the ten largest (read-ahead plus unread)",
+                     [prom(f'topk(10, max by (node, container) (swarmwatch_log_lag_bytes{{{NODE}}}))',
+                           "{{container}} on {{node}}")],
+                     unit="bytes", links=[to_logs()]), 24, 8)
     return dashboard("agent", "swarmwatch agent health",
                      "Per node: is the agent up, what a scrape costs, how far log shipping lags, "
                      "retries and drops.", L, [NODE_VAR])

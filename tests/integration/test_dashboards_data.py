@@ -79,11 +79,13 @@ server {
 PATHS = ["/", "/index.php", "/missing", "/item/7", "/fail.php", "/index.php", "/slow.php"]
 ROUTES = "/item/{id},/slow.php,/fail.php"
 
-# The worker: burns CPU against a 0.2 CPU limit (throttling), writes to disk (block I/O), logs a
-# line per round on stdout and an error-looking one every fifth round on stderr.
+# The worker: burns CPU against a 0.2 CPU limit (throttling), writes and reads a file on a bind
+# mount with O_DIRECT (block I/O the cgroup is charged for even when the page cache is warm, on
+# cgroup v1 too), logs a line per round on stdout and an error-looking one every fifth on stderr.
 BUSY_SCRIPT = ("i=0; while :; do i=$((i+1)); echo \"round $i\"; "
                "if [ $((i % 5)) -eq 0 ]; then echo \"error: simulated failure $i\" >&2; "
-               "dd if=/dev/zero of=/tmp/blob bs=64k count=8 conv=fsync 2>/dev/null; fi; "
+               "dd if=/dev/zero of=/data/blob bs=64k count=8 oflag=direct 2>/dev/null; "
+               "dd if=/data/blob of=/dev/null bs=64k iflag=direct 2>/dev/null; fi; "
                "j=0; while [ $j -lt 2000 ]; do j=$((j+1)); done; done")
 
 
@@ -217,8 +219,11 @@ class DashboardsOnRealDataTest(unittest.TestCase):
         conf.chmod(0o644)
         cls.tmp.chmod(0o755)
         port = h.free_port()
+        io = cls.tmp / "io"
+        io.mkdir()
         h.docker("service", "create", "--detach", "--name", BUSY, *stack,
-                 "--limit-cpu", "0.2", "--limit-memory", "64m", h.IMAGE, "sh", "-c", BUSY_SCRIPT)
+                 "--limit-cpu", "0.2", "--limit-memory", "64m",
+                 "--mount", f"type=bind,source={io},target=/data", h.IMAGE, "sh", "-c", BUSY_SCRIPT)
         h.docker("service", "create", "--detach", "--name", WEB, *stack, "--network", NETWORK,
                  "--endpoint-mode", "dnsrr", "--container-label", "swarmwatch.access_log=apache",
                  "--mount", f"type=bind,source={site},target=/var/www/html,readonly",
@@ -253,6 +258,9 @@ class DashboardsOnRealDataTest(unittest.TestCase):
                 f'count(sum by (service) (rate(http_requests_total{{stack="{STACK}"}}[10s])) > 0) == 2',
             "CPU of the worker":
                 f'sum(rate(container_cpu_usage_seconds_total{{{SVC}="{BUSY}"}}[10s])) > 0',
+            "block I/O of the worker":
+                f'sum(rate(container_fs_writes_bytes_total{{{SVC}="{BUSY}"}}[10s])) > 0 and '
+                f'sum(rate(container_fs_reads_bytes_total{{{SVC}="{BUSY}"}}[10s])) > 0',
             "log lines shipped":
                 'sum(rate(swarmwatch_loki_entries_sent_total[10s])) > 0',
             "5xx answers":
