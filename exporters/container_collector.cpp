@@ -475,6 +475,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     } else {
       stats->spec = cached.spec;
     }
+    if (options_.on_sample)
+      options_.on_sample(container, now, *stats);
     labels.clear();
     for (std::size_t i = 0; i < label_names_.size(); ++i) {
       if (auto value = container.Label(options_.container_labels[i]); !value.empty()) {

@@ -27,6 +27,8 @@ struct ContainerCollectorOptions {
   // Told of each failed read, by source ("cgroup", "proc"), and of containers gone mid-scrape.
   std::function<void(std::string_view source)> on_error = [](std::string_view) {};
   std::function<void()> on_vanished = [] {};
+  // Told of each container's cgroup figures as a scrape reads them (the status page's history).
+  std::function<void(const ContainerInfo&, double now, const CgroupStats&)> on_sample;
   // Seconds since the epoch; replaceable so tests get a fixed container_last_seen.
   std::function<double()> now;
 };

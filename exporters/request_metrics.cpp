@@ -176,6 +176,21 @@ RequestMetrics::RequestMetrics(RequestMetricsOptions options,
                     .Help("stdout lines of access-log containers that did not match their format")
                     .Register(*registry_)) {}
 
+std::map<std::string, double> RequestMetrics::TotalsByService() const {
+  std::map<std::string, double> totals;
+  for (const auto& family : registry_->Collect()) {
+    if (family.name != "http_requests_total")
+      continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "service")
+          totals[label.value] += metric.counter.value;
+      }
+    }
+  }
+  return totals;
+}
+
 std::string RequestMetrics::ServiceOf(const ContainerInfo& container) {
   for (std::string_view key : {kSwarmServiceName, kComposeService}) {
     if (auto value = container.Label(key); !value.empty())

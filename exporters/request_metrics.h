@@ -57,6 +57,8 @@ class RequestMetrics : public LogLineConsumer {
   std::unique_ptr<LogLineSink> Attach(const ContainerInfo& container) override;
 
   std::shared_ptr<prometheus::Collectable> metrics() const { return registry_; }
+  // http_requests_total summed per service (for the status page).
+  std::map<std::string, double> TotalsByService() const;
 
   // The service a container's requests count under: its Swarm service, else its Compose
   // service, else its name.

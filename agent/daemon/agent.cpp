@@ -4,12 +4,14 @@
 
 #include <fstream>
 
+#include "agent/build_info.h"
 #include "agent/container_catalog.h"
 #include "agent/curl_docker_api.h"
 #include "agent/daemon/http_server.h"
 #include "agent/daemon/metrics_endpoint.h"
 #include "agent/daemon/self_metrics.h"
 #include "agent/daemon/status_page.h"
+#include "agent/daemon/status_sampler.h"
 #include "agent/log.h"
 #include "exporters/container_collector.h"
 #include "exporters/request_metrics.h"
@@ -26,6 +28,8 @@ struct Agent::Parts {
   std::shared_ptr<SwarmCollector> swarm;
   std::shared_ptr<RequestMetrics> requests;
   std::unique_ptr<LogShipper> shipper;
+  std::shared_ptr<StatusHistory> history;
+  std::unique_ptr<StatusSampler> sampler;
   std::unique_ptr<MetricsEndpoint> metrics;
   std::unique_ptr<HttpServer> http;
 };
@@ -168,6 +172,16 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
     self->CountError(source);
   };
   collector_options.on_vanished = [self = parts->self.get()] { self->CountVanishedContainer(); };
+  parts->history = std::make_shared<StatusHistory>();
+  collector_options.on_sample = [history = parts->history.get()](const ContainerInfo& c, double now,
+                                                                 const CgroupStats& stats) {
+    history->RecordContainer(
+        c.id, now, stats.cpu.usage_seconds,
+        stats.memory.working_set_bytes
+            ? std::optional<double>(static_cast<double>(*stats.memory.working_set_bytes))
+            : std::nullopt,
+        stats.spec.memory_limit_bytes);
+  };
   parts->containers = std::make_shared<ContainerCollector>(
       [catalog = parts->catalog] { return catalog->Snapshot(); },
       CgroupReader(config.cgroup_root, *version), ProcReader(config.proc_root),
@@ -201,6 +215,23 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   }
   parts->metrics = std::make_unique<MetricsEndpoint>(std::move(sources), *parts->self);
 
+  StatusSamplerSources sampled;
+  sampled.read_containers = [containers = parts->containers] { (void)containers->Collect(); };
+  sampled.request_totals = [requests = parts->requests] { return requests->TotalsByService(); };
+  sampled.container_ids = [catalog = parts->catalog] {
+    std::vector<std::string> ids;
+    for (const auto& [id, c] : *catalog->Snapshot())
+      ids.push_back(id);
+    return ids;
+  };
+  sampled.now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  parts->sampler =
+      std::make_unique<StatusSampler>(parts->history, std::move(sampled), std::chrono::seconds(10));
+  parts->sampler->Start();
+
   const ContainerCatalog* catalog = parts->catalog.get();
   const MetricsEndpoint* metrics = parts->metrics.get();
   const std::string docker_host = config.docker_host;
@@ -221,7 +252,23 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
                  503, "text/plain; charset=utf-8",
                  fmt::format("not ready: not synced with the Docker engine at {}\n", docker_host)};
            }},
-          {"/", [catalog, node_name] { return RenderStatusPage(*catalog, node_name); }},
+          {"/",
+           [parts = parts.get(), node_name, loki_url = config.loki_url] {
+             StatusPageData data;
+             data.engine = parts->catalog->Engine();
+             data.node = !node_name.empty() ? node_name : data.engine ? data.engine->name : "";
+             data.version = Version();
+             data.ready = parts->catalog->Ready();
+             data.containers = parts->catalog->Snapshot();
+             data.history = parts->history.get();
+             data.loki_url = loki_url;
+             data.loki_error = parts->shipper->last_error();
+             if (!loki_url.empty())
+               data.log_lag = parts->shipper->Lags();
+             data.request_rates = parts->history->RequestRates();
+             data.request_totals = parts->requests->TotalsByService();
+             return RenderStatusPage(data);
+           }},
       });
   if (!http.ok())
     return Error{fmt::format("listen_address: {}", http.error().message)};
@@ -239,6 +286,7 @@ Agent::Agent(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Agent::~Agent() {
   parts_->http.reset();
+  parts_->sampler->Stop();
   parts_->shipper->Stop();
   parts_->catalog->Stop();
 }
