@@ -345,6 +345,57 @@ class DashboardsOnRealDataTest(unittest.TestCase):
         self.assertGreater(ran, 100)
         self.assertFalse(failures, "panels without data:\n" + "\n".join(failures))
 
+    def panel_values(self, file: str, panel: str, ref: str, service: str) -> dict[tuple, float]:
+        """The panel query's instant answer for one service: {tuple of label values: value}."""
+        d = dh.load()[file]
+        q = next(q for q in dh.queries({file: d}) if q.panel == panel and q.ref == ref)
+        expr = dh.substitute(q.expr, d, {"node": self.node, "stack": STACK, "service": service}, TIME)
+        out = {}
+        for r in self.prometheus.instant(expr):
+            out[tuple(sorted(r["metric"].items()))] = float(r["value"][1])
+        return out
+
+    def only(self, values: dict[tuple, float], what: str) -> float:
+        self.assertEqual(len(values), 1, f"{what}: one series expected, got {values}")
+        return next(iter(values.values()))
+
+    def test_panels_show_what_the_test_did(self):
+        """Not just data: the figures of what the test set up (limits, request mix, tasks)."""
+        red, ov, sv = "web-requests.json", "swarm-overview.json", "swarm-service.json"
+        # One request in seven is /fail.php (500); two are 404 (/missing, /item/7).
+        for service in (WEB, PROXY):
+            h.assert_close(self, self.only(self.panel_values(red, "5xx ratio", "A", service), "5xx"),
+                           1 / 7, 0, f"5xx ratio of {service}", abs_tol=0.06)
+            h.assert_close(self, self.only(self.panel_values(red, "4xx ratio", "A", service), "4xx"),
+                           2 / 7, 0, f"4xx ratio of {service}", abs_tol=0.08)
+            routes = {dict(k).get("route") for k in
+                      self.panel_values(red, "Request rate per route", "A", service)}
+            self.assertTrue({"/item/{id}", "/slow.php", "/fail.php", "other"} <= routes, routes)
+            # /slow.php (0.3 s) is one request in seven: p95 is slow, the median is not.
+            p95 = self.only(self.panel_values(red, "Latency p50 / p95 / p99", "B", service), "p95")
+            p50 = self.only(self.panel_values(red, "Latency p50 / p95 / p99", "A", service), "p50")
+            self.assertGreater(p95, 0.25, f"p95 of {service}")
+            self.assertLess(p50, 0.25, f"p50 of {service}")
+        # The worker spins against its 0.2 CPU limit and its 64 MiB memory limit is shown.
+        throttled = self.only(self.panel_values(ov, "CPU throttling", "A", BUSY), "throttling")
+        self.assertGreater(throttled, 0.2, "share of throttled periods of the CPU-bound worker")
+        against = self.only(self.panel_values(sv, "CPU against limit", "A", BUSY), "cpu/limit")
+        self.assertTrue(0.5 < against < 1.3, f"the worker's CPU over its limit: {against}")
+        self.assertEqual(self.only(self.panel_values(sv, "Working set vs limit", "B", BUSY),
+                                   "limit"), 64 * h.MiB)
+        started = self.panel_values(ov, "Task containers started in range", "A", BUSY)
+        self.assertEqual(list(started.values()), [1.0], "the worker's one task container")
+        tasks = self.panel_values(sv, "Tasks", "A", BUSY)
+        self.assertEqual(len(tasks), 1, tasks)
+        self.assertTrue(dict(next(iter(tasks)))[
+            "container_label_com_docker_swarm_task_name"].startswith(f"{BUSY}.1."), tasks)
+        if self.scrape.select("swarm_service_desired_tasks"):
+            for ref in ("A", "B"):
+                v = self.panel_values(ov, "Tasks: running vs desired", ref, BUSY)
+                self.assertEqual(list(v.values()), [1.0], f"running vs desired [{ref}]: {v}")
+        shipped = self.panel_values("agent-health.json", "Lines read and shipped", "B", BUSY)
+        self.assertGreater(self.only(shipped, "lines shipped"), 0)
+
     def test_every_variable_offers_the_real_values(self):
         dashboards = dh.load()
         want = {
