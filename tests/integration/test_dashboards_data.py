@@ -189,6 +189,7 @@ class DashboardsOnRealDataTest(unittest.TestCase):
                                capture_output=True, text=True, timeout=1200)
         if build.returncode != 0:
             raise AssertionError(f"stack/images/build web proxy failed:\n{build.stderr[-4000:]}")
+        print(f"stack/images/build web proxy: {time.monotonic() - started:.0f}s", flush=True)
         cls.tmp = Path(tempfile.mkdtemp(prefix="swdash-"))
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.node = json.loads(h.docker("info", "--format", "{{json .Name}}"))
