@@ -72,7 +72,7 @@ enum Family : std::size_t {
 // Limits change only with `docker update`; cAdvisor reads them once per container.
 constexpr double kSpecRefreshSeconds = 60;
 
-static_assert(kFamilyCount <= 64, "ContainerCollector::family_sizes_ holds 64 families");
+static_assert(kFamilyCount <= 64, "ContainerCollector::text_bodies_ holds 64 families");
 
 struct FamilySpec {
   const char* name;
@@ -279,9 +279,11 @@ class MetricFamilySink : public ContainerCollector::SampleSink {
 // rendered once for all its samples. No object per sample.
 class TextSink : public ContainerCollector::SampleSink {
  public:
-  explicit TextSink(std::span<const std::size_t> expected_sizes) {
-    for (std::size_t i = 0; i < kFamilyCount; ++i)
-      bodies_[i].reserve(expected_sizes[i]);
+  // Writes into `bodies` (one string per family), emptied first: kept from scrape to scrape, they
+  // are allocated once rather than at every scrape.
+  explicit TextSink(std::span<std::string> bodies) : bodies_(bodies) {
+    for (std::string& body : bodies_)
+      body.clear();
   }
 
   void SetLabels(const std::vector<LabelView>& labels) override {
@@ -305,14 +307,13 @@ class TextSink : public ContainerCollector::SampleSink {
     out.push_back('\n');
   }
 
-  // Appends every family with samples to `out`; records each family's size for the next scrape.
-  void Finish(std::string& out, std::span<std::size_t> sizes) {
+  // Appends every family with samples to `out`.
+  void Finish(std::string& out) {
     std::size_t total = 0;
     for (const std::string& body : bodies_)
       total += body.size() + 256;
     out.reserve(out.size() + total);
     for (std::size_t i = 0; i < kFamilyCount; ++i) {
-      sizes[i] = bodies_[i].size();
       if (bodies_[i].empty())
         continue;
       AppendFamilyHeader(kFamilies[i].name, kFamilies[i].help, kFamilies[i].type, out);
@@ -329,7 +330,7 @@ class TextSink : public ContainerCollector::SampleSink {
     out += "\",";
   }
 
-  std::array<std::string, kFamilyCount> bodies_;
+  std::span<std::string> bodies_;
   std::string labels_;
 };
 
@@ -432,10 +433,11 @@ std::vector<MetricFamily> ContainerCollector::Collect() const {
 }
 
 void ContainerCollector::WriteText(std::string& out) const {
-  TextSink sink(family_sizes_);
+  // One scrape at a time writes the bodies.
+  std::lock_guard text_lock(text_mu_);
+  TextSink sink(std::span<std::string>(text_bodies_).first(kFamilyCount));
   CollectInto(sink);
-  std::lock_guard lock(scrape_mu_);
-  sink.Finish(out, family_sizes_);
+  sink.Finish(out);
 }
 
 void ContainerCollector::CollectInto(SampleSink& out) const {

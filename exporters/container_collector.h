@@ -62,7 +62,8 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     bool seen = false;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
-  mutable std::array<std::size_t, 64> family_sizes_{};  // last scrape's text per family, to reserve
+  mutable std::mutex text_mu_;
+  mutable std::array<std::string, 64> text_bodies_;  // WriteText's text per family, kept for reuse
 };
 
 // "com.docker.swarm.service.name" -> "container_label_com_docker_swarm_service_name".

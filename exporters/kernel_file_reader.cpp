@@ -29,9 +29,14 @@ KernelFileReader::~KernelFileReader() {
 
 bool KernelFileReader::ReadAll(int fd) {
   // buffer_ keeps its size between reads (growing it would zero it every time); used_ is how much
-  // of it the last file filled. Reads go on until pread returns 0: a seq_file may return less than
-  // asked before its end (procfs smaps does), so a short read does not mean the end.
+  // of it the last file filled. A seq_file may return less than asked before its end: one read
+  // hands out at most its one-page buffer, cut before the record that would overflow it. A read
+  // of less than half a page therefore is the end for files whose records are shorter than half a
+  // page, as those the agent reads are (one line of net/dev or of a pid list, or one record that
+  // is the whole file); a longer one is followed by reads until pread returns 0. This saves the
+  // second syscall for nearly every file: about a tenth of a scrape.
   constexpr std::size_t kChunk = 16384;
+  constexpr std::size_t kSurelyWhole = 2048;
   if (buffer_.size() < kChunk)
     buffer_.resize(kChunk);
   std::size_t used = 0;
@@ -48,6 +53,8 @@ bool KernelFileReader::ReadAll(int fd) {
     if (got == 0)
       break;
     used += static_cast<std::size_t>(got);
+    if (used == static_cast<std::size_t>(got) && used < kSurelyWhole)
+      break;
   }
   used_ = used;
   return true;

@@ -33,15 +33,17 @@ class HttpServer::Dispatcher : public CivetHandler {
     }
     const char* accept = mg_get_header(conn, "Accept-Encoding");
     const bool gzip = response.compressible && accept != nullptr && AcceptsGzip(accept);
-    if (gzip)
-      response.body = GzipCompress(response.body);
+    const std::string compressed = gzip ? GzipCompress(response.body) : std::string();
+    const std::string& payload = gzip ? compressed : response.body;
     const std::string head = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Cache-Control: "
         "no-store\r\n\r\n",
         response.status, mg_get_response_code_text(conn, response.status), response.content_type,
-        response.body.size(), gzip ? "Content-Encoding: gzip\r\n" : "");
+        payload.size(), gzip ? "Content-Encoding: gzip\r\n" : "");
     mg_write(conn, head.data(), head.size());
-    mg_write(conn, response.body.data(), response.body.size());
+    mg_write(conn, payload.data(), payload.size());
+    if (response.recycle)
+      response.recycle(std::move(response.body));
     // A scrape allocates a few MiB and frees them all: hand them back to the kernel now, or the
     // agent's resident memory stays at its largest answer.
     response = HttpResponse{};

@@ -19,6 +19,8 @@ struct HttpResponse {
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
   bool compressible = false;  // gzip it when the client accepts gzip
+  // Given the body back once it is sent, to serve the next answer from the same memory.
+  std::function<void(std::string&&)> recycle = nullptr;
 };
 
 using HttpHandler = std::function<HttpResponse()>;
