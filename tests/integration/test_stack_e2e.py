@@ -1,0 +1,440 @@
+"""End-to-end test of the Swarm stack (issue 5): stack/deploy on a real Swarm of three nodes (a manager
+and two workers, each a dockerd in its own network namespace: see stack_harness.py), with the offline
+images of stack/images/build standing in for the official ones, and checks through the proxy only.
+
+Time: building the images is cached (stack/images/build); with a warm cache the test takes about
+5 minutes (loading images into the nodes ~50 s, the deploy ~2 min with its pushes through the stack's
+registry, checks ~1 min, tear-down ~1 min); cold about 6 minutes more (debootstrap, apt in the image
+builds, compiling the agent in its image), and 1-2 minutes more when the agent's sources changed.
+SWE2E_KEEP=1 leaves the cluster up for debugging (the next run removes it).
+
+The host engine and its Swarm are not touched: images are built there and copied to the nodes
+with `docker save | docker load`. Everything is named swe2e* and removed at the end, and the
+leftovers of an aborted run are removed at the start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+from pathlib import Path
+
+import harness as h
+import stack_harness as sh
+
+STACK = "swe2e"
+STACK_DIR = h.REPO / "stack"
+ADMIN = ("admin", "Admin-e2e-0c5b1")
+DB_PASSWORD = "App-e2e-7f3a2"
+DB_ROOT_PASSWORD = "Root-e2e-9d4e8"
+GRAFANA_PASSWORD = "Grafana-e2e-1a6c3"
+OFFLINE = {  # the stack file's image variables -> offline images (stack/images/build)
+    "DB_IMAGE": "swarmwatch/mariadb:local",
+    "PHPMYADMIN_IMAGE": "swarmwatch/phpmyadmin:local",
+    "PROXY_IMAGE": "swarmwatch/proxy:local",
+    "PROMETHEUS_IMAGE": "swarmwatch/prometheus:local",
+    "LOKI_IMAGE": "swarmwatch/loki-standin:local",
+    "GRAFANA_IMAGE": "swarmwatch/grafana-standin:local",
+    "REGISTRY_IMAGE": "swarmwatch/registry:local",
+}
+WEB_BASE = "swarmwatch/web:local"
+AGENT_IMAGE = "swarmwatch/swarmwatch:local"
+TAG = f"e2e-{os.getpid()}"  # fixed for the run: commits made meanwhile must not change the images' tag
+
+
+def build_images() -> None:
+    env = dict(os.environ)
+    env["LOKI_RECEIVER_BIN"] = h.loki_receiver_binary()
+    started = time.monotonic()
+    p = subprocess.run([str(STACK_DIR / "images" / "build"), *[i.split("/")[1].split(":")[0] for i in
+                        [*OFFLINE.values(), WEB_BASE, AGENT_IMAGE]]],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=1500)
+    print(p.stdout.rstrip(), flush=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"stack/images/build failed ({p.returncode})")
+    sh.log(f"offline images ready in {time.monotonic() - started:.0f}s")
+
+
+class StackEndToEnd(unittest.TestCase):
+    cluster: sh.Cluster
+    crud: dict | None = None
+
+    @classmethod
+    def setUpClass(cls):
+        h.ensure_engine()
+        t0 = time.monotonic()
+        build_images()
+        cls.cluster = sh.Cluster()
+        cls.addClassCleanup(cls._teardown)
+        cls.cluster.create()
+        m, w1, w2 = cls.cluster.nodes
+        t = time.monotonic()
+        cls.cluster.load_images({
+            m.name: [OFFLINE[k] for k in ("DB_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE", "LOKI_IMAGE",
+                                          "REGISTRY_IMAGE")] + [WEB_BASE, AGENT_IMAGE],
+            w1.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["PHPMYADMIN_IMAGE"]],
+            w2.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["GRAFANA_IMAGE"]],
+        })
+        sh.log(f"images loaded into the nodes in {time.monotonic() - t:.0f}s")
+        cls.secrets = Path(tempfile.mkdtemp(prefix="swe2e-secrets-"))
+        cls.addClassCleanup(shutil.rmtree, cls.secrets, True)
+        for name, value in (("db_root", DB_ROOT_PASSWORD), ("db", DB_PASSWORD), ("admin", ADMIN[1]),
+                            ("grafana", GRAFANA_PASSWORD)):
+            (cls.secrets / name).write_text(value + "\n")
+        t = time.monotonic()
+        cls.deploy_output = cls.deploy()
+        sh.log(f"stack deployed in {time.monotonic() - t:.0f}s (set-up {time.monotonic() - t0:.0f}s in all)")
+        cls.base = {n.name: f"https://{n.address}" for n in cls.cluster.nodes}
+
+    @classmethod
+    def deploy(cls) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER")}
+        env.update(OFFLINE)
+        env.update({
+            "DOCKER_HOST": cls.cluster.manager.socket,
+            "STACK_NAME": STACK,
+            "SECRETS_DIR": str(cls.secrets / "generated"),
+            "DB_ROOT_PASSWORD_FILE": str(cls.secrets / "db_root"),
+            "DB_PASSWORD_FILE": str(cls.secrets / "db"),
+            "ADMIN_PASSWORD_FILE": str(cls.secrets / "admin"),
+            "GRAFANA_ADMIN_PASSWORD_FILE": str(cls.secrets / "grafana"),
+            "PHPMYADMIN_NODE": cls.cluster.workers[0].name,
+            "GRAFANA_NODE": cls.cluster.workers[1].name,
+            "WEB_BASE_IMAGE": WEB_BASE,
+            "TAG": TAG,
+        })
+        p = subprocess.run([str(STACK_DIR / "deploy"), "--use-image", f"swarmwatch={AGENT_IMAGE}", "--timeout", "420"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600)
+        print(p.stdout.rstrip(), flush=True)
+        if p.returncode != 0:
+            raise AssertionError(f"stack/deploy failed ({p.returncode}); output above")
+        return p.stdout
+
+    @classmethod
+    def _teardown(cls):
+        t = time.monotonic()
+        if os.environ.get("SWE2E_KEEP"):  # debugging: leave the cluster up (a later run removes it)
+            sh.log("SWE2E_KEEP set: the cluster stays up")
+            return
+        cls.cluster.destroy()
+        sh.log(f"cluster removed in {time.monotonic() - t:.0f}s")
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def client(self, node: str | None = None, auth=None) -> sh.WebClient:
+        return sh.WebClient(self.base[node or self.cluster.manager.name], auth=auth)
+
+    def running_tasks(self, service: str) -> list[tuple[str, str]]:
+        """(node, container id) of the service's running tasks."""
+        out = self.cluster.manager.docker("service", "ps", "--filter", "desired-state=running", "--no-trunc",
+                                          "--format", "{{.Node}} {{.CurrentState}} {{.ID}}", f"{STACK}_{service}")
+        tasks = []
+        for line in out.splitlines():
+            node, state, task_id = line.split()[0], line.split()[1], line.split()[-1]
+            if state != "Running":
+                continue
+            cid = self.cluster.manager.docker("inspect", "--format", "{{.Status.ContainerStatus.ContainerID}}", task_id)
+            tasks.append((node, cid))
+        return tasks
+
+    def node(self, name: str) -> sh.Node:
+        return next(n for n in self.cluster.nodes if n.name == name)
+
+    def exec_in(self, service: str, *cmd: str, check: bool = False) -> subprocess.CompletedProcess:
+        node, cid = self.running_tasks(service)[0]
+        return h.run([h.DOCKER, "-H", self.node(node).socket, "exec", cid, *cmd], check=check, timeout=60)
+
+    def prometheus(self, path: str, **params) -> dict:
+        q = ("?" + urllib.parse.urlencode(params)) if params else ""
+        r = self.client(auth=ADMIN).request(f"/prometheus/api/v1/{path}{q}")
+        self.assertEqual(r.status, 200, f"Prometheus {path} through the proxy answered {r.status}: {r.body[:300]}")
+        return json.loads(r.body)["data"]
+
+    def do_crud(self) -> dict:
+        """Create, list, edit and delete a student through the manager's proxy; returns what was done."""
+        if StackEndToEnd.crud is not None:
+            return StackEndToEnd.crud
+        c = self.client()
+        r = c.request("/?action=create")
+        self.assertEqual(r.status, 200, f"create form: {r.status} {r.body[:300]}")
+        token = sh.csrf_token(r.body)
+        email = f"ada.{int(time.time())}@example.org"
+        r = c.request("/?action=create", {"csrf_token": token, "first_name": "Ada", "last_name": "<Lovelace>",
+                                          "email": email, "course": "Analytical engines"})
+        self.assertEqual(r.status, 303, f"create: expected a 303 redirect, got {r.status}: {r.body[:300]}")
+        sid = int(re.search(r"id=(\d+)", r.headers.get("Location", "")).group(1))
+        rows = sh.student_rows(c.request("/").body)
+        self.assertIn(sid, rows, f"the new student {sid} is not in the list: {rows}")
+        self.assertIn("Ada <Lovelace>", rows[sid], "the list shows the name as entered (escaped in HTML)")
+        self.assertNotIn("<Lovelace>", c.request("/").body, "the name must be HTML-escaped in the page")
+        # Validation: messages, nothing stored.
+        r = c.request("/?action=create", {"csrf_token": token, "first_name": "", "last_name": "X",
+                                          "email": "not-an-email", "course": ""})
+        self.assertEqual(r.status, 422, "invalid input is refused")
+        errors = sh.field_errors(r.body)
+        self.assertEqual(set(errors), {"first_name", "email"}, f"validation messages: {errors}")
+        # CSRF: a post without the cookie's token is refused.
+        r = c.request("/?action=create", {"csrf_token": "0.0", "first_name": "Eve", "last_name": "X",
+                                          "email": "eve@example.org", "course": ""})
+        self.assertEqual(r.status, 403, "a post with a forged CSRF token is refused")
+        fresh = self.client()
+        r = fresh.request("/?action=create", {"csrf_token": token, "first_name": "Eve", "last_name": "X",
+                                              "email": "eve@example.org", "course": ""})
+        self.assertEqual(r.status, 403, "a post with another client's token but no cookie is refused")
+        # Edit.
+        r = c.request(f"/?action=edit&id={sid}")
+        self.assertEqual(r.status, 200)
+        r = c.request(f"/?action=edit&id={sid}", {"csrf_token": sh.csrf_token(r.body), "first_name": "Ada",
+                                                  "last_name": "King", "email": email, "course": "Mathematics"})
+        self.assertEqual(r.status, 303, f"edit: {r.status} {r.body[:300]}")
+        rows = sh.student_rows(c.request("/").body)
+        self.assertIn("Ada King", rows.get(sid, ""), f"the edit shows in the list: {rows}")
+        self.assertIn("Mathematics", rows.get(sid, ""))
+        # Delete.
+        r = c.request("/?action=delete", {"csrf_token": token, "id": str(sid)})
+        self.assertEqual(r.status, 303, f"delete: {r.status} {r.body[:300]}")
+        self.assertNotIn(sid, sh.student_rows(c.request("/").body), "the deleted student is gone")
+        StackEndToEnd.crud = {"id": sid, "email": email, "posts": 3}
+        return StackEndToEnd.crud
+
+    # ------------------------------------------------------------------------------ tests
+
+    def test_01_placement(self):
+        m, w1, w2 = (n.name for n in self.cluster.nodes)
+        nodes = {s: sorted(n for n, _ in self.running_tasks(s)) for s in
+                 ("db", "registry", "prometheus", "loki", "phpmyadmin", "grafana", "web", "swarmwatch", "proxy")}
+        self.assertEqual(nodes["db"], [m], "db runs on the manager")
+        self.assertEqual(nodes["registry"], [m], "the registry runs on the manager")
+        self.assertEqual(nodes["prometheus"], [m], "Prometheus runs on a manager (Swarm discovery)")
+        self.assertEqual(nodes["phpmyadmin"], [w1], "phpMyAdmin runs on the node labelled phpmyadmin=true")
+        self.assertEqual(nodes["grafana"], [w2], "Grafana runs on the node labelled grafana=true")
+        self.assertEqual(len(nodes["web"]), 5, f"5 web replicas run: {nodes['web']}")
+        self.assertEqual(set(nodes["web"]), {m, w1, w2}, f"web is spread over all three nodes: {nodes['web']}")
+        self.assertEqual(nodes["swarmwatch"], sorted([m, w1, w2]), "one swarmwatch per node")
+        self.assertEqual(nodes["proxy"], sorted([m, w1, w2]), "one proxy per node")
+        # Only the proxy publishes ports, in host mode; no service has a virtual IP.
+        for line in self.cluster.manager.docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={STACK}",
+                                                "--format", "{{.Name}}").splitlines():
+            spec = json.loads(self.cluster.manager.docker("service", "inspect", line))[0]["Spec"]
+            ports = spec.get("EndpointSpec", {}).get("Ports", [])
+            self.assertEqual(spec.get("EndpointSpec", {}).get("Mode"), "dnsrr", f"{line}: endpoint_mode dnsrr")
+            if line == f"{STACK}_proxy":
+                self.assertEqual({(p["TargetPort"], p["PublishMode"]) for p in ports},
+                                 {(80, "host"), (443, "host"), (5000, "host")}, "the proxy's ports")
+            else:
+                self.assertEqual(ports, [], f"{line} publishes no port")
+
+    def test_02_crud_through_the_proxy(self):
+        done = self.do_crud()
+        self.assertEqual(done["posts"], 3)
+        # Plain HTTP sends to HTTPS; the app answers on every node's proxy.
+        r = sh.WebClient(f"http://{self.cluster.workers[0].address}").request("/")
+        self.assertEqual(r.status, 301, "http:// redirects to https://")
+        self.assertTrue(r.headers.get("Location", "").startswith("https://"), r.headers)
+        for node in self.cluster.nodes:
+            r = self.client(node.name).request("/")
+            self.assertEqual(r.status, 200, f"the list through {node.name}'s proxy: {r.status}")
+            self.assertIn("Students", r.body)
+
+    def test_03_footer_shows_several_hostnames(self):
+        c = self.client()
+        hosts = [sh.served_by(c.request("/").body) for _ in range(20)]
+        self.assertNotIn(None, hosts, "every page has the serving hostname in its footer")
+        web_ids = {cid[:12] for _, cid in self.running_tasks("web")}
+        self.assertLessEqual(set(hosts), web_ids, "the footer shows web containers' hostnames")
+        self.assertGreaterEqual(len(set(hosts)), 3, f"20 requests reach several replicas: {sorted(set(hosts))}")
+
+    def test_04_database_only_with_the_secrets_credentials(self):
+        def query(user: str, password: str | None) -> subprocess.CompletedProcess:
+            cmd = ["mariadb", "-h", "127.0.0.1", "-u", user, "school", "-N", "-e", "SELECT COUNT(*) FROM students"]
+            if password is not None:
+                cmd.insert(5, f"-p{password}")
+            return self.exec_in("db", *cmd)
+        self.assertEqual(query("school", DB_PASSWORD).returncode, 0, "the app user with the secret's password")
+        self.assertEqual(query("root", DB_ROOT_PASSWORD).returncode, 0, "root with the root secret")
+        for user, password in (("school", "wrong"), ("school", None), ("root", None), ("root", DB_PASSWORD)):
+            p = query(user, password)
+            self.assertNotEqual(p.returncode, 0, f"{user} with password {password!r} must be refused")
+            self.assertIn("Access denied", p.stderr, f"{user}/{password!r}: {p.stderr}")
+        # The web tier reaches db with the secret file; no password is in any environment.
+        r = self.exec_in("web", "php", "-r", "require '/var/www/html/lib.php'; echo db()->query('SELECT 1')->fetchColumn();")
+        self.assertEqual(r.stdout.strip(), "1", f"web connects with the secret: {r.stderr}")
+        for service in ("db", "web", "phpmyadmin", "grafana"):
+            node, cid = self.running_tasks(service)[0]
+            env = json.loads(self.node(node).docker("inspect", cid))[0]["Config"]["Env"]
+            for value in (DB_PASSWORD, DB_ROOT_PASSWORD, ADMIN[1], GRAFANA_PASSWORD):
+                self.assertFalse(any(value in e for e in env), f"a password is in {service}'s environment: {env}")
+        # Tiers: the proxy cannot even resolve db; web and phpMyAdmin can.
+        self.assertNotEqual(self.exec_in("proxy", "getent", "hosts", "db").returncode, 0,
+                            "db must not be reachable from the proxy's networks")
+        self.assertEqual(self.exec_in("web", "getent", "hosts", "db").returncode, 0, "web reaches db")
+        self.assertEqual(self.exec_in("phpmyadmin", "getent", "hosts", "db").returncode, 0, "phpMyAdmin reaches db")
+        self.assertNotEqual(self.exec_in("web", "getent", "hosts", "prometheus").returncode, 0,
+                            "the web tier does not reach the monitoring network")
+
+    def test_05_admin_paths_ask_for_authentication(self):
+        anonymous = self.client()
+        wrong = self.client(auth=("admin", "not-the-password"))
+        good = self.client(auth=ADMIN)
+        for path in ("/phpmyadmin/", "/grafana/", "/prometheus/", "/prometheus/api/v1/targets"):
+            r = anonymous.request(path)
+            self.assertEqual(r.status, 401, f"{path} without credentials: {r.status}")
+            self.assertIn("Basic", r.headers.get("WWW-Authenticate", ""), f"{path}: {r.headers}")
+            self.assertEqual(wrong.request(path).status, 401, f"{path} with a wrong password")
+        r = good.request("/phpmyadmin/")
+        self.assertEqual(r.status, 200, f"phpMyAdmin with the admin password: {r.status} {r.body[:200]}")
+        self.assertIn("phpMyAdmin", r.body)
+        r = good.request("/prometheus/-/ready")
+        self.assertEqual(r.status, 200, f"Prometheus with the admin password: {r.status}")
+        r = good.request("/grafana/api/health")
+        self.assertEqual(r.status, 200, f"Grafana with the admin password: {r.status}")
+        # Grafana got its data sources and dashboards provider from files, and its admin secret.
+        r = good.request("/grafana/standin/provisioning")
+        self.assertEqual(r.status, 200, r.body[:300])
+        prov = json.loads(r.body)
+        ds = prov["provisioning"].get("datasources/stack.yml", "")
+        self.assertIn("url: http://prometheus:9090/prometheus", ds, f"Prometheus data source: {prov}")
+        self.assertIn("url: http://loki:3100", ds, "Loki data source")
+        self.assertIn("path: /etc/grafana/dashboards", prov["provisioning"].get("dashboards/stack.yml", ""))
+        expected = sorted(p.name for p in (h.REPO / "dashboards").glob("*.json"))
+        self.assertEqual(sorted(prov["dashboards"]), expected, "every dashboards/*.json is provisioned")
+        self.assertTrue(prov["admin_password_file_readable"], "Grafana's admin password secret is mounted")
+        # The registry's port refuses non-local clients, and other ports are closed.
+        r = sh.sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                  f"http://{self.cluster.manager.address}:5000/v2/", check=False)
+        self.assertEqual(r.stdout, "403", "the registry refuses clients from outside the node")
+        for port in (3306, 9090, 3000, 3100, 9480):
+            r = sh.sh("curl", "-s", "--max-time", "3", f"http://{self.cluster.manager.address}:{port}/", check=False)
+            self.assertIn(r.returncode, (7, 28), f"port {port} must not be reachable from outside (curl rc {r.returncode})")
+
+    def test_06_prometheus_targets_and_request_metrics(self):
+        nodes = {n.name for n in self.cluster.nodes}
+
+        def swarmwatch_up():
+            targets = [t for t in self.prometheus("targets")["activeTargets"] if t["labels"].get("job") == "swarmwatch"]
+            up = {t["labels"].get("instance") for t in targets if t["health"] == "up"}
+            return up if up == nodes and len(targets) == 3 else None
+        h.wait_until(swarmwatch_up, timeout=90, interval=3, what="every swarmwatch target up in Prometheus")
+        result = self.prometheus("query", query='up{job="swarmwatch"}')["result"]
+        self.assertEqual({r["metric"]["instance"] for r in result}, nodes, "instance = the node's hostname")
+        # Container metrics of every node, named after its service.
+        result = self.prometheus("query", query=f'count by (node) (container_last_seen{{container_label_com_docker_swarm_service_name="{STACK}_web"}})')["result"]
+        self.assertEqual({r["metric"].get("node") for r in result}, nodes, f"web containers seen on every node: {result}")
+
+        done = self.do_crud()
+        query = f'sum by (service, method, code) (http_requests_total{{service=~"{STACK}_(web|proxy)", method="POST"}})'
+
+        def posts():
+            rows = {(r["metric"].get("service"), r["metric"].get("code")): float(r["value"][1])
+                    for r in self.prometheus("query", query=query)["result"]}
+            ok = all(rows.get((f"{STACK}_{s}", "303"), 0) >= done["posts"] for s in ("web", "proxy"))
+            return rows if ok else None
+        try:
+            rows = h.wait_until(posts, timeout=90, interval=5, what="the CRUD calls' request metrics in Prometheus")
+        except AssertionError as e:
+            seen = self.prometheus("query", query='count by (__name__) ({__name__=~"http_.*"})')["result"]
+            raise AssertionError(f"{e}; http_* series in Prometheus: {seen}") from None
+        self.assertGreaterEqual(rows.get((f"{STACK}_web", "403"), 0), 2, f"the refused CSRF posts are counted: {rows}")
+        self.assertGreaterEqual(rows.get((f"{STACK}_web", "422"), 0), 1, f"the invalid form post is counted: {rows}")
+        labels = self.prometheus("query", query=f'http_requests_total{{service="{STACK}_web"}}')["result"][0]["metric"]
+        for label in ("service", "stack", "node", "method", "code"):
+            self.assertIn(label, labels, f"http_requests_total has a {label} label: {labels}")
+        self.assertEqual(labels["stack"], STACK)
+        rules = self.prometheus("rules")["groups"]
+        alerts = {r["name"] for g in rules for r in g["rules"]}
+        self.assertLessEqual({"SwarmwatchDown", "ServiceTasksBelowDesired", "HighHttp5xxRatio", "LokiPushesFailing",
+                              "ContainerRestartLoop"}, alerts, "the alert rules are loaded")
+
+    def test_07_logs_reach_loki_with_their_service(self):
+        done = self.do_crud()
+        node, cid = self.running_tasks("loki")[0]
+        pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
+
+        def lines():
+            entries = sh.json_lines(sh.nsenter_http_get(pid, "http://127.0.0.1:3100/test/entries"))
+            web = [e for e in entries if e["labels"].get("swarm_service") == f"{STACK}_web"
+                   and f'"POST /?action=edit&id={done["id"]} HTTP/1.1" 303' in e["line"]]
+            proxy = [e for e in entries if e["labels"].get("swarm_service") == f"{STACK}_proxy"
+                     and f'"POST /?action=edit&id={done["id"]} HTTP/1.1" 303' in e["line"]]
+            return (web, proxy) if web and proxy else None
+        web, proxy = h.wait_until(lines, timeout=90, interval=3, what="the CRUD calls' log lines at Loki")
+        for e in web + proxy:
+            self.assertEqual(e["labels"].get("swarm_stack"), STACK, e)
+            self.assertIn(e["labels"].get("node"), {n.name for n in self.cluster.nodes}, e)
+            self.assertEqual(e["labels"].get("stream"), "stdout", f"access logs are on stdout: {e}")
+
+    def test_08_stack_file_validates_with_the_official_images(self):
+        env = {k: v for k, v in os.environ.items() if k not in OFFLINE and k not in ("REGISTRY", "TAG")}
+        validators = []
+        for client in ("/usr/local/bin/docker", "/usr/bin/docker", shutil.which("docker") or ""):
+            if client and os.access(client, os.X_OK) and h.run([client, "stack", "config", "--help"], check=False).returncode == 0:
+                validators.append([client, "stack", "config", "-c"])
+                break
+        if shutil.which("docker-compose"):
+            validators.append(["docker-compose", "-f", "{file}", "config"])
+        self.assertTrue(validators, "no validator: neither `docker stack config` nor docker-compose is installed")
+        broken = Path(self.secrets) / "broken-stack.yml"
+        broken.write_text((STACK_DIR / "docker-stack.yml").read_text().replace("    image: ${DB_IMAGE", "    imagez: ${DB_IMAGE", 1))
+        for v in validators:
+            def run(file: Path) -> subprocess.CompletedProcess:
+                cmd = [a.replace("{file}", str(file)) for a in v] + ([str(file)] if "{file}" not in v else [])
+                return subprocess.run(cmd, cwd=STACK_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, timeout=60)
+            p = run(STACK_DIR / "docker-stack.yml")
+            self.assertEqual(p.returncode, 0, f"{' '.join(v)} rejects docker-stack.yml: {p.stderr}")
+            images = set(re.findall(r"^\s*image:\s*(\S+)", p.stdout, re.M))
+            for official in ("mariadb:", "phpmyadmin:", "nginx:", "prom/prometheus:v", "grafana/grafana:",
+                             "grafana/loki:", "registry:"):
+                match = [i for i in images if i.startswith(official)]
+                self.assertEqual(len(match), 1, f"{official}... is the default image: {images}")
+                self.assertRegex(match[0], r":v?\d+\.\d+\.\d+$", "official images are pinned to a version")
+            self.assertNotEqual(run(broken).returncode, 0, f"{' '.join(v)} must reject an unknown key")
+            sh.log(f"stack file validated with: {' '.join(v[:3])}")
+        # Prometheus' config and rules, with promtool (the prometheus package).
+        if shutil.which("promtool"):
+            tmp = Path(self.secrets)
+            shutil.copy(STACK_DIR / "prometheus" / "alerts.yml", tmp / "alerts.yml")
+            (tmp / "prometheus.yml").write_text((STACK_DIR / "prometheus" / "prometheus.yml").read_text()
+                                                .replace("/etc/prometheus/alerts.yml", str(tmp / "alerts.yml")))
+            p = h.run(["promtool", "check", "config", str(tmp / "prometheus.yml")], check=False)
+            self.assertEqual(p.returncode, 0, f"promtool: {p.stdout} {p.stderr}")
+
+    def test_09_redeploy_is_idempotent(self):
+        before = {s: sorted(cid for _, cid in self.running_tasks(s)) for s in ("db", "web", "proxy")}
+        out = self.deploy()
+        self.assertIn("images pushed to the stack's registry", out, "a second deploy pushes before deploying")
+        created = [line for line in out.splitlines() if line.startswith("deploy: secret") and line.endswith("created")]
+        self.assertEqual(created, [], "existing secrets are kept, not recreated")
+        after = {s: sorted(cid for _, cid in self.running_tasks(s)) for s in ("db", "web", "proxy")}
+        self.assertEqual(before, after, "an unchanged redeploy restarts nothing")
+        self.assertEqual(self.client().request("/").status, 200)
+
+    def test_10_destroy_keeps_data_unless_asked(self):
+        m = self.cluster.manager
+        env = dict(os.environ, DOCKER_HOST=m.socket)
+
+        def destroy(*args: str) -> str:
+            p = subprocess.run([str(STACK_DIR / "destroy"), "--name", STACK, *args], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=180)
+            self.assertEqual(p.returncode, 0, f"stack/destroy {' '.join(args)}: {p.stdout}")
+            return p.stdout
+        destroy()
+        label = f"label=com.docker.stack.namespace={STACK}"
+        self.assertEqual(m.docker("service", "ls", "-q", "--filter", label), "", "no service is left")
+        self.assertEqual(m.docker("network", "ls", "-q", "--filter", label), "", "no network is left")
+        self.assertIn(f"{STACK}_db-data", m.docker("volume", "ls", "--format", "{{.Name}}"), "volumes are kept")
+        self.assertIn(f"{STACK}_db_password", m.docker("secret", "ls", "--format", "{{.Name}}"), "secrets are kept")
+        destroy("--volumes", "--secrets")
+        self.assertEqual(m.docker("volume", "ls", "-q", "--filter", label), "", "--volumes removes this node's volumes")
+        self.assertNotIn(f"{STACK}_", m.docker("secret", "ls", "--format", "{{.Name}}"), "--secrets removes the secrets")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
