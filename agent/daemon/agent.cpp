@@ -230,7 +230,6 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   };
   parts->sampler =
       std::make_unique<StatusSampler>(parts->history, std::move(sampled), std::chrono::seconds(10));
-  parts->sampler->Start();
 
   const ContainerCatalog* catalog = parts->catalog.get();
   const MetricsEndpoint* metrics = parts->metrics.get();
@@ -239,7 +238,12 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   auto http = HttpServer::Start(
       *listen,
       {
-          {"/metrics", [metrics] { return metrics->Serve(); }},
+          {"/metrics",
+           [metrics, sampler = parts->sampler.get()] {
+             HttpResponse response = metrics->Serve();
+             sampler->AfterScrape();
+             return response;
+           }},
           {"/healthz",
            [] {
              return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
@@ -254,6 +258,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
            }},
           {"/",
            [parts = parts.get(), node_name, loki_url = config.loki_url] {
+             parts->sampler->BeforePageView();
              StatusPageData data;
              data.engine = parts->catalog->Engine();
              data.node = !node_name.empty() ? node_name : data.engine ? data.engine->name : "";
@@ -286,7 +291,6 @@ Agent::Agent(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
 Agent::~Agent() {
   parts_->http.reset();
-  parts_->sampler->Stop();
   parts_->shipper->Stop();
   parts_->catalog->Stop();
 }

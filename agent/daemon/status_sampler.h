@@ -1,16 +1,14 @@
-// Keeps the status page's history filled: every interval it records the web services' request
-// totals, and when no scrape has recorded the containers' figures lately (no Prometheus, or a
-// slow one) it reads them itself.
+// Keeps the status page's history filled without a thread of its own (the agent spends no CPU
+// between scrapes): after each scrape and at each view of the page it records the web services'
+// request totals, and when no scrape has recorded the containers' figures lately (no Prometheus,
+// or a slow one) a page view reads them.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "agent/daemon/status_history.h"
@@ -26,22 +24,22 @@ struct StatusSamplerSources {
 
 class StatusSampler {
  public:
+  // `interval`: how old the containers' last figures may be before a page view reads them.
   StatusSampler(std::shared_ptr<StatusHistory> history, StatusSamplerSources sources,
                 std::chrono::milliseconds interval);
-  ~StatusSampler();  // Stop()s
-  void Start();
-  void Stop();
-  // One round, as the thread does it (public for tests).
-  void SampleOnce();
+
+  // After a scrape: the containers were just read; records the request totals.
+  void AfterScrape();
+  // Before rendering the page: reads the containers if no scrape did lately, records the
+  // request totals, forgets containers that are gone.
+  void BeforePageView();
 
  private:
+  void RecordRequests(double now);
+
   std::shared_ptr<StatusHistory> history_;
   StatusSamplerSources sources_;
   std::chrono::milliseconds interval_;
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
 };
 
 }  // namespace swarmwatch

@@ -41,29 +41,33 @@ TEST(StatusHistory, RequestRatesOverTheLastInterval) {
   EXPECT_EQ(history.RequestRates(), (std::map<std::string, double>{{"proxy", 0}, {"web", 3}}));
 }
 
-TEST(StatusSampler, ReadsContainersOnlyWhenScrapesHaveNotAndRecordsRequests) {
+TEST(StatusSampler, APageViewReadsContainersOnlyWhenScrapesHaveNot) {
   auto history = std::make_shared<StatusHistory>(30, 9);
   double now = 1000;
   int reads = 0;
+  double requests = 0;
   StatusSamplerSources sources;
   sources.read_containers = [&] {
     ++reads;
     history->RecordContainer("c1", now, 1, 1, std::nullopt);
   };
-  sources.request_totals = [&] { return std::map<std::string, double>{{"web", now}}; };
+  sources.request_totals = [&] { return std::map<std::string, double>{{"web", requests}}; };
   sources.container_ids = [] { return std::vector<std::string>{"c1"}; };
   sources.now = [&] { return now; };
   StatusSampler sampler(history, sources, std::chrono::seconds(10));
-  sampler.SampleOnce();
+  sampler.BeforePageView();  // nothing recorded yet: read
   EXPECT_EQ(reads, 1);
   now = 1010;
-  history->RecordContainer("c1", now, 2, 2, std::nullopt);  // a scrape just read them
-  sampler.SampleOnce();
+  history->RecordContainer("c1", now, 2, 2, std::nullopt);  // a scrape read them
+  requests = 50;
+  sampler.AfterScrape();
+  sampler.BeforePageView();
   EXPECT_EQ(reads, 1);
+  EXPECT_EQ(history->RequestRates().at("web"), 5);
   now = 1025;
-  sampler.SampleOnce();
+  sampler.BeforePageView();  // no scrape for 15 s
   EXPECT_EQ(reads, 2);
-  EXPECT_EQ(history->RequestRates().at("web"), 1);
+  EXPECT_EQ(history->Container("c1")->points.size(), 3u);
 }
 
 TEST(Sparkline, ScalesToTheHighestValueAndNeedsTwoPoints) {
