@@ -23,6 +23,8 @@ constexpr std::chrono::seconds kSaveInterval{1};
 // One read of one container takes at most this much before the reader moves on, so that a
 // flooding container does not starve the others.
 constexpr std::size_t kReadSlice = 256 << 10;
+// An unchanged catalog is looked at again this often (a log that could not be opened).
+constexpr std::chrono::seconds kReconcileInterval{30};
 // Docker writes lines of at most 16 KiB (longer ones in pieces), about 17 KiB as JSON.
 constexpr std::size_t kLineReserve = 32 << 10;
 
@@ -442,15 +444,22 @@ void LogShipper::ReadLoop() {
   // budget, all of them at the safety-net poll.
   std::set<std::string, std::less<>> dirty;
   auto next_full_scan = Clock::now();
+  auto next_reconcile = Clock::now();
   while (true) {
     {
       std::lock_guard lock(mu_);
       if (stopping_)
         break;
     }
+    // The catalog hands out a new snapshot at each change: an unchanged one has nothing new to
+    // follow (a node with no labelled container and no Loki then costs nothing between scrapes).
+    // Now and then it is looked at again, for a log that could not be opened.
     const ContainerSnapshot snapshot = containers_();
-    if (snapshot)
+    if (snapshot && (snapshot != reconciled_ || Clock::now() >= next_reconcile)) {
       Reconcile(*snapshot, dirty);
+      reconciled_ = snapshot;
+      next_reconcile = Clock::now() + kReconcileInterval;
+    }
     const bool full_scan = Clock::now() >= next_full_scan;
     if (full_scan)
       next_full_scan = Clock::now() + options_.poll_interval;

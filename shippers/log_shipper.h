@@ -141,6 +141,7 @@ class LogShipper {
   LogShipperOptions options_;
 
   // Reader-thread state.
+  ContainerSnapshot reconciled_;  // the catalog's snapshot the followed set was last made from
   std::map<std::string, std::unique_ptr<Followed>, std::less<>> followed_;
   FileWatcher watcher_;  // Wait() on the reader thread; Wake() from anywhere
   std::unique_ptr<LokiBatch> open_batch_;

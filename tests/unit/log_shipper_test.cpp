@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +35,7 @@ class RecordingConsumer : public LogLineConsumer {
   };
 
   std::unique_ptr<LogLineSink> Attach(const ContainerInfo& container) override {
+    ++attach_calls;
     if (!container.name.starts_with("want"))
       return nullptr;
     return std::make_unique<Sink>(*this, container.name);
@@ -43,6 +45,7 @@ class RecordingConsumer : public LogLineConsumer {
     std::lock_guard lock(mu_);
     return lines_;
   }
+  std::atomic<int> attach_calls{0};
   bool WaitForLines(std::size_t n, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     return changed_.wait_for(lock, timeout, [&] { return lines_.size() >= n; });
@@ -411,6 +414,22 @@ TEST_F(LogShipperTest, AConsumedContainerThatIsNotShippedIsReadWhileLokiIsDown) 
   Write("c21", {"GET /while-loki-is-down"});
   ASSERT_TRUE(consumer->WaitForLines(1, kWait));
   EXPECT_EQ(consumer->lines().front().text, "GET /while-loki-is-down");
+}
+
+TEST_F(LogShipperTest, AnUnchangedCatalogIsNotLookedAtAgain) {
+  AddContainer("c31", "plain");  // neither shipped (no Loki) nor consumed
+  auto consumer = std::make_shared<RecordingConsumer>();
+  LogShipperOptions options;
+  options.docker_root = root_.string();
+  options.poll_interval = std::chrono::milliseconds(20);
+  options.consumers = {consumer};
+  // One snapshot, handed out again and again, as the catalog does between changes.
+  ContainerSnapshot snapshot = std::make_shared<const ContainerMap>(*snapshot_);
+  LogShipper shipper([snapshot] { return snapshot; }, nullptr, options);
+  shipper.Start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  shipper.Stop();
+  EXPECT_EQ(consumer->attach_calls.load(), 1);
 }
 
 }  // namespace
