@@ -498,13 +498,15 @@ void LogShipper::ReadLoop() {
       // More to read right now and room for it: go on without sleeping.
       if (!dirty.empty() && !over_budget)
         continue;
+      // Rounded up: a wait rounded down to 0 ms wakes at once, again and again until the
+      // fraction of a millisecond has passed.
       if (open_batch_ && !open_batch_->empty()) {
-        const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(
+        const auto due = std::chrono::ceil<std::chrono::milliseconds>(
             open_batch_->opened() + options_.batch_wait - Clock::now());
         wait = std::max(std::chrono::milliseconds(1), std::min(wait, due));
       }
       const auto until_scan =
-          std::chrono::duration_cast<std::chrono::milliseconds>(next_full_scan - Clock::now());
+          std::chrono::ceil<std::chrono::milliseconds>(next_full_scan - Clock::now());
       wait = std::max(std::chrono::milliseconds(1), std::min(wait, until_scan));
     }
     // Sleeps until a log changes, the sender frees budget (Wake), a batch is due or the poll.

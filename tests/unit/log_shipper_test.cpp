@@ -432,5 +432,25 @@ TEST_F(LogShipperTest, AnUnchangedCatalogIsNotLookedAtAgain) {
   EXPECT_EQ(consumer->attach_calls.load(), 1);
 }
 
+TEST_F(LogShipperTest, TheReaderSleepsBetweenPollsInsteadOfSpinning) {
+  LogShipperOptions options;
+  options.docker_root = root_.string();
+  options.poll_interval = std::chrono::milliseconds(50);
+  std::atomic<int> turns{0};
+  ContainerSnapshot snapshot = std::make_shared<const ContainerMap>();
+  LogShipper shipper(
+      [&turns, snapshot] {
+        ++turns;
+        return snapshot;
+      },
+      nullptr, options);
+  shipper.Start();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  shipper.Stop();
+  // One turn per poll (20 in a second), not a burst of zero-timeout polls before each.
+  EXPECT_LE(turns.load(), 45);
+  EXPECT_GE(turns.load(), 10);
+}
+
 }  // namespace
 }  // namespace swarmwatch
