@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Scrape cost of two (or more) agent binaries side by side, in the same run: a ratio that other
+load on the machine does not skew the way two separate runs of scrape_cost.py can.
+
+Starts N sleeping busybox containers, then one agent per binary on ephemeral ports, all watching the
+same engine; then, for R rounds, scrapes each agent 5 times in turn (plain text, no gzip) and takes
+the threads' schedstat run time per scrape. Prints each binary's median and min, and each one's
+median as a ratio of the first binary's. Removes everything it started. Figures, not pass/fail.
+
+    sudo python3 bench/scrape_ab.py BASELINE_BINARY CANDIDATE_BINARY [--count 100] [--rounds 15]
+"""
+
+import argparse
+import glob
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+import harness as h  # noqa: E402
+
+
+def run_time_ns(pid: int) -> int:
+    return sum(int(Path(f).read_text().split()[0]) for f in glob.glob(f"/proc/{pid}/task/*/schedstat"))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binaries", nargs="+", help="agent binaries; the first is the baseline")
+    ap.add_argument("--count", type=int, default=100, help="containers (default 100)")
+    ap.add_argument("--rounds", type=int, default=15, help="rounds of 5 scrapes per agent (default 15)")
+    args = ap.parse_args()
+
+    h.ensure_engine()
+    docker = h.Docker()
+    agents: list[subprocess.Popen] = []
+    tmp = tempfile.TemporaryDirectory(prefix="swarmwatch-ab-")
+    try:
+        for _ in range(args.count):
+            docker.run("ab")
+        ports = []
+        for i, binary in enumerate(args.binaries):
+            port = h.free_port()
+            agents.append(subprocess.Popen(
+                [binary, "--listen-address", f"127.0.0.1:{port}",
+                 "--positions-file", f"{tmp.name}/positions-{i}.json"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ports.append(port)
+        for port in ports:
+            h.wait_until(lambda: h.http_get(f"http://127.0.0.1:{port}/metrics").text.count(
+                "\ncontainer_cpu_usage_seconds_total{") >= args.count, 60, what=f"agent on {port}")
+        samples: list[list[float]] = [[] for _ in ports]
+        for _ in range(args.rounds):
+            for i, port in enumerate(ports):
+                before = run_time_ns(agents[i].pid)
+                for _ in range(5):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read()
+                samples[i].append((run_time_ns(agents[i].pid) - before) / 5 / 1e6)
+        base = statistics.median(samples[0])
+        print(f"N={args.count}, {args.rounds} rounds of 5 plain scrapes, interleaved")
+        for binary, s in zip(args.binaries, samples):
+            median = statistics.median(s)
+            print(f"{median:7.2f} ms median  {min(s):7.2f} min  x{median / base:.2f}  {binary}")
+    finally:
+        for agent in agents:
+            agent.terminate()
+        for agent in agents:
+            try:
+                agent.wait(20)
+            except subprocess.TimeoutExpired:
+                agent.kill()
+        docker.close()
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
