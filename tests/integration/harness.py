@@ -476,7 +476,9 @@ class Agent:
 class Prometheus:
     """A real Prometheus (Debian's package) scraping the given targets every `interval`."""
 
-    def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60):
+    def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60,
+                 target_labels: dict[str, str] | None = None, honor_labels: bool = False):
+        """`target_labels` and `honor_labels` as the stack's scrape job sets them (node=...)."""
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-prom-")
         self.port = free_port()
@@ -487,8 +489,10 @@ class Prometheus:
             f"  evaluation_interval: {interval}\n"
             "scrape_configs:\n"
             "  - job_name: swarmwatch\n"
+            f"    honor_labels: {json.dumps(honor_labels)}\n"
             "    static_configs:\n"
-            f"      - targets: {json.dumps(targets)}\n")
+            f"      - targets: {json.dumps(targets)}\n"
+            + (f"        labels: {json.dumps(target_labels)}\n" if target_labels else ""))
         self.log_path = Path(self.dir) / "prometheus.log"
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(

@@ -93,31 +93,8 @@ class DashboardPrometheus(h.Prometheus):
     """h.Prometheus with the stack's scrape settings: job swarmwatch, honor_labels, node label."""
 
     def __init__(self, target: str, node: str, interval: str = "1s", start_timeout: float = 60):
-        binary = shutil.which("prometheus") or "/usr/bin/prometheus"
-        self.dir = tempfile.mkdtemp(prefix="swdash-prom-")
-        self.port = h.free_port()
-        config = Path(self.dir) / "prometheus.yml"
-        config.write_text(
-            "global:\n"
-            f"  scrape_interval: {interval}\n"
-            f"  evaluation_interval: {interval}\n"
-            "scrape_configs:\n"
-            "  - job_name: swarmwatch\n"
-            "    honor_labels: true\n"
-            "    static_configs:\n"
-            f"      - targets: [{json.dumps(target)}]\n"
-            f"        labels: {{node: {json.dumps(node)}}}\n")
-        self.log_path = Path(self.dir) / "prometheus.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={self.dir}/data"], stdout=self._log, stderr=subprocess.STDOUT)
-        try:
-            h.wait_until(lambda: h.http_get(self.url + "/-/ready", timeout=2).status == 200,
-                         start_timeout, what="prometheus /-/ready")
-        except Exception:
-            self.close()
-            raise
+        super().__init__([target], interval, start_timeout, target_labels={"node": node},
+                         honor_labels=True)
 
     def api(self, path: str, params: dict) -> dict:
         r = h.http_get(self.url + path + "?" + urllib.parse.urlencode(params, doseq=True), timeout=30)
