@@ -10,27 +10,14 @@
 #include <string>
 #include <thread>
 
+#include "tests/temp_dir.h"
+
 namespace swarmwatch {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "watcher-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 // Waits up to a second in short steps until `id` is reported.
 bool Sees(FileWatcher& watcher, const std::string& id) {

@@ -15,27 +15,13 @@
 #include <vector>
 
 #include "agent/log.h"
+#include "tests/temp_dir.h"
 
 namespace swarmwatch {
 namespace {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "follower-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::uint64_t InodeOf(const std::string& path) {
   struct stat st {};

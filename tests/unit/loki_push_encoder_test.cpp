@@ -1,15 +1,14 @@
 #include "shippers/loki_push_encoder.h"
 
 #include <gtest/gtest.h>
-#include <libdeflate.h>
 #include <snappy.h>
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "push.pb.h"  // libprotobuf's classes generated from shippers/push.proto
+#include "tests/gunzip.h"
 
 namespace swarmwatch {
 namespace {
@@ -22,19 +21,7 @@ logproto::PushRequest DecodeSnappyProto(const std::string& body) {
   return request;
 }
 
-std::string Gunzip(const std::string& compressed) {
-  libdeflate_decompressor* d = libdeflate_alloc_decompressor();
-  std::uint32_t size = 0;  // gzip's trailer: the uncompressed size
-  std::memcpy(&size, compressed.data() + compressed.size() - 4, 4);
-  std::string out(size, '\0');
-  std::size_t actual = 0;
-  const auto result = libdeflate_gzip_decompress(d, compressed.data(), compressed.size(),
-                                                 out.data(), out.size(), &actual);
-  libdeflate_free_decompressor(d);
-  EXPECT_EQ(result, LIBDEFLATE_SUCCESS);
-  out.resize(actual);
-  return out;
-}
+using testing::Gunzip;
 
 std::int64_t NanosOf(const logproto::EntryAdapter& e) {
   return e.timestamp().seconds() * 1'000'000'000 + e.timestamp().nanos();
