@@ -332,6 +332,24 @@ std::optional<char> ParseTaskState(std::string_view text) {
   return state;
 }
 
+std::optional<TaskStat> ParseTaskStat(std::string_view text) {
+  const auto state = ParseTaskState(text);
+  if (!state) {
+    return std::nullopt;
+  }
+  TaskStat stat{*state, std::nullopt};
+  // After ')': state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime
+  // stime cutime cstime priority nice num_threads.
+  std::string_view rest = text.substr(text.rfind(')') + 1);
+  constexpr int kNumThreadsToken = 17;
+  std::string_view token;
+  for (int i = 0; i <= kNumThreadsToken; ++i) {
+    token = NextToken(rest);
+  }
+  stat.num_threads = ToNumber<std::uint64_t>(Trim(token));
+  return stat;
+}
+
 std::map<DeviceNumber, std::string> ParsePartitions(std::string_view text) {
   std::map<DeviceNumber, std::string> names;
   std::string_view line;

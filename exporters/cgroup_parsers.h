@@ -70,6 +70,8 @@ bool IsIgnoredInterface(std::string_view name);
 
 // /proc/<tid>/stat: the state character after the parenthesised comm (which may hold ')').
 std::optional<char> ParseTaskState(std::string_view text);
+// The same and num_threads (field 20), empty when the line ends before it or it is not a number.
+std::optional<TaskStat> ParseTaskStat(std::string_view text);
 
 // /proc/partitions: (major, minor) -> "/dev/<name>". Malformed lines are skipped.
 std::map<DeviceNumber, std::string> ParsePartitions(std::string_view text);

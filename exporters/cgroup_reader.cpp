@@ -20,27 +20,75 @@ namespace {
 constexpr double kNanosPerSecond = 1e9;
 constexpr double kMicrosPerSecond = 1e6;
 
-// Reads the files of one cgroup through the reader's KernelFileReader. The returned view is valid
-// until the next call.
+// The files a reader reads of one cgroup, each in its slot of the cgroup's KernelFileReader set.
+// v1 and v2 never mix in one reader: their slot numbers overlap.
+enum V1Slot : std::size_t {
+  kV1CpuacctUsage,
+  kV1CpuacctUsageCombined,
+  kV1CpuStat,
+  kV1CpuStatCombined,
+  kV1CpuacctStat,
+  kV1MemoryUsage,
+  kV1MemoryMaxUsage,
+  kV1MemoryFailcnt,
+  kV1MemoryStat,
+  kV1MemoryOomControl,
+  kV1BlkioThrottleBytes,
+  kV1BlkioBytes,
+  kV1BlkioThrottleOps,
+  kV1BlkioOps,
+  kV1CpuPressure,
+  kV1MemoryPressure,
+  kV1IoPressure,
+  kV1CpuQuota,
+  kV1CpuPeriod,
+  kV1CpuShares,
+  kV1MemoryLimit,
+  kV1Procs,
+  kV1Tasks,
+  kV1TasksCombined,
+  kV1SlotCount
+};
+enum V2Slot : std::size_t {
+  kV2CpuStat,
+  kV2MemoryCurrent,
+  kV2MemoryPeak,
+  kV2MemorySwap,
+  kV2MemoryStat,
+  kV2MemoryEvents,
+  kV2IoStat,
+  kV2CpuPressure,
+  kV2MemoryPressure,
+  kV2IoPressure,
+  kV2CpuMax,
+  kV2CpuWeight,
+  kV2MemoryMax,
+  kV2Procs,
+  kV2Threads,
+  kV2SlotCount
+};
+static_assert(kV1SlotCount <= KernelFileReader::kSlots && kV2SlotCount <= KernelFileReader::kSlots);
+
+// Reads the files of one cgroup. The returned view is valid until the next call.
 class FileSlurper {
  public:
-  explicit FileSlurper(KernelFileReader& files) : files_(files) {}
+  FileSlurper(KernelFileReader& files, std::string_view cgroup)
+      : files_(files), set_(files.Files(cgroup)) {}
 
-  std::optional<std::string_view> Read(const std::string& dir, const char* name) {
-    path_.assign(dir).append("/").append(name);
-    auto text = files_.Read(path_);
-    if (text)
-      ++opened_;
-    return text;
+  std::optional<std::string_view> Read(std::size_t slot, const std::string& dir, const char* name) {
+    return files_.Read(set_, slot, dir, name);
   }
 
   // How many files could be read: none means the cgroup is gone.
-  int opened() const { return opened_; }
+  int opened() const { return set_.readable(); }
+
+  // Forgets the files that were absent: a cgroup that could not be read at all may be created
+  // under the same path later.
+  void Reset() { files_.Reset(set_); }
 
  private:
   KernelFileReader& files_;
-  std::string path_;
-  int opened_ = 0;
+  KernelFileReader::FileSet& set_;
 };
 
 // "/" -> "", "/docker/x" -> "/docker/x", "docker/x" -> "/docker/x".
@@ -77,15 +125,15 @@ std::optional<std::uint64_t> WorkingSet(const std::optional<std::uint64_t>& usag
   return *usage > *inactive_file ? *usage - *inactive_file : 0;
 }
 
-std::optional<std::uint64_t> ReadUint(FileSlurper& files, const std::string& dir,
+std::optional<std::uint64_t> ReadUint(FileSlurper& files, std::size_t slot, const std::string& dir,
                                       const char* name) {
-  const auto text = files.Read(dir, name);
+  const auto text = files.Read(slot, dir, name);
   return text ? ParseSingleUint(*text) : std::nullopt;
 }
 
-void ReadPressure(FileSlurper& files, const std::string& dir, const char* name,
+void ReadPressure(FileSlurper& files, std::size_t slot, const std::string& dir, const char* name,
                   PressureStats& out) {
-  const auto text = files.Read(dir, name);
+  const auto text = files.Read(slot, dir, name);
   if (!text) {
     return;
   }
@@ -100,13 +148,14 @@ void ReadBlkioV1(FileSlurper& files, const std::string& dir, std::vector<BlkioDe
   std::vector<BlkioDeviceStats> devices;
   bool ok = true;
   bool any = false;
-  for (const auto& [throttle, plain, counter] :
-       {std::tuple{"blkio.throttle.io_service_bytes", "blkio.io_service_bytes",
-                   BlkioCounter::kBytes},
-        std::tuple{"blkio.throttle.io_serviced", "blkio.io_serviced", BlkioCounter::kOps}}) {
-    auto text = files.Read(dir, throttle);
+  for (const auto& [throttle_slot, throttle, plain_slot, plain, counter] :
+       {std::tuple{kV1BlkioThrottleBytes, "blkio.throttle.io_service_bytes", kV1BlkioBytes,
+                   "blkio.io_service_bytes", BlkioCounter::kBytes},
+        std::tuple{kV1BlkioThrottleOps, "blkio.throttle.io_serviced", kV1BlkioOps,
+                   "blkio.io_serviced", BlkioCounter::kOps}}) {
+    auto text = files.Read(throttle_slot, dir, throttle);
     if (!text) {
-      text = files.Read(dir, plain);
+      text = files.Read(plain_slot, dir, plain);
     }
     if (text) {
       any = true;
@@ -118,18 +167,23 @@ void ReadBlkioV1(FileSlurper& files, const std::string& dir, std::vector<BlkioDe
   }
 }
 
-void ReadTasks(FileSlurper& files, const std::string& dir, const char* procs_name,
-               const char* threads_name, CgroupStats& stats) {
-  if (const auto procs = files.Read(dir, procs_name)) {
-    stats.processes = CountIds(*procs);
-  }
-  if (const auto threads = files.Read(dir, threads_name)) {
+void ReadProcesses(FileSlurper& files, std::size_t slot, const std::string& dir,
+                   CgroupStats& stats) {
+  if (const auto procs = files.Read(slot, dir, "cgroup.procs")) {
     std::vector<std::int64_t> ids;
-    if (ParseIds(*threads, ids)) {
-      stats.threads = ids.size();
-      stats.thread_ids = std::move(ids);
+    if (ParseIds(*procs, ids)) {
+      stats.processes = ids.size();
+      stats.process_ids = std::move(ids);
     }
   }
+}
+
+std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::string_view>& text) {
+  std::vector<std::int64_t> ids;
+  if (!text || !ParseIds(*text, ids)) {
+    return std::nullopt;
+  }
+  return ids;
 }
 
 Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
@@ -142,20 +196,21 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   std::string cpu_dir = root + "/cpu" + path;
   const std::string memory_dir = root + "/memory" + path;
 
-  FileSlurper files(reader);
+  FileSlurper files(reader, path);
   CgroupStats stats;
   CpuStats& cpu = stats.cpu;
   MemoryStats& mem = stats.memory;
 
-  auto usage_text = files.Read(cpuacct_dir, "cpuacct.usage");
-  if (!usage_text && (usage_text = files.Read(combined, "cpuacct.usage"))) {
+  auto usage_text = files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage");
+  if (!usage_text &&
+      (usage_text = files.Read(kV1CpuacctUsageCombined, combined, "cpuacct.usage"))) {
     cpuacct_dir = combined;
   }
   if (usage_text) {
     cpu.usage_seconds = Scaled(ParseSingleUint(*usage_text), kNanosPerSecond);
   }
-  auto cpu_stat_text = files.Read(cpu_dir, "cpu.stat");
-  if (!cpu_stat_text && (cpu_stat_text = files.Read(combined, "cpu.stat"))) {
+  auto cpu_stat_text = files.Read(kV1CpuStat, cpu_dir, "cpu.stat");
+  if (!cpu_stat_text && (cpu_stat_text = files.Read(kV1CpuStatCombined, combined, "cpu.stat"))) {
     cpu_dir = combined;
   }
   if (cpu_stat_text) {
@@ -166,14 +221,15 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     ParseFlatKeyed(*cpu_stat_text, fields);
     cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
   }
-  mem.usage_bytes = ReadUint(files, memory_dir, "memory.usage_in_bytes");
+  mem.usage_bytes = ReadUint(files, kV1MemoryUsage, memory_dir, "memory.usage_in_bytes");
   if (files.opened() == 0) {
+    files.Reset();
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
   const std::string blkio_dir = root + "/blkio" + path;
   const std::string unified_dir = root + "/unified" + path;
 
-  if (const auto text = files.Read(cpuacct_dir, "cpuacct.stat")) {
+  if (const auto text = files.Read(kV1CpuacctStat, cpuacct_dir, "cpuacct.stat")) {
     std::optional<std::uint64_t> user, system;
     const KeyedField fields[] = {{"user", &user}, {"system", &system}};
     ParseFlatKeyed(*text, fields);
@@ -186,9 +242,9 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
 
   // Memory, as cAdvisor maps it with use_hierarchy (always on in current kernels): the total_*
   // keys cover the container's sub-cgroups too.
-  mem.max_usage_bytes = ReadUint(files, memory_dir, "memory.max_usage_in_bytes");
-  mem.failcnt = ReadUint(files, memory_dir, "memory.failcnt");
-  if (const auto text = files.Read(memory_dir, "memory.stat")) {
+  mem.max_usage_bytes = ReadUint(files, kV1MemoryMaxUsage, memory_dir, "memory.max_usage_in_bytes");
+  mem.failcnt = ReadUint(files, kV1MemoryFailcnt, memory_dir, "memory.failcnt");
+  if (const auto text = files.Read(kV1MemoryStat, memory_dir, "memory.stat")) {
     std::optional<std::uint64_t> total_inactive_file, total_rss, rss, total_cache, cache,
         total_mapped_file, mapped_file, total_swap, swap;
     const KeyedField fields[] = {
@@ -221,42 +277,42 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   } else {
     mem.working_set_bytes = mem.usage_bytes;
   }
-  if (const auto text = files.Read(memory_dir, "memory.oom_control")) {
+  if (const auto text = files.Read(kV1MemoryOomControl, memory_dir, "memory.oom_control")) {
     mem.oom_events = FlatKeyedValue(*text, "oom_kill");
   }
 
   ReadBlkioV1(files, blkio_dir, stats.blkio);
 
   // Pressure lives in the unified (v2) hierarchy of a hybrid host.
-  ReadPressure(files, unified_dir, "cpu.pressure", stats.cpu_pressure);
-  ReadPressure(files, unified_dir, "memory.pressure", stats.memory_pressure);
-  ReadPressure(files, unified_dir, "io.pressure", stats.io_pressure);
+  ReadPressure(files, kV1CpuPressure, unified_dir, "cpu.pressure", stats.cpu_pressure);
+  ReadPressure(files, kV1MemoryPressure, unified_dir, "memory.pressure", stats.memory_pressure);
+  ReadPressure(files, kV1IoPressure, unified_dir, "io.pressure", stats.io_pressure);
 
   if (with_spec) {
-    if (const auto text = files.Read(cpu_dir, "cpu.cfs_quota_us")) {
+    if (const auto text = files.Read(kV1CpuQuota, cpu_dir, "cpu.cfs_quota_us")) {
       const auto quota = ParseSingleInt(*text);
       if (quota && *quota >= 0) {  // -1: no quota
         stats.spec.cpu_quota = quota;
       }
     }
-    stats.spec.cpu_period = ReadUint(files, cpu_dir, "cpu.cfs_period_us");
-    stats.spec.cpu_shares = ReadUint(files, cpu_dir, "cpu.shares");
-    if (const auto limit = ReadUint(files, memory_dir, "memory.limit_in_bytes")) {
+    stats.spec.cpu_period = ReadUint(files, kV1CpuPeriod, cpu_dir, "cpu.cfs_period_us");
+    stats.spec.cpu_shares = ReadUint(files, kV1CpuShares, cpu_dir, "cpu.shares");
+    if (const auto limit = ReadUint(files, kV1MemoryLimit, memory_dir, "memory.limit_in_bytes")) {
       stats.spec.memory_limit_bytes = static_cast<double>(*limit);
     }
   }
 
-  ReadTasks(files, cpu_dir, "cgroup.procs", "tasks", stats);
+  ReadProcesses(files, kV1Procs, cpu_dir, stats);
   return stats;
 }
 
 Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
                            const std::string& path, bool with_spec) {
   const std::string dir = root + path;
-  FileSlurper files(reader);
+  FileSlurper files(reader, path);
   CgroupStats stats;
 
-  if (const auto text = files.Read(dir, "cpu.stat")) {
+  if (const auto text = files.Read(kV2CpuStat, dir, "cpu.stat")) {
     std::optional<std::uint64_t> usage, user, system, throttled;
     const KeyedField fields[] = {{"usage_usec", &usage},
                                  {"user_usec", &user},
@@ -272,13 +328,14 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   }
 
   MemoryStats& mem = stats.memory;
-  mem.usage_bytes = ReadUint(files, dir, "memory.current");
+  mem.usage_bytes = ReadUint(files, kV2MemoryCurrent, dir, "memory.current");
   if (files.opened() == 0) {  // every cgroup, the root too, has cpu.stat
+    files.Reset();
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
-  mem.max_usage_bytes = ReadUint(files, dir, "memory.peak");
-  mem.swap = ReadUint(files, dir, "memory.swap.current");
-  if (const auto text = files.Read(dir, "memory.stat")) {
+  mem.max_usage_bytes = ReadUint(files, kV2MemoryPeak, dir, "memory.peak");
+  mem.swap = ReadUint(files, kV2MemorySwap, dir, "memory.swap.current");
+  if (const auto text = files.Read(kV2MemoryStat, dir, "memory.stat")) {
     std::optional<std::uint64_t> inactive_file;
     const KeyedField fields[] = {
         {"inactive_file", &inactive_file},
@@ -296,39 +353,39 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   } else {
     mem.working_set_bytes = mem.usage_bytes;
   }
-  if (const auto text = files.Read(dir, "memory.events")) {
+  if (const auto text = files.Read(kV2MemoryEvents, dir, "memory.events")) {
     const KeyedField fields[] = {{"max", &mem.failcnt}, {"oom_kill", &mem.oom_events}};
     ParseFlatKeyed(*text, fields);
   }
 
-  if (const auto text = files.Read(dir, "io.stat")) {
+  if (const auto text = files.Read(kV2IoStat, dir, "io.stat")) {
     std::vector<BlkioDeviceStats> devices;
     if (ParseIoStatV2(*text, devices)) {
       stats.blkio = std::move(devices);
     }
   }
 
-  ReadPressure(files, dir, "cpu.pressure", stats.cpu_pressure);
-  ReadPressure(files, dir, "memory.pressure", stats.memory_pressure);
-  ReadPressure(files, dir, "io.pressure", stats.io_pressure);
+  ReadPressure(files, kV2CpuPressure, dir, "cpu.pressure", stats.cpu_pressure);
+  ReadPressure(files, kV2MemoryPressure, dir, "memory.pressure", stats.memory_pressure);
+  ReadPressure(files, kV2IoPressure, dir, "io.pressure", stats.io_pressure);
 
   if (with_spec) {
-    if (const auto text = files.Read(dir, "cpu.max")) {
+    if (const auto text = files.Read(kV2CpuMax, dir, "cpu.max")) {
       if (const auto max = ParseCpuMax(*text)) {
         stats.spec.cpu_quota = max->quota_us;
         stats.spec.cpu_period = max->period_us;
       }
     }
-    if (const auto weight = ReadUint(files, dir, "cpu.weight")) {
+    if (const auto weight = ReadUint(files, kV2CpuWeight, dir, "cpu.weight")) {
       stats.spec.cpu_shares = CpuWeightToShares(*weight);
     }
-    if (const auto limit = ReadUint(files, dir, "memory.max")) {
+    if (const auto limit = ReadUint(files, kV2MemoryMax, dir, "memory.max")) {
       // "max" reads as 2^64-1, which cAdvisor exports as that number.
       stats.spec.memory_limit_bytes = static_cast<double>(*limit);
     }
   }
 
-  ReadTasks(files, dir, "cgroup.procs", "cgroup.threads", stats);
+  ReadProcesses(files, kV2Procs, dir, stats);
   return stats;
 }
 
@@ -361,6 +418,20 @@ Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path, bool with_s
   const std::string path = NormalizeCgroupPath(cgroup_path);
   return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, path, with_spec)
                                         : ReadV2(*files_, root_, path, with_spec);
+}
+
+std::optional<std::vector<std::int64_t>> CgroupReader::ThreadIds(
+    std::string_view cgroup_path) const {
+  const std::string path = NormalizeCgroupPath(cgroup_path);
+  FileSlurper files(*files_, path);
+  if (version_ == CgroupVersion::kV2) {
+    return ParsedIds(files.Read(kV2Threads, root_ + path, "cgroup.threads"));
+  }
+  auto text = files.Read(kV1Tasks, root_ + "/cpu" + path, "tasks");
+  if (!text) {
+    text = files.Read(kV1TasksCombined, root_ + "/cpu,cpuacct" + path, "tasks");
+  }
+  return ParsedIds(text);
 }
 
 void CgroupReader::CloseUnusedFiles() const {

@@ -2,9 +2,12 @@
 // between reads (see KernelFileReader); copies share them. Not thread-safe: one scrape at a time.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/result.h"
 #include "exporters/container_stats.h"
@@ -28,6 +31,11 @@ class CgroupReader {
   // Without `with_spec` the limits (quota, period, shares, memory limit) are not read: they
   // change only with `docker update`, and the collector refreshes them less often.
   Result<CgroupStats> Read(std::string_view cgroup_path, bool with_spec = true) const;
+
+  // The ids of the cgroup's threads (tasks in v1, cgroup.threads in v2): Read counts processes
+  // only, the thread list is read when a process has more than one thread. Empty when the file is
+  // absent or malformed.
+  std::optional<std::vector<std::int64_t>> ThreadIds(std::string_view cgroup_path) const;
 
   // Closes the files of cgroups not read since the last call (containers that went away).
   void CloseUnusedFiles() const;

@@ -448,6 +448,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   // The root cgroup: the host's totals, as cAdvisor's id="/".
   out.SetLabels({{"id", "/"}});
   if (auto root = cgroups_.Read("/"); root.ok()) {
+    if (const auto threads = cgroups_.ThreadIds("/"))
+      root->threads = threads->size();
     AddCgroupStats(out, *root, devices);
   } else {
     options_.on_error("cgroup");
@@ -477,6 +479,9 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     } else {
       stats->spec = cached.spec;
     }
+    const ProcReader::Tasks tasks = proc_.TaskStates(
+        stats->process_ids, [&] { return cgroups_.ThreadIds(container.cgroup_path); });
+    stats->threads = tasks.threads;
     if (options_.on_sample)
       options_.on_sample(container, now, *stats);
     labels.clear();
@@ -496,7 +501,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     } else {
       options_.on_error("proc");
     }
-    AddTaskStates(out, proc_.TaskStates(stats->thread_ids));
+    AddTaskStates(out, tasks.states);
     if (container.started_at > 0)
       out.Add(kStartTime, container.started_at);
     out.Add(kLastSeen, now);

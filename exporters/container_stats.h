@@ -67,8 +67,9 @@ struct CgroupStats {
   PressureStats io_pressure;
   SpecStats spec;
   std::optional<std::uint64_t> processes;  // cgroup.procs entries
-  std::optional<std::uint64_t> threads;    // tasks (v1) / cgroup.threads (v2) entries
-  std::vector<std::int64_t> thread_ids;    // those entries, for container_tasks_state
+  std::vector<std::int64_t> process_ids;   // those entries
+  // Threads: not read by CgroupReader::Read (see ProcReader::TaskStates), set by the collector.
+  std::optional<std::uint64_t> threads;
 };
 
 }  // namespace swarmwatch

@@ -23,8 +23,8 @@ std::size_t MaxOpenFiles() {
 KernelFileReader::KernelFileReader() : max_open_(MaxOpenFiles()) {}
 
 KernelFileReader::~KernelFileReader() {
-  for (auto& [path, file] : files_)
-    ::close(file.fd);
+  for (auto& [key, set] : sets_)
+    Reset(set);
 }
 
 bool KernelFileReader::ReadAll(int fd) {
@@ -60,38 +60,86 @@ bool KernelFileReader::ReadAll(int fd) {
   return true;
 }
 
-std::optional<std::string_view> KernelFileReader::Read(const std::string& path) {
-  if (auto it = files_.find(path); it != files_.end()) {
-    it->second.used = true;
-    if (ReadAll(it->second.fd))
+KernelFileReader::FileSet& KernelFileReader::Files(std::string_view key) {
+  auto it = sets_.find(key);
+  if (it == sets_.end())
+    it = sets_.emplace(std::string(key), FileSet{}).first;
+  FileSet& set = it->second;
+  set.used_ = true;
+  set.readable_ = 0;
+  ++set.lookups_;
+  return set;
+}
+
+std::optional<std::string_view> KernelFileReader::Read(FileSet& set, std::size_t slot,
+                                                       std::string_view dir,
+                                                       std::string_view name) {
+  FileSet::Slot& file = set.slots_.at(slot);
+  if (file.fd >= 0) {
+    if (ReadAll(file.fd)) {
+      ++set.readable_;
       return std::string_view(buffer_.data(), used_);
-    // The cgroup or process behind it is gone; a new file may stand at the same path now.
-    ::close(it->second.fd);
-    files_.erase(it);
+    }
+    // The cgroup or process behind it is gone; a new one may stand at the same path now.
+    ::close(file.fd);
+    file.fd = -1;
+    --open_files_;
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (file.absent && set.lookups_ - file.absent_since < kRetryAbsentAfter)
     return std::nullopt;
+  path_.assign(dir).append("/").append(name);
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    file.absent = true;
+    file.absent_since = set.lookups_;
+    return std::nullopt;
+  }
+  file.absent = false;
   if (!ReadAll(fd)) {
     ::close(fd);
     return std::nullopt;
   }
-  if (files_.size() < max_open_) {
-    files_.emplace(path, OpenFile{fd, true});
+  if (open_files_ < max_open_) {
+    file.fd = fd;
+    ++open_files_;
   } else {
     ::close(fd);
   }
+  ++set.readable_;
   return std::string_view(buffer_.data(), used_);
 }
 
+std::optional<std::string_view> KernelFileReader::Read(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  const std::string_view dir =
+      slash == std::string::npos ? std::string_view(".") : std::string_view(path).substr(0, slash);
+  const std::string_view name = slash == std::string::npos
+                                    ? std::string_view(path)
+                                    : std::string_view(path).substr(slash + 1);
+  FileSet& set = Files(path);
+  // Always retried: a caller reading single paths has no other way to see one appear.
+  set.slots_[0].absent = false;
+  return Read(set, 0, dir, name);
+}
+
+void KernelFileReader::Reset(FileSet& set) {
+  for (FileSet::Slot& file : set.slots_) {
+    if (file.fd >= 0) {
+      ::close(file.fd);
+      --open_files_;
+    }
+    file = FileSet::Slot{};
+  }
+}
+
 void KernelFileReader::CloseUnused() {
-  for (auto it = files_.begin(); it != files_.end();) {
-    if (it->second.used) {
-      it->second.used = false;
+  for (auto it = sets_.begin(); it != sets_.end();) {
+    if (it->second.used_) {
+      it->second.used_ = false;
       ++it;
     } else {
-      ::close(it->second.fd);
-      it = files_.erase(it);
+      Reset(it->second);
+      it = sets_.erase(it);
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -48,6 +49,37 @@ bool ReadWholeFile(const std::string& path, std::string& out) {
   return ok;
 }
 
+constexpr std::size_t kStatSlot = 0;
+constexpr std::size_t kNetDevSlot = 1;
+
+std::string ProcessDir(const std::string& root, std::int64_t pid) {
+  std::string dir = root;
+  dir.push_back('/');
+  dir.append(std::to_string(pid));
+  return dir;
+}
+
+void CountState(char state, TaskStateCounts& counts) {
+  switch (state) {
+    case 'R':
+      ++counts.running;
+      break;
+    case 'S':
+    case 'I':
+      ++counts.sleeping;
+      break;
+    case 'T':
+    case 't':
+      ++counts.stopped;
+      break;
+    case 'D':
+      ++counts.uninterruptible;
+      break;
+    default:  // Z, X: not counted, as cAdvisor
+      break;
+  }
+}
+
 }  // namespace
 
 ProcReader::ProcReader(std::string proc_root)
@@ -58,60 +90,67 @@ ProcReader::ProcReader(std::string proc_root)
 }
 
 Result<std::vector<NetInterfaceStats>> ProcReader::NetDev(std::int64_t pid) const {
-  const std::string path = root_ + "/" + std::to_string(pid) + "/net/dev";
-  const auto text = files_->Read(path);
+  const std::string dir = ProcessDir(root_, pid);
+  KernelFileReader::FileSet& set = files_->Files(dir);
+  const auto text = files_->Read(set, kNetDevSlot, dir, "net/dev");
   if (!text) {
-    return Error{"cannot read " + path};
+    return Error{"cannot read " + dir + "/net/dev"};
   }
   auto interfaces = ParseNetDev(*text);
   if (!interfaces) {
-    return Error{"malformed " + path};
+    return Error{"malformed " + dir + "/net/dev"};
   }
   std::erase_if(*interfaces, [](const NetInterfaceStats& s) { return IsIgnoredInterface(s.name); });
   return std::move(*interfaces);
 }
 
-TaskStateCounts ProcReader::TaskStates(const std::vector<std::int64_t>& thread_ids) const {
-  TaskStateCounts counts;
-  std::string path;
-  for (const std::int64_t tid : thread_ids) {
-    path.assign(root_).append("/").append(std::to_string(tid)).append("/stat");
-    const auto text = files_->Read(path);
-    if (!text) {
-      continue;  // the thread exited since the cgroup was read
+std::optional<TaskStat> ProcReader::ReadTaskStat(std::int64_t tid) const {
+  const std::string dir = ProcessDir(root_, tid);
+  KernelFileReader::FileSet& set = files_->Files(dir);
+  const auto text = files_->Read(set, kStatSlot, dir, "stat");
+  return text ? ParseTaskStat(*text) : std::nullopt;
+}
+
+ProcReader::Tasks ProcReader::TaskStates(const std::vector<std::int64_t>& process_ids,
+                                         const ThreadLister& list_threads) const {
+  Tasks tasks;
+  std::uint64_t threads = 0;
+  bool multithreaded = false;
+  for (const std::int64_t pid : process_ids) {
+    const auto stat = ReadTaskStat(pid);
+    if (!stat) {
+      continue;  // the process exited since the cgroup was read
     }
-    const auto state = ParseTaskState(*text);
-    if (!state) {
-      continue;
+    CountState(stat->state, tasks.states);
+    // An unknown count is treated as several threads: the thread list then tells.
+    multithreaded = multithreaded || stat->num_threads != 1u;
+    threads += stat->num_threads.value_or(1);
+  }
+  if (!multithreaded) {
+    tasks.threads = threads;
+    return tasks;
+  }
+  const auto thread_ids = list_threads();
+  if (!thread_ids) {
+    return tasks;
+  }
+  tasks.threads = thread_ids->size();
+  std::vector<std::int64_t> leaders = process_ids;
+  std::sort(leaders.begin(), leaders.end());
+  for (const std::int64_t tid : *thread_ids) {
+    if (std::binary_search(leaders.begin(), leaders.end(), tid)) {
+      continue;  // counted above
     }
-    switch (*state) {
-      case 'R':
-        ++counts.running;
-        break;
-      case 'S':
-      case 'I':
-        ++counts.sleeping;
-        break;
-      case 'T':
-      case 't':
-        ++counts.stopped;
-        break;
-      case 'D':
-        ++counts.uninterruptible;
-        break;
-      default:  // Z, X: not counted, as cAdvisor
-        break;
+    if (const auto stat = ReadTaskStat(tid)) {
+      CountState(stat->state, tasks.states);
     }
   }
-  return counts;
+  return tasks;
 }
 
 std::map<DeviceNumber, std::string> ProcReader::BlockDeviceNames() const {
-  std::string text;
-  if (!ReadWholeFile(root_ + "/partitions", text)) {
-    return {};
-  }
-  return ParsePartitions(text);
+  const auto text = files_->Read(root_ + "/partitions");
+  return text ? ParsePartitions(*text) : std::map<DeviceNumber, std::string>{};
 }
 
 Result<MachineInfo> ProcReader::Machine() const {

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,6 +30,12 @@ struct TaskStateCounts {
   std::uint64_t running = 0, sleeping = 0, stopped = 0, uninterruptible = 0, iowait = 0;
 };
 
+// What the agent reads of /proc/<tid>/stat.
+struct TaskStat {
+  char state = 0;
+  std::optional<std::uint64_t> num_threads;
+};
+
 struct MachineInfo {
   std::uint64_t cpu_cores = 0;
   std::uint64_t memory_bytes = 0;
@@ -41,8 +49,19 @@ class ProcReader {
 
   // <proc_root>/<pid>/net/dev without the interfaces cAdvisor ignores (lo, veth*, docker*).
   Result<std::vector<NetInterfaceStats>> NetDev(std::int64_t pid) const;
-  // One /proc/<tid>/stat per thread; threads that vanished are not counted.
-  TaskStateCounts TaskStates(const std::vector<std::int64_t>& thread_ids) const;
+  // The states of the threads of `process_ids` (a cgroup's processes), and how many threads they
+  // have. One /proc/<pid>/stat per process tells its state and thread count; only when a process
+  // has more threads is `list_threads` (the cgroup's thread ids) called and the other threads'
+  // /proc/<tid>/stat read: most containers' processes have one thread, and this saves reading the
+  // thread list. Processes and threads that vanished are not counted; `threads` is empty when
+  // `list_threads` could not list them.
+  struct Tasks {
+    TaskStateCounts states;
+    std::optional<std::uint64_t> threads;
+  };
+  using ThreadLister = std::function<std::optional<std::vector<std::int64_t>>()>;
+  Tasks TaskStates(const std::vector<std::int64_t>& process_ids,
+                   const ThreadLister& list_threads) const;
   // From <proc_root>/partitions: "8:0" -> "/dev/sda".
   std::map<DeviceNumber, std::string> BlockDeviceNames() const;
   Result<MachineInfo> Machine() const;
@@ -50,6 +69,8 @@ class ProcReader {
   void CloseUnusedFiles() const;
 
  private:
+  std::optional<TaskStat> ReadTaskStat(std::int64_t tid) const;
+
   std::string root_;
   std::shared_ptr<KernelFileReader> files_;
 };

@@ -34,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   (void)ParseTaskState(text);
+  (void)ParseTaskStat(text);
   (void)ParsePartitions(text);
   (void)ParseMemTotalBytes(text);
   (void)CountCpusInCpuinfo(text);

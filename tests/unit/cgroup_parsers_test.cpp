@@ -221,6 +221,22 @@ TEST(ParseTaskState, CommWithSpacesAndParens) {
   EXPECT_EQ(ParseTaskState("1 (x) I"), 'I');
 }
 
+TEST(ParseTaskStat, StateAndThreadCount) {
+  const auto stat = ParseTaskStat(
+      "20010 (my d) S 1 20010 20010 0 -1 4194560 100 0 0 0 1 1 0 0 20 0 3 0 31380 2322432 348\n");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_EQ(stat->state, 'S');
+  EXPECT_EQ(stat->num_threads, 3u);
+  // Cut before num_threads, or a word where it stands: the state alone.
+  const auto cut = ParseTaskStat("1 (x) R 1 1 1 0 -1 4194560 100 0 0 0 1 1 0 0 20");
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->state, 'R');
+  EXPECT_EQ(cut->num_threads, std::nullopt);
+  EXPECT_EQ(ParseTaskStat("1 (x) R 1 1 1 0 -1 4 1 0 0 0 1 1 0 0 20 0 many 0")->num_threads,
+            std::nullopt);
+  EXPECT_EQ(ParseTaskStat("20007 (trunc"), std::nullopt);
+}
+
 TEST(ParseTaskState, Garbage) {
   EXPECT_EQ(ParseTaskState(""), std::nullopt);
   EXPECT_EQ(ParseTaskState("20007 (trunc"), std::nullopt);

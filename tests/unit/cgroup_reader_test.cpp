@@ -96,8 +96,8 @@ void ExpectV1Container(const CgroupStats& s) {
   EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 67108864.0);
 
   EXPECT_EQ(s.processes, 3u);
-  EXPECT_EQ(s.threads, 3u);
-  EXPECT_EQ(s.thread_ids, (std::vector<std::int64_t>{10139, 10184, 10185}));
+  EXPECT_EQ(s.process_ids, (std::vector<std::int64_t>{10139, 10184, 10185}));
+  EXPECT_EQ(s.threads, std::nullopt);  // ThreadIds reads them, when needed
 }
 
 TEST(DetectCgroupVersion, Fixtures) {
@@ -112,6 +112,7 @@ TEST(CgroupReaderV1, Container) {
   const auto stats = reader.Read("/docker/abc123");
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ExpectV1Container(*stats);
+  EXPECT_EQ(reader.ThreadIds("/docker/abc123"), (std::vector<std::int64_t>{10139, 10184, 10185}));
 }
 
 TEST(CgroupReaderV1, CombinedCpuCpuacctLayout) {
@@ -119,6 +120,8 @@ TEST(CgroupReaderV1, CombinedCpuCpuacctLayout) {
   const auto stats = reader.Read("/docker/abc123/");
   ASSERT_TRUE(stats.ok()) << stats.error().message;
   ExpectV1Container(*stats);
+  EXPECT_EQ(reader.ThreadIds("/docker/abc123/"),  // cpu,cpuacct/docker/abc123/tasks
+            (std::vector<std::int64_t>{10139, 10184, 10185}));
 }
 
 TEST(CgroupReaderV1, Root) {
@@ -150,13 +153,28 @@ TEST(CgroupReaderV1, Root) {
   EXPECT_EQ(s.spec.cpu_period, 100000u);
   EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 9223372036854771712.0);  // raw, as cAdvisor
   EXPECT_EQ(s.processes, 78u);
-  EXPECT_EQ(s.threads, 134u);
-  EXPECT_EQ(s.thread_ids.size(), 134u);
+  EXPECT_EQ(s.process_ids.size(), 78u);
+  EXPECT_EQ(reader.ThreadIds("/")->size(), 134u);
 }
 
 TEST(CgroupReaderV1, VanishedCgroupIsAnError) {
   const CgroupReader reader(kV1, CgroupVersion::kV1);
   EXPECT_FALSE(reader.Read("/docker/gone").ok());
+}
+
+TEST(CgroupReaderV1, CgroupCreatedAfterAFailedReadIsRead) {
+  const TreeCopy tree(kV1);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  EXPECT_FALSE(reader.Read("/docker/late").ok());
+  // The container's cgroup appears (its files are those of abc123): nothing of the failed read
+  // is remembered as absent.
+  for (const char* controller : {"cpu", "cpuacct", "memory", "blkio", "unified"}) {
+    fs::copy(tree.dir() + "/" + controller + "/docker/abc123",
+             tree.dir() + "/" + controller + "/docker/late", fs::copy_options::recursive);
+  }
+  const auto stats = reader.Read("/docker/late");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ExpectV1Container(*stats);
 }
 
 TEST(CgroupReaderV1, MissingFilesLeaveFieldsEmpty) {
@@ -236,11 +254,10 @@ TEST(CgroupReaderV1, ManyThreadsSpillPastTheStackBuffer) {
     tasks += std::to_string(tid) + "\n";
   }
   tree.Write("cpu/docker/abc123/tasks", tasks);
-  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
-  ASSERT_TRUE(stats.ok());
-  EXPECT_EQ(stats->threads, 4000u);
-  ASSERT_EQ(stats->thread_ids.size(), 4000u);
-  EXPECT_EQ(stats->thread_ids.back(), 103999);
+  const auto ids = CgroupReader(tree.dir(), CgroupVersion::kV1).ThreadIds("/docker/abc123");
+  ASSERT_TRUE(ids.has_value());
+  ASSERT_EQ(ids->size(), 4000u);
+  EXPECT_EQ(ids->back(), 103999);
 }
 
 TEST(CgroupReaderV2, Container) {
@@ -292,8 +309,9 @@ TEST(CgroupReaderV2, Container) {
   EXPECT_DOUBLE_EQ(*s.spec.memory_limit_bytes, 67108864.0);
 
   EXPECT_EQ(s.processes, 3u);
-  EXPECT_EQ(s.threads, 4u);
-  EXPECT_EQ(s.thread_ids, (std::vector<std::int64_t>{4100, 4150, 4151, 4152}));
+  EXPECT_EQ(s.process_ids.size(), 3u);
+  EXPECT_EQ(reader.ThreadIds("/system.slice/docker-abc123.scope"),
+            (std::vector<std::int64_t>{4100, 4150, 4151, 4152}));
 }
 
 TEST(CgroupReaderV2, MaxValues) {
@@ -308,7 +326,7 @@ TEST(CgroupReaderV2, MaxValues) {
   EXPECT_EQ(stats->memory.working_set_bytes, 4096u);       // no memory.stat
   EXPECT_EQ(stats->memory.max_usage_bytes, std::nullopt);  // no memory.peak (kernel < 5.19)
   EXPECT_EQ(stats->processes, 0u);
-  EXPECT_EQ(stats->threads, 0u);
+  EXPECT_EQ(reader.ThreadIds("system.slice/docker-unlimited.scope"), std::vector<std::int64_t>{});
   EXPECT_TRUE(stats->blkio.empty());
 }
 
@@ -335,7 +353,7 @@ TEST(CgroupReaderV2, Root) {
   EXPECT_DOUBLE_EQ(*s.cpu_pressure.waiting_seconds, 50.0);
   EXPECT_DOUBLE_EQ(*s.io_pressure.stalled_seconds, 6.5);
   EXPECT_EQ(s.processes, 3u);
-  EXPECT_EQ(s.threads, 5u);
+  EXPECT_EQ(reader.ThreadIds("/")->size(), 5u);
 }
 
 TEST(CgroupReaderV2, VanishedCgroupIsAnError) {
@@ -353,7 +371,8 @@ TEST(CgroupReaderV2, GarbageInOneFileLeavesOnlyThatFieldEmpty) {
   tree.Write(c + "io.stat", "8:0 rbytes=1 wbytes");
   tree.Write(c + "memory.current", "");
   tree.Write(c + "cgroup.threads", "4100\nnot-a-tid\n");
-  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV2).Read("/" + c);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV2);
+  const auto stats = reader.Read("/" + c);
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->spec.cpu_quota, std::nullopt);
   EXPECT_EQ(stats->spec.cpu_period, std::nullopt);
@@ -361,8 +380,7 @@ TEST(CgroupReaderV2, GarbageInOneFileLeavesOnlyThatFieldEmpty) {
   EXPECT_TRUE(stats->blkio.empty());
   EXPECT_EQ(stats->memory.usage_bytes, std::nullopt);
   EXPECT_EQ(stats->memory.working_set_bytes, std::nullopt);
-  EXPECT_EQ(stats->threads, std::nullopt);
-  EXPECT_TRUE(stats->thread_ids.empty());
+  EXPECT_EQ(reader.ThreadIds("/" + c), std::nullopt);
   EXPECT_EQ(stats->processes, 3u);
   EXPECT_EQ(stats->memory.rss, 20971520u);
   EXPECT_DOUBLE_EQ(*stats->cpu.usage_seconds, 2.345678);

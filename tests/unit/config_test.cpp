@@ -7,25 +7,26 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
+
 namespace swarmwatch {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// A config file in a directory of its own: ctest runs each test in its own process, in parallel,
+// so a name derived from a per-process counter was shared by tests running at once.
 class TempYaml {
  public:
-  explicit TempYaml(const std::string& text)
-      : path_(std::filesystem::temp_directory_path() /
-              ("swarmwatch-config-" + std::to_string(counter_++) + ".yaml")) {
+  explicit TempYaml(const std::string& text) : path_(dir_.path() + "/config.yaml") {
     std::ofstream(path_) << text;
   }
-  ~TempYaml() { std::filesystem::remove(path_); }
-  std::string path() const { return path_.string(); }
+  const std::string& path() const { return path_; }
 
  private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
+  testing::TempDir dir_{"swarmwatch-config"};
+  std::string path_;
 };
 
 TEST(Config, DefaultsWorkUnchangedOnASwarmNode) {

@@ -5,7 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <fstream>
 #include <string>
+
+#include "tests/temp_dir.h"
 
 namespace swarmwatch {
 namespace {
@@ -77,6 +81,65 @@ TEST(KernelFileReader, CloseUnusedClosesFilesNotReadSinceTheLastCall) {
   ASSERT_TRUE(reader.Read("/proc/self/stat").has_value());
   reader.CloseUnused();  // status was not read in this round
   EXPECT_EQ(reader.open_files(), 1u);
+}
+
+TEST(KernelFileReader, FilesOfASetAreReadBySlot) {
+  KernelFileReader reader;
+  KernelFileReader::FileSet& self = reader.Files("/proc/self");
+  const auto stat = reader.Read(self, 0, "/proc/self", "stat");
+  ASSERT_TRUE(stat.has_value());
+  EXPECT_NE(stat->find(") "), std::string_view::npos);
+  const auto status = reader.Read(self, 1, "/proc/self", "status");
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->substr(0, 5), "Name:");
+  EXPECT_EQ(self.readable(), 2);
+  EXPECT_EQ(reader.open_files(), 2u);
+  // Looked up again, the set is the same one: its files are not opened anew.
+  EXPECT_EQ(&reader.Files("/proc/self"), &self);
+  EXPECT_EQ(self.readable(), 0);
+  EXPECT_TRUE(reader.Read(self, 0, "/proc/self", "stat").has_value());
+  EXPECT_EQ(reader.open_files(), 2u);
+}
+
+TEST(KernelFileReader, AbsentFileIsTriedAgainOnlyAfterSomeLookups) {
+  const testing::TempDir dir;
+  KernelFileReader reader;
+  KernelFileReader::FileSet* set = &reader.Files(dir.path());
+  EXPECT_FALSE(reader.Read(*set, 0, dir.path(), "late").has_value());
+  { std::ofstream(dir.path() + "/late") << "here\n"; }
+  std::uint32_t lookups = 1;
+  for (; lookups < KernelFileReader::kRetryAbsentAfter; ++lookups) {
+    set = &reader.Files(dir.path());
+    ASSERT_FALSE(reader.Read(*set, 0, dir.path(), "late").has_value()) << lookups;
+  }
+  set = &reader.Files(dir.path());
+  EXPECT_EQ(reader.Read(*set, 0, dir.path(), "late"), "here\n");
+}
+
+TEST(KernelFileReader, ResetForgetsAbsentFilesAndClosesOpenOnes) {
+  const testing::TempDir dir;
+  { std::ofstream(dir.path() + "/a") << "a\n"; }
+  KernelFileReader reader;
+  KernelFileReader::FileSet& set = reader.Files(dir.path());
+  EXPECT_EQ(reader.Read(set, 0, dir.path(), "a"), "a\n");
+  EXPECT_FALSE(reader.Read(set, 1, dir.path(), "b").has_value());
+  reader.Reset(set);
+  EXPECT_EQ(reader.open_files(), 0u);
+  { std::ofstream(dir.path() + "/b") << "b\n"; }
+  EXPECT_EQ(reader.Read(set, 1, dir.path(), "b"), "b\n");
+}
+
+TEST(KernelFileReader, CloseUnusedClosesSetsNotLookedUpSinceTheLastCall) {
+  KernelFileReader reader;
+  KernelFileReader::FileSet& self = reader.Files("/proc/self");
+  ASSERT_TRUE(reader.Read(self, 0, "/proc/self", "stat").has_value());
+  ASSERT_TRUE(reader.Read(self, 1, "/proc/self", "status").has_value());
+  ASSERT_TRUE(reader.Read("/proc/self/statm").has_value());
+  reader.CloseUnused();
+  EXPECT_EQ(reader.open_files(), 3u);
+  reader.Files("/proc/self");  // looked up, not read: its files stay open
+  reader.CloseUnused();
+  EXPECT_EQ(reader.open_files(), 2u);
 }
 
 TEST(KernelFileReader, ReadsFilesLargerThanOneChunk) {

@@ -1,11 +1,14 @@
 // Reads tests/testdata/proc: files copied from this machine's /proc (pid 10139 is the fixture
 // container's shell, pid 1 holds the host's net/dev) plus synthetic /proc/<tid>/stat files 20001..
-// 20007 covering every state and a comm holding spaces and ')'.
+// 20007 covering every state and a comm holding spaces and ')', and 20010, a process of three
+// threads (20011, 20012).
 #include "exporters/proc_reader.h"
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace swarmwatch {
 namespace {
@@ -45,17 +48,55 @@ TEST(ProcReader, NetDevOfMissingPidIsAnError) {
   EXPECT_FALSE(ProcReader(kProc).NetDev(99999).ok());
 }
 
-TEST(ProcReader, TaskStates) {
+// A thread lister that records that it was called.
+struct Lister {
+  std::optional<std::vector<std::int64_t>> ids;
+  int calls = 0;
+  ProcReader::ThreadLister Get() {
+    return [this] {
+      ++calls;
+      return ids;
+    };
+  }
+};
+
+TEST(ProcReader, TaskStatesOfSingleThreadedProcessesNeedNoThreadList) {
   const ProcReader reader(kProc);
   // 10139 sh S, 10184 sleep S, 10185 sleep S, 20001 D (comm "a) S (b"), 20002 I, 20003 T,
-  // 20004 t, 20005 R (comm "busy)"), 20006 Z (not counted), 20007 truncated, 99999 vanished.
-  const TaskStateCounts counts = reader.TaskStates(
-      {10139, 10184, 10185, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 99999});
-  EXPECT_EQ(counts.running, 1u);
-  EXPECT_EQ(counts.sleeping, 4u);
-  EXPECT_EQ(counts.stopped, 2u);
-  EXPECT_EQ(counts.uninterruptible, 1u);
-  EXPECT_EQ(counts.iowait, 0u);
+  // 20004 t, 20005 R (comm "busy)"), 20006 Z (not counted), 20007 truncated, 99999 vanished:
+  // each has one thread.
+  Lister lister;
+  const ProcReader::Tasks tasks = reader.TaskStates(
+      {10139, 10184, 10185, 20001, 20002, 20003, 20004, 20005, 20006, 20007, 99999}, lister.Get());
+  EXPECT_EQ(tasks.states.running, 1u);
+  EXPECT_EQ(tasks.states.sleeping, 4u);
+  EXPECT_EQ(tasks.states.stopped, 2u);
+  EXPECT_EQ(tasks.states.uninterruptible, 1u);
+  EXPECT_EQ(tasks.states.iowait, 0u);
+  EXPECT_EQ(tasks.threads, 9u);  // one per readable stat, the zombie's too
+  EXPECT_EQ(lister.calls, 0);
+}
+
+TEST(ProcReader, TaskStatesOfAMultiThreadedProcessReadEachThread) {
+  const ProcReader reader(kProc);
+  // 20010 S has three threads: 20011 R and 20012 D. 20013 vanished since the list was read.
+  Lister lister{std::vector<std::int64_t>{10139, 20010, 20011, 20012, 20013}};
+  const ProcReader::Tasks tasks = reader.TaskStates({10139, 20010}, lister.Get());
+  EXPECT_EQ(lister.calls, 1);
+  EXPECT_EQ(tasks.states.sleeping, 2u);  // 10139, 20010
+  EXPECT_EQ(tasks.states.running, 1u);
+  EXPECT_EQ(tasks.states.uninterruptible, 1u);
+  EXPECT_EQ(tasks.threads, 5u);  // the list's entries, as container_threads always counted
+}
+
+TEST(ProcReader, TaskStatesWithoutAThreadListCountOnlyProcesses) {
+  const ProcReader reader(kProc);
+  Lister lister;  // the tasks file is unreadable
+  const ProcReader::Tasks tasks = reader.TaskStates({20010}, lister.Get());
+  EXPECT_EQ(lister.calls, 1);
+  EXPECT_EQ(tasks.states.sleeping, 1u);
+  EXPECT_EQ(tasks.states.running, 0u);
+  EXPECT_EQ(tasks.threads, std::nullopt);
 }
 
 TEST(ProcReader, BlockDeviceNames) {

@@ -1,5 +1,6 @@
 #include "exporters/text_format.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -63,6 +64,36 @@ TEST(TextExposition, SpecialValues) {
   WriteTextExposition({gauge}, out);
   EXPECT_NE(out.find("g NaN\ng +Inf\ng -Inf\ng 1.8446744073709552e+19\n"), std::string::npos)
       << out;
+}
+
+TEST(TextExposition, ValuesArePrintedInTheirShortestForm) {
+  // Whole numbers take a faster path than the rest: both must print what the shortest
+  // round-trip form (fmt's "{}") prints, on both sides of the boundary where it turns to an
+  // exponent.
+  const double values[] = {0.0,
+                           -0.0,
+                           1.0,
+                           -1.0,
+                           42.0,
+                           0.5,
+                           1e-7,
+                           1e6,
+                           123456789012345.0,
+                           999999999999999.0,
+                           1e15,
+                           1e16,
+                           -1e15,
+                           9007199254740993.0,
+                           1.8446744073709552e19,
+                           0.1 + 0.2,
+                           2.5e-3,
+                           -123.0,
+                           1e300};
+  for (const double value : values) {
+    std::string out;
+    AppendValue(value, out);
+    EXPECT_EQ(out, fmt::format("{}", value)) << value;
+  }
 }
 
 TEST(TextExposition, MeansTheSameAsPrometheusCppTextSerializer) {
