@@ -47,6 +47,7 @@ enum V1Slot : std::size_t {
   kV1Procs,
   kV1Tasks,
   kV1TasksCombined,
+  kV1UnifiedCpuStat,
   kV1SlotCount
 };
 enum V2Slot : std::size_t {
@@ -167,6 +168,36 @@ void ReadBlkioV1(FileSlurper& files, const std::string& dir, std::vector<BlkioDe
   }
 }
 
+// v2 cpu.stat: the CPU time and, where the cpu controller is enabled, CFS bandwidth counters.
+void ReadCpuStatV2(std::string_view text, CpuStats& cpu) {
+  std::optional<std::uint64_t> usage, user, system, throttled;
+  const KeyedField fields[] = {{"usage_usec", &usage},
+                               {"user_usec", &user},
+                               {"system_usec", &system},
+                               {"nr_periods", &cpu.cfs_periods},
+                               {"nr_throttled", &cpu.cfs_throttled_periods},
+                               {"throttled_usec", &throttled}};
+  ParseFlatKeyed(text, fields);
+  cpu.usage_seconds = Scaled(usage, kMicrosPerSecond);
+  cpu.user_seconds = Scaled(user, kMicrosPerSecond);
+  cpu.system_seconds = Scaled(system, kMicrosPerSecond);
+  cpu.cfs_throttled_seconds = Scaled(throttled, kMicrosPerSecond);
+}
+
+// The CPU time of a hybrid host's unified cpu.stat; false (and `cpu` untouched) when it has none.
+bool ReadCpuTimeV2(std::string_view text, CpuStats& cpu) {
+  CpuStats read;
+  ReadCpuStatV2(text, read);
+  if (!read.usage_seconds || *read.usage_seconds <= 0 || !read.user_seconds ||
+      !read.system_seconds) {
+    return false;
+  }
+  cpu.usage_seconds = read.usage_seconds;
+  cpu.user_seconds = read.user_seconds;
+  cpu.system_seconds = read.system_seconds;
+  return true;
+}
+
 void ReadProcesses(FileSlurper& files, std::size_t slot, const std::string& dir,
                    CgroupStats& stats) {
   if (const auto procs = files.Read(slot, dir, "cgroup.procs")) {
@@ -201,8 +232,18 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   CpuStats& cpu = stats.cpu;
   MemoryStats& mem = stats.memory;
 
-  auto usage_text = files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage");
-  if (!usage_text &&
+  const std::string unified_dir = root + "/unified" + path;
+  // A hybrid host's unified hierarchy keeps the cgroup's CPU time in its cpu.stat (as on a v2
+  // host: the same accounting, in microseconds, user and system adding up to the usage): one
+  // file instead of cpuacct.usage and cpuacct.stat, which stay the source elsewhere, or where
+  // the unified cgroup holds no time (a runtime that does not join it).
+  bool cpu_time_read = false;
+  if (const auto text = files.Read(kV1UnifiedCpuStat, unified_dir, "cpu.stat")) {
+    cpu_time_read = ReadCpuTimeV2(*text, cpu);
+  }
+  auto usage_text =
+      cpu_time_read ? std::nullopt : files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage");
+  if (!cpu_time_read && !usage_text &&
       (usage_text = files.Read(kV1CpuacctUsageCombined, combined, "cpuacct.usage"))) {
     cpuacct_dir = combined;
   }
@@ -227,9 +268,10 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
   const std::string blkio_dir = root + "/blkio" + path;
-  const std::string unified_dir = root + "/unified" + path;
 
-  if (const auto text = files.Read(kV1CpuacctStat, cpuacct_dir, "cpuacct.stat")) {
+  if (cpu_time_read) {
+    // user and system came with the usage
+  } else if (const auto text = files.Read(kV1CpuacctStat, cpuacct_dir, "cpuacct.stat")) {
     std::optional<std::uint64_t> user, system;
     const KeyedField fields[] = {{"user", &user}, {"system", &system}};
     ParseFlatKeyed(*text, fields);
@@ -313,18 +355,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   CgroupStats stats;
 
   if (const auto text = files.Read(kV2CpuStat, dir, "cpu.stat")) {
-    std::optional<std::uint64_t> usage, user, system, throttled;
-    const KeyedField fields[] = {{"usage_usec", &usage},
-                                 {"user_usec", &user},
-                                 {"system_usec", &system},
-                                 {"nr_periods", &stats.cpu.cfs_periods},
-                                 {"nr_throttled", &stats.cpu.cfs_throttled_periods},
-                                 {"throttled_usec", &throttled}};
-    ParseFlatKeyed(*text, fields);
-    stats.cpu.usage_seconds = Scaled(usage, kMicrosPerSecond);
-    stats.cpu.user_seconds = Scaled(user, kMicrosPerSecond);
-    stats.cpu.system_seconds = Scaled(system, kMicrosPerSecond);
-    stats.cpu.cfs_throttled_seconds = Scaled(throttled, kMicrosPerSecond);
+    ReadCpuStatV2(*text, stats.cpu);
   }
 
   MemoryStats& mem = stats.memory;

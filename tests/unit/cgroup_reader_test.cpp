@@ -177,6 +177,28 @@ TEST(CgroupReaderV1, CgroupCreatedAfterAFailedReadIsRead) {
   ExpectV1Container(*stats);
 }
 
+TEST(CgroupReaderV1, CpuTimeOfAHybridHostComesFromTheUnifiedCpuStat) {
+  const TreeCopy tree(kV1);
+  // This machine's unified/docker/<id>/cpu.stat (no cpu controller there: no CFS counters).
+  tree.Write("unified/docker/abc123/cpu.stat",
+             "usage_usec 33339\nuser_usec 19051\nsystem_usec 14288\nnice_usec 0\n"
+             "core_sched.force_idle_usec 0\n");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_DOUBLE_EQ(*stats->cpu.usage_seconds, 0.033339);
+  EXPECT_DOUBLE_EQ(*stats->cpu.user_seconds, 0.019051);
+  EXPECT_DOUBLE_EQ(*stats->cpu.system_seconds, 0.014288);
+  EXPECT_EQ(stats->cpu.cfs_periods, 4u);  // still from the cpu controller's cpu.stat
+}
+
+TEST(CgroupReaderV1, UnifiedCgroupWithoutCpuTimeFallsBackToCpuacct) {
+  const TreeCopy tree(kV1);
+  tree.Write("unified/docker/abc123/cpu.stat", "usage_usec 0\nuser_usec 0\nsystem_usec 0\n");
+  const auto stats = CgroupReader(tree.dir(), CgroupVersion::kV1).Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  ExpectV1Container(*stats);
+}
+
 TEST(CgroupReaderV1, MissingFilesLeaveFieldsEmpty) {
   const TreeCopy tree(kV1);
   tree.Remove("memory/docker/abc123/memory.stat");
