@@ -16,7 +16,8 @@ bool SameContainer(const ContainerInfo& a, const ContainerInfo& b) {
   return a.id == b.id && a.name == b.name && a.image == b.image && a.labels == b.labels &&
          a.running == b.running && a.pid == b.pid && a.created_at == b.created_at &&
          a.started_at == b.started_at && a.cgroup_parent == b.cgroup_parent &&
-         a.cgroup_path == b.cgroup_path && a.log_path == b.log_path && a.log_driver == b.log_driver;
+         a.cgroup_path == b.cgroup_path && a.log_path == b.log_path &&
+         a.log_driver == b.log_driver && a.resources == b.resources;
 }
 
 // "exec_start: sh -c ..." and "health_status: healthy" carry details after the colon.

@@ -12,6 +12,17 @@ namespace swarmwatch {
 
 using LabelMap = std::map<std::string, std::string, std::less<>>;
 
+// The limits the engine set (HostConfig; 0: none). The collector re-reads the cgroup's limits
+// when they change (`docker update`) rather than at its next periodic refresh.
+struct ContainerResources {
+  std::int64_t nano_cpus = 0;
+  std::int64_t cpu_quota = 0;
+  std::int64_t cpu_period = 0;
+  std::int64_t cpu_shares = 0;
+  std::int64_t memory = 0;
+  bool operator==(const ContainerResources&) const = default;
+};
+
 struct ContainerInfo {
   std::string id;     // full 64-hex container id
   std::string name;   // without Docker's leading '/'
@@ -26,6 +37,7 @@ struct ContainerInfo {
   std::string cgroup_path;  // path inside a cgroup hierarchy, e.g. "/docker/<id>"; cAdvisor's `id`
   std::string log_path;     // json-file log (LogPath); empty for other log drivers
   std::string log_driver;   // HostConfig.LogConfig.Type
+  ContainerResources resources;
 
   // Empty when the label is absent.
   std::string_view Label(std::string_view key) const {

@@ -235,6 +235,9 @@ Result<ContainerInfo> ParseContainerInspect(std::string_view body) {
   c.cgroup_parent = String(host_config, "CgroupParent");
   c.log_path = String(*j, "LogPath");
   c.log_driver = String(Object(host_config, "LogConfig"), "Type");
+  c.resources = ContainerResources{Int(host_config, "NanoCpus"), Int(host_config, "CpuQuota"),
+                                   Int(host_config, "CpuPeriod"), Int(host_config, "CpuShares"),
+                                   Int(host_config, "Memory")};
   return c;
 }
 

@@ -24,9 +24,7 @@ constexpr double kMicrosPerSecond = 1e6;
 // v1 and v2 never mix in one reader: their slot numbers overlap.
 enum V1Slot : std::size_t {
   kV1CpuacctUsage,
-  kV1CpuacctUsageCombined,
   kV1CpuStat,
-  kV1CpuStatCombined,
   kV1CpuacctStat,
   kV1MemoryUsage,
   kV1MemoryMaxUsage,
@@ -46,7 +44,6 @@ enum V1Slot : std::size_t {
   kV1MemoryLimit,
   kV1Procs,
   kV1Tasks,
-  kV1TasksCombined,
   kV1UnifiedCpuStat,
   kV1SlotCount
 };
@@ -218,13 +215,10 @@ std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::stri
 }
 
 Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
-                           const std::string& path, bool with_spec) {
-  // Controllers are separate mounts (cpu/, cpuacct/) or combined (cpu,cpuacct/) depending on the
-  // host; where both exist the separate names are symlinks to the combined one. The first file
-  // read in each tells which (no stat() of directories: every syscall counts at scrape time).
-  const std::string combined = root + "/cpu,cpuacct" + path;
-  std::string cpuacct_dir = root + "/cpuacct" + path;
-  std::string cpu_dir = root + "/cpu" + path;
+                           const V1Layout& layout, const std::string& path,
+                           const CgroupReadOptions& options) {
+  const std::string cpuacct_dir = root + layout.cpuacct + path;
+  const std::string cpu_dir = root + layout.cpu + path;
   const std::string memory_dir = root + "/memory" + path;
 
   FileSlurper files(reader, path);
@@ -241,26 +235,20 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   if (const auto text = files.Read(kV1UnifiedCpuStat, unified_dir, "cpu.stat")) {
     cpu_time_read = ReadCpuTimeV2(*text, cpu);
   }
-  auto usage_text =
-      cpu_time_read ? std::nullopt : files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage");
-  if (!cpu_time_read && !usage_text &&
-      (usage_text = files.Read(kV1CpuacctUsageCombined, combined, "cpuacct.usage"))) {
-    cpuacct_dir = combined;
+  if (!cpu_time_read) {
+    if (const auto text = files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage")) {
+      cpu.usage_seconds = Scaled(ParseSingleUint(*text), kNanosPerSecond);
+    }
   }
-  if (usage_text) {
-    cpu.usage_seconds = Scaled(ParseSingleUint(*usage_text), kNanosPerSecond);
-  }
-  auto cpu_stat_text = files.Read(kV1CpuStat, cpu_dir, "cpu.stat");
-  if (!cpu_stat_text && (cpu_stat_text = files.Read(kV1CpuStatCombined, combined, "cpu.stat"))) {
-    cpu_dir = combined;
-  }
-  if (cpu_stat_text) {
-    std::optional<std::uint64_t> throttled_ns;
-    const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
-                                 {"nr_throttled", &cpu.cfs_throttled_periods},
-                                 {"throttled_time", &throttled_ns}};
-    ParseFlatKeyed(*cpu_stat_text, fields);
-    cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
+  if (options.cfs_counters) {
+    if (const auto text = files.Read(kV1CpuStat, cpu_dir, "cpu.stat")) {
+      std::optional<std::uint64_t> throttled_ns;
+      const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
+                                   {"nr_throttled", &cpu.cfs_throttled_periods},
+                                   {"throttled_time", &throttled_ns}};
+      ParseFlatKeyed(*text, fields);
+      cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
+    }
   }
   mem.usage_bytes = ReadUint(files, kV1MemoryUsage, memory_dir, "memory.usage_in_bytes");
   if (files.opened() == 0) {
@@ -285,7 +273,9 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   // Memory, as cAdvisor maps it with use_hierarchy (always on in current kernels): the total_*
   // keys cover the container's sub-cgroups too.
   mem.max_usage_bytes = ReadUint(files, kV1MemoryMaxUsage, memory_dir, "memory.max_usage_in_bytes");
-  mem.failcnt = ReadUint(files, kV1MemoryFailcnt, memory_dir, "memory.failcnt");
+  if (options.failcnt) {
+    mem.failcnt = ReadUint(files, kV1MemoryFailcnt, memory_dir, "memory.failcnt");
+  }
   if (const auto text = files.Read(kV1MemoryStat, memory_dir, "memory.stat")) {
     std::optional<std::uint64_t> total_inactive_file, total_rss, rss, total_cache, cache,
         total_mapped_file, mapped_file, total_swap, swap;
@@ -330,7 +320,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   ReadPressure(files, kV1MemoryPressure, unified_dir, "memory.pressure", stats.memory_pressure);
   ReadPressure(files, kV1IoPressure, unified_dir, "io.pressure", stats.io_pressure);
 
-  if (with_spec) {
+  if (options.spec) {
     if (const auto text = files.Read(kV1CpuQuota, cpu_dir, "cpu.cfs_quota_us")) {
       const auto quota = ParseSingleInt(*text);
       if (quota && *quota >= 0) {  // -1: no quota
@@ -349,7 +339,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
 }
 
 Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
-                           const std::string& path, bool with_spec) {
+                           const std::string& path, const CgroupReadOptions& options) {
   const std::string dir = root + path;
   FileSlurper files(reader, path);
   CgroupStats stats;
@@ -400,7 +390,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   ReadPressure(files, kV2MemoryPressure, dir, "memory.pressure", stats.memory_pressure);
   ReadPressure(files, kV2IoPressure, dir, "io.pressure", stats.io_pressure);
 
-  if (with_spec) {
+  if (options.spec) {
     if (const auto text = files.Read(kV2CpuMax, dir, "cpu.max")) {
       if (const auto max = ParseCpuMax(*text)) {
         stats.spec.cpu_quota = max->quota_us;
@@ -443,12 +433,22 @@ CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
   while (root_.size() > 1 && root_.back() == '/') {
     root_.pop_back();
   }
+  // v1 controllers are mounted apart (cpu/, cpuacct/) or together (cpu,cpuacct/) depending on the
+  // host; where both names exist the separate ones are symlinks to the combined one.
+  std::error_code ec;
+  if (!std::filesystem::exists(root_ + "/cpu", ec)) {
+    v1_layout_.cpu = "/cpu,cpuacct";
+  }
+  if (!std::filesystem::exists(root_ + "/cpuacct", ec)) {
+    v1_layout_.cpuacct = "/cpu,cpuacct";
+  }
 }
 
-Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path, bool with_spec) const {
+Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path,
+                                       const CgroupReadOptions& options) const {
   const std::string path = NormalizeCgroupPath(cgroup_path);
-  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, path, with_spec)
-                                        : ReadV2(*files_, root_, path, with_spec);
+  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, v1_layout_, path, options)
+                                        : ReadV2(*files_, root_, path, options);
 }
 
 std::optional<std::vector<std::int64_t>> CgroupReader::ThreadIds(
@@ -458,11 +458,7 @@ std::optional<std::vector<std::int64_t>> CgroupReader::ThreadIds(
   if (version_ == CgroupVersion::kV2) {
     return ParsedIds(files.Read(kV2Threads, root_ + path, "cgroup.threads"));
   }
-  auto text = files.Read(kV1Tasks, root_ + "/cpu" + path, "tasks");
-  if (!text) {
-    text = files.Read(kV1TasksCombined, root_ + "/cpu,cpuacct" + path, "tasks");
-  }
-  return ParsedIds(text);
+  return ParsedIds(files.Read(kV1Tasks, root_ + v1_layout_.cpu + path, "tasks"));
 }
 
 void CgroupReader::CloseUnusedFiles() const {

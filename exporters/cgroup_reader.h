@@ -21,6 +21,24 @@ enum class CgroupVersion { kV1, kV2 };
 // at its top, v1 when it holds per-controller folders such as cpuacct/ or memory/.
 Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root);
 
+// What CgroupReader::Read reads beyond the usage counters, which it always reads.
+struct CgroupReadOptions {
+  // The limits (quota, period, shares, memory limit): they change only with `docker update`, and
+  // the collector refreshes them less often.
+  bool spec = true;
+  // Counters that cannot move without a limit, which the caller knows from the spec: on v1, the
+  // CFS periods and throttling without a CPU quota (cpu.stat), the failure count without a
+  // memory limit (memory.failcnt). v2 has them in files read anyway.
+  bool cfs_counters = true;
+  bool failcnt = true;
+};
+
+// Where a v1 host mounts the cpu and cpuacct controllers.
+struct V1Layout {
+  std::string cpu = "/cpu";
+  std::string cpuacct = "/cpuacct";
+};
+
 class CgroupReader {
  public:
   CgroupReader(std::string cgroup_root, CgroupVersion version);
@@ -28,9 +46,8 @@ class CgroupReader {
   // Reads the cgroup at `cgroup_path` ("/" for the root, "/docker/<id>" for a container).
   // An error means the cgroup is gone (the container died mid-scrape): the caller skips it.
   // Individual missing files are not errors: their fields stay empty.
-  // Without `with_spec` the limits (quota, period, shares, memory limit) are not read: they
-  // change only with `docker update`, and the collector refreshes them less often.
-  Result<CgroupStats> Read(std::string_view cgroup_path, bool with_spec = true) const;
+  Result<CgroupStats> Read(std::string_view cgroup_path,
+                           const CgroupReadOptions& options = {}) const;
 
   // The ids of the cgroup's threads (tasks in v1, cgroup.threads in v2): Read counts processes
   // only, the thread list is read when a process has more than one thread. Empty when the file is
@@ -45,6 +62,7 @@ class CgroupReader {
  private:
   std::string root_;
   CgroupVersion version_;
+  V1Layout v1_layout_;
   std::shared_ptr<KernelFileReader> files_;
 };
 

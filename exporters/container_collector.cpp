@@ -72,6 +72,13 @@ enum Family : std::size_t {
 // Limits change only with `docker update`; cAdvisor reads them once per container.
 constexpr double kSpecRefreshSeconds = 60;
 
+// A memory limit below what the kernel reports for none (v1: 2^63 rounded down to a page, v2: 2^64
+// - 1), or an unknown one.
+bool HasMemoryLimit(const SpecStats& spec) {
+  constexpr double kUnlimited = 4611686018427387904.0;  // 2^62
+  return !spec.memory_limit_bytes || *spec.memory_limit_bytes < kUnlimited;
+}
+
 static_assert(kFamilyCount <= 64, "ContainerCollector::text_bodies_ holds 64 families");
 
 struct FamilySpec {
@@ -467,17 +474,40 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
       continue;
     CachedSpec& cached = specs_[id];
-    const bool refresh_spec = !cached.seen || now - cached.read_at >= kSpecRefreshSeconds;
-    auto stats = cgroups_.Read(container.cgroup_path, refresh_spec);
+    const bool refresh_spec = !cached.seen || now - cached.read_at >= kSpecRefreshSeconds ||
+                              cached.resources != container.resources;
+    CgroupReadOptions read;
+    read.spec = refresh_spec;
+    read.cfs_counters = refresh_spec || cached.spec.cpu_quota.has_value();
+    read.failcnt = refresh_spec || HasMemoryLimit(cached.spec);
+    auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(id);
       options_.on_vanished();
       continue;
     }
     if (refresh_spec) {
-      cached = CachedSpec{stats->spec, now, true};
+      cached.spec = stats->spec;
+      cached.read_at = now;
+      cached.seen = true;
+      cached.resources = container.resources;
     } else {
       stats->spec = cached.spec;
+    }
+    CpuStats& cpu = stats->cpu;
+    if (read.cfs_counters) {
+      cached.cfs_periods = cpu.cfs_periods;
+      cached.cfs_throttled_periods = cpu.cfs_throttled_periods;
+      cached.cfs_throttled_seconds = cpu.cfs_throttled_seconds;
+    } else {
+      cpu.cfs_periods = cached.cfs_periods;
+      cpu.cfs_throttled_periods = cached.cfs_throttled_periods;
+      cpu.cfs_throttled_seconds = cached.cfs_throttled_seconds;
+    }
+    if (read.failcnt) {
+      cached.failcnt = stats->memory.failcnt;
+    } else {
+      stats->memory.failcnt = cached.failcnt;
     }
     const ProcReader::Tasks tasks = proc_.TaskStates(
         stats->process_ids, [&] { return cgroups_.ThreadIds(container.cgroup_path); });

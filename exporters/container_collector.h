@@ -55,11 +55,15 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
   // Scrapes run one at a time: the readers keep files open and share one buffer.
   mutable std::mutex scrape_mu_;
   mutable std::optional<MachineInfo> machine_;  // read once: cores and memory do not change
-  // Each container's limits, re-read once a minute rather than at every scrape.
+  // Each container's limits, re-read once a minute (or when the engine's change) rather than at
+  // every scrape, and the counters that cannot move without them (see CgroupReadOptions).
   struct CachedSpec {
     SpecStats spec;
     double read_at = 0;
     bool seen = false;
+    ContainerResources resources;  // the engine's, when `spec` was read
+    std::optional<std::uint64_t> cfs_periods, cfs_throttled_periods, failcnt;
+    std::optional<double> cfs_throttled_seconds;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
   mutable std::mutex text_mu_;

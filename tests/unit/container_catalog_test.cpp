@@ -172,6 +172,20 @@ TEST_F(ContainerCatalogTest, StartDieDestroyRename) {
   EXPECT_EQ(seen, want);
 }
 
+TEST_F(ContainerCatalogTest, UpdateEventWithNewLimitsPublishesThem) {
+  StartAndWait();
+  api_->Put(Container("a", "web", true, 42));
+  Event("start", "a");
+  ASSERT_NE(Find("a"), nullptr);
+  EXPECT_EQ(Find("a")->resources.memory, 0);
+
+  ContainerInfo updated = Container("a", "web", true, 42);
+  updated.resources.memory = 256 << 20;  // docker update --memory 256m
+  api_->Put(updated);
+  Event("update", "a");
+  EXPECT_EQ(Find("a")->resources.memory, 256 << 20);
+}
+
 TEST_F(ContainerCatalogTest, DieWhenInspectFailsMarksStopped) {
   api_->Put(Container("a", "web", true, 42));
   StartAndWait();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "exporters/text_format.h"
+#include "tests/temp_dir.h"
 
 namespace swarmwatch {
 namespace {
@@ -190,30 +191,83 @@ TEST_F(ContainerCollectorTest, TextAndCollectableAgree) {
   EXPECT_GT(Samples(direct).size(), 60u);
 }
 
-TEST_F(ContainerCollectorTest, LimitsAreReReadOnceAMinute) {
-  namespace fs = std::filesystem;
-  const fs::path tree = fs::temp_directory_path() / ("swarmwatch-spec-" + std::to_string(getpid()));
-  fs::remove_all(tree);
-  fs::copy(kTestdata + "/cgroup_v1/separate", tree, fs::copy_options::recursive);
-  double now = kNow;
-  ContainerMap containers;
-  containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
-  auto snapshot = std::make_shared<const ContainerMap>(containers);
-  ContainerCollectorOptions options;
-  options.now = [&now] { return now; };
-  ContainerCollector collector([snapshot] { return snapshot; },
-                               CgroupReader(tree.string(), CgroupVersion::kV1),
-                               ProcReader(kTestdata + "/proc"), options);
-  const std::string quota =
-      "container_spec_cpu_quota{id=\"/docker/abc123\",image=\"registry:5000/web:1.2\","
-      "name=\"shop_web.1.x7k\"}";
-  EXPECT_EQ(Samples(Text(collector)).at(quota), 50000);
-  std::ofstream(tree / "cpu/docker/abc123/cpu.cfs_quota_us") << "25000\n";  // docker update
-  now += 30;
-  EXPECT_EQ(Samples(Text(collector)).at(quota), 50000);
-  now += 31;
-  EXPECT_EQ(Samples(Text(collector)).at(quota), 25000);
-  fs::remove_all(tree);
+// A copy of the v1 fixture tree whose files a test changes between scrapes, at a time it sets,
+// with a container whose engine-side limits it sets.
+class ChangingTree {
+ public:
+  ChangingTree() {
+    std::filesystem::copy(kTestdata + "/cgroup_v1/separate", dir_.path(),
+                          std::filesystem::copy_options::recursive);
+    container_ = Container("abc123", "/docker/abc123", 10139);
+    ContainerCollectorOptions options;
+    options.now = [this] { return now_; };
+    collector_ = std::make_unique<ContainerCollector>(
+        [this] {
+          return std::make_shared<const ContainerMap>(ContainerMap{{"abc123", container_}});
+        },
+        CgroupReader(dir_.path(), CgroupVersion::kV1), ProcReader(kTestdata + "/proc"), options);
+  }
+  void Write(const std::string& file, const std::string& text) {
+    std::ofstream(dir_.path() + "/" + file) << text;
+  }
+  // One sample of the container, by metric name (and extra labels, "" for none).
+  double Sample(const std::string& name, const std::string& extra = "") {
+    std::string text;
+    collector_->WriteText(text);
+    return Samples(text).at(name + "{" + extra +
+                            "id=\"/docker/abc123\",image=\"registry:5000/web:1.2\"," +
+                            "name=\"shop_web.1.x7k\"}");
+  }
+  double now_ = kNow;
+  ContainerInfo container_;
+
+ private:
+  testing::TempDir dir_;
+  std::unique_ptr<ContainerCollector> collector_;
+};
+
+TEST(ContainerCollectorSpec, LimitsAreReReadOnceAMinuteOrWhenTheEngineChangesThem) {
+  ChangingTree tree;
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 50000);
+  tree.Write("cpu/docker/abc123/cpu.cfs_quota_us", "25000\n");  // outside the engine's knowledge
+  tree.now_ += 30;
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 50000);
+  tree.now_ += 31;
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 25000);
+
+  tree.Write("cpu/docker/abc123/cpu.cfs_quota_us", "75000\n");  // docker update --cpus 0.75
+  tree.container_.resources.nano_cpus = 750000000;
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 75000);
+}
+
+TEST(ContainerCollectorSpec, CountersThatCannotMoveWithoutALimitAreReadWithTheLimits) {
+  ChangingTree tree;
+  // A CPU quota and a memory limit (the fixture's): throttling and failcnt read at every scrape.
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 4);
+  tree.Write("cpu/docker/abc123/cpu.stat", "nr_periods 9\nnr_throttled 2\nthrottled_time 5\n");
+  tree.Write("memory/docker/abc123/memory.failcnt", "3\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 9);
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_throttled_periods_total"), 2);
+  EXPECT_EQ(tree.Sample("container_memory_failcnt"), 3);
+
+  // docker update removes both: the kernel no longer moves these counters, which are kept as
+  // last read until the limits are read again.
+  tree.Write("cpu/docker/abc123/cpu.cfs_quota_us", "-1\n");
+  tree.Write("memory/docker/abc123/memory.limit_in_bytes", "9223372036854771712\n");
+  tree.container_.resources.memory = 0;
+  tree.container_.resources.nano_cpus = 1;
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 9);
+  tree.Write("cpu/docker/abc123/cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 5\n");
+  tree.Write("memory/docker/abc123/memory.failcnt", "4\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 9);
+  EXPECT_EQ(tree.Sample("container_memory_failcnt"), 3);
+  tree.now_ += 60;  // the periodic re-read of the limits reads them too
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 10);
+  EXPECT_EQ(tree.Sample("container_memory_failcnt"), 4);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {

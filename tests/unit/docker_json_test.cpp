@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -137,6 +138,23 @@ TEST(ParseContainerInspect, PlainRunningContainer) {
   EXPECT_EQ(c->log_path,
             std::string("/var/lib/docker/containers/") + kPlainId + "/" + kPlainId + "-json.log");
   EXPECT_EQ(c->log_driver, "json-file");
+}
+
+TEST(ParseContainerInspect, ResourceLimits) {
+  auto plain = ParseContainerInspect(Fixture("inspect_plain_running.json"));
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->resources, ContainerResources{});  // no limits: all 0
+  // The same container after `docker update --cpus 0.5 --memory 64m --cpu-shares 512`.
+  auto json = nlohmann::json::parse(Fixture("inspect_plain_running.json"));
+  json["HostConfig"]["NanoCpus"] = 500000000;
+  json["HostConfig"]["CpuShares"] = 512;
+  json["HostConfig"]["Memory"] = 67108864;
+  auto limited = ParseContainerInspect(json.dump());
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->resources.nano_cpus, 500000000);
+  EXPECT_EQ(limited->resources.cpu_shares, 512);
+  EXPECT_EQ(limited->resources.memory, 67108864);
+  EXPECT_EQ(limited->resources.cpu_quota, 0);
 }
 
 TEST(ParseContainerInspect, ExitedContainerHasNoPid) {
