@@ -108,18 +108,30 @@ std::optional<std::int64_t> ParseSingleInt(std::string_view text) {
 }
 
 void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
+  // memory.stat has ~70 lines of which a scrape wants ~13: the key is matched first, and only a
+  // wanted line is split further and checked to be "key value".
   std::string_view line;
   while (NextLine(text, line)) {
-    const std::string_view key = NextToken(line);
-    const std::string_view value = NextToken(line);
-    if (key.empty() || !NextToken(line).empty()) {
-      continue;  // not a "key value" line
+    std::size_t key_start = 0;
+    while (key_start < line.size() && IsBlank(line[key_start])) {
+      ++key_start;
     }
+    std::size_t key_end = key_start;
+    while (key_end < line.size() && !IsBlank(line[key_end])) {
+      ++key_end;
+    }
+    const std::string_view key = line.substr(key_start, key_end - key_start);
     for (const KeyedField& field : fields) {
-      if (field.key == key) {
-        if (auto number = ToNumber<std::uint64_t>(value)) {
-          *field.out = number;
-        }
+      if (field.key != key || key.empty()) {
+        continue;
+      }
+      std::string_view rest = line.substr(key_end);
+      const std::string_view value = NextToken(rest);
+      if (!NextToken(rest).empty()) {
+        break;  // not a "key value" line
+      }
+      if (auto number = ToNumber<std::uint64_t>(value)) {
+        *field.out = number;
       }
     }
   }
