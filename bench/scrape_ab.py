@@ -3,9 +3,10 @@
 load on the machine does not skew the way two separate runs of scrape_cost.py can.
 
 Starts N sleeping busybox containers, then one agent per binary on ephemeral ports, all watching the
-same engine; then, for R rounds, scrapes each agent 5 times in turn (plain text, no gzip) and takes
-the threads' schedstat run time per scrape. Prints each binary's median and min, and each one's
-median as a ratio of the first binary's. Removes everything it started. Figures, not pass/fail.
+same engine; then, for R rounds, scrapes each agent in turn 5 times as plain text and 5 times with
+`Accept-Encoding: gzip` (what Prometheus sends), and takes the threads' schedstat run time per
+scrape. Prints each binary's median and min for both, and each median as a ratio of the first
+binary's. Removes everything it started. Figures, not pass/fail.
 
     sudo python3 bench/scrape_ab.py BASELINE_BINARY CANDIDATE_BINARY [--count 100] [--rounds 15]
 """
@@ -54,18 +55,26 @@ def main() -> int:
         for port in ports:
             h.wait_until(lambda: h.http_get(f"http://127.0.0.1:{port}/metrics").text.count(
                 "\ncontainer_cpu_usage_seconds_total{") >= args.count, 60, what=f"agent on {port}")
-        samples: list[list[float]] = [[] for _ in ports]
+        encodings = {"plain": {}, "gzip": {"Accept-Encoding": "gzip"}}
+        samples = {name: [[] for _ in ports] for name in encodings}
         for _ in range(args.rounds):
             for i, port in enumerate(ports):
-                before = run_time_ns(agents[i].pid)
-                for _ in range(5):
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read()
-                samples[i].append((run_time_ns(agents[i].pid) - before) / 5 / 1e6)
-        base = statistics.median(samples[0])
-        print(f"N={args.count}, {args.rounds} rounds of 5 plain scrapes, interleaved")
-        for binary, s in zip(args.binaries, samples):
-            median = statistics.median(s)
-            print(f"{median:7.2f} ms median  {min(s):7.2f} min  x{median / base:.2f}  {binary}")
+                for name, headers in encodings.items():
+                    before = run_time_ns(agents[i].pid)
+                    for _ in range(5):
+                        urllib.request.urlopen(urllib.request.Request(
+                            f"http://127.0.0.1:{port}/metrics", headers=headers)).read()
+                    samples[name][i].append((run_time_ns(agents[i].pid) - before) / 5 / 1e6)
+        print(f"N={args.count}, {args.rounds} rounds of 5 plain and 5 gzip scrapes, interleaved")
+        print("   plain: median      min  ratio |    gzip: median      min  ratio | binary")
+        base = {name: statistics.median(samples[name][0]) for name in encodings}
+        for i, binary in enumerate(args.binaries):
+            row = ""
+            for name in encodings:
+                s = samples[name][i]
+                median = statistics.median(s)
+                row += f"{median:11.2f} ms {min(s):8.2f}  x{median / base[name]:.2f} |"
+            print(f"{row} {binary}")
     finally:
         for agent in agents:
             agent.terminate()
