@@ -509,8 +509,9 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     } else {
       stats->memory.failcnt = cached.failcnt;
     }
-    const ProcReader::Tasks tasks = proc_.TaskStates(
-        stats->process_ids, [&] { return cgroups_.ThreadIds(container.cgroup_path); });
+    const std::string& cgroup_path = container.cgroup_path;  // a lambda cannot capture a binding
+    const ProcReader::Tasks tasks =
+        proc_.TaskStates(stats->process_ids, [&] { return cgroups_.ThreadIds(cgroup_path); });
     stats->threads = tasks.threads;
     if (options_.on_sample)
       options_.on_sample(container, now, *stats);
