@@ -112,20 +112,12 @@ void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
   // wanted line is split further and checked to be "key value".
   std::string_view line;
   while (NextLine(text, line)) {
-    std::size_t key_start = 0;
-    while (key_start < line.size() && IsBlank(line[key_start])) {
-      ++key_start;
-    }
-    std::size_t key_end = key_start;
-    while (key_end < line.size() && !IsBlank(line[key_end])) {
-      ++key_end;
-    }
-    const std::string_view key = line.substr(key_start, key_end - key_start);
+    std::string_view rest = line;
+    const std::string_view key = NextToken(rest);
     for (const KeyedField& field : fields) {
       if (field.key != key || key.empty()) {
         continue;
       }
-      std::string_view rest = line.substr(key_end);
       const std::string_view value = NextToken(rest);
       if (!NextToken(rest).empty()) {
         break;  // not a "key value" line
