@@ -10,6 +10,7 @@
 #include "agent/config.h"
 #include "agent/daemon/agent.h"
 #include "agent/log.h"
+#include "agent/open_file_limit.h"
 
 int main(int argc, char** argv) {
   using namespace swarmwatch;
@@ -44,6 +45,8 @@ int main(int argc, char** argv) {
       break;
   }
   log::SetLevel(loaded->config.log_level);
+  if (const OpenFileLimit files = RaiseOpenFileLimit(); files.after != files.before)
+    log::Info("open file limit raised from {} to {}", files.before, files.after);
 
   auto agent = Agent::Start(loaded->config);
   if (!agent.ok()) {
