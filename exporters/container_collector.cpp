@@ -478,8 +478,10 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
                               cached.resources != container.resources;
     CgroupReadOptions read;
     read.spec = refresh_spec;
-    read.cfs_counters = refresh_spec || cached.spec.cpu_quota.has_value();
-    read.failcnt = refresh_spec || HasMemoryLimit(cached.spec);
+    // v2 has these counters in files read anyway: only v1 skips them.
+    const bool v2 = cgroups_.version() == CgroupVersion::kV2;
+    read.cfs_counters = v2 || refresh_spec || cached.spec.cpu_quota.has_value();
+    read.failcnt = v2 || refresh_spec || HasMemoryLimit(cached.spec);
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(id);

@@ -195,17 +195,21 @@ TEST_F(ContainerCollectorTest, TextAndCollectableAgree) {
 // with a container whose engine-side limits it sets.
 class ChangingTree {
  public:
-  ChangingTree() {
-    std::filesystem::copy(kTestdata + "/cgroup_v1/separate", dir_.path(),
+  // The v1 fixture's container by default, or any other of a fixture tree.
+  explicit ChangingTree(const std::string& tree = "cgroup_v1/separate",
+                        CgroupVersion version = CgroupVersion::kV1,
+                        const std::string& cgroup = "/docker/abc123")
+      : cgroup_(cgroup) {
+    std::filesystem::copy(kTestdata + "/" + tree, dir_.path(),
                           std::filesystem::copy_options::recursive);
-    container_ = Container("abc123", "/docker/abc123", 10139);
+    container_ = Container("abc123", cgroup, 10139);
     ContainerCollectorOptions options;
     options.now = [this] { return now_; };
     collector_ = std::make_unique<ContainerCollector>(
         [this] {
           return std::make_shared<const ContainerMap>(ContainerMap{{"abc123", container_}});
         },
-        CgroupReader(dir_.path(), CgroupVersion::kV1), ProcReader(kTestdata + "/proc"), options);
+        CgroupReader(dir_.path(), version), ProcReader(kTestdata + "/proc"), options);
   }
   void Write(const std::string& file, const std::string& text) {
     std::ofstream(dir_.path() + "/" + file) << text;
@@ -214,14 +218,14 @@ class ChangingTree {
   double Sample(const std::string& name, const std::string& extra = "") {
     std::string text;
     collector_->WriteText(text);
-    return Samples(text).at(name + "{" + extra +
-                            "id=\"/docker/abc123\",image=\"registry:5000/web:1.2\"," +
-                            "name=\"shop_web.1.x7k\"}");
+    return Samples(text).at(name + "{" + extra + "id=\"" + cgroup_ +
+                            "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\"}");
   }
   double now_ = kNow;
   ContainerInfo container_;
 
  private:
+  std::string cgroup_;
   testing::TempDir dir_;
   std::unique_ptr<ContainerCollector> collector_;
 };
@@ -268,6 +272,18 @@ TEST(ContainerCollectorSpec, CountersThatCannotMoveWithoutALimitAreReadWithTheLi
   tree.now_ += 60;  // the periodic re-read of the limits reads them too
   EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 10);
   EXPECT_EQ(tree.Sample("container_memory_failcnt"), 4);
+}
+
+TEST(ContainerCollectorSpec, OnV2TheCfsCountersComeFreshWithTheCpuTime) {
+  // v2 has them in cpu.stat, read at every scrape for the CPU time: never replaced by the values
+  // kept for v1, even without a quota (cpu.max "max 100000").
+  ChangingTree tree("cgroup_v2", CgroupVersion::kV2, "/system.slice/docker-unlimited.scope");
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 0);
+  tree.Write("system.slice/docker-unlimited.scope/cpu.stat",
+             "usage_usec 20\nuser_usec 10\nsystem_usec 10\nnr_periods 7\nnr_throttled 0\n"
+             "throttled_usec 0\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 7);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
