@@ -417,22 +417,6 @@ std::optional<std::uint64_t> CountCpusInProcStat(std::string_view text) {
   return count;
 }
 
-std::optional<std::uint64_t> CountIds(std::string_view text) {
-  std::uint64_t count = 0;
-  std::string_view line;
-  while (NextLine(text, line)) {
-    const std::string_view id = Trim(line);
-    if (id.empty()) {
-      continue;
-    }
-    if (!ToNumber<std::int64_t>(id)) {
-      return std::nullopt;
-    }
-    ++count;
-  }
-  return count;
-}
-
 bool ParseIds(std::string_view text, std::vector<std::int64_t>& ids) {
   std::string_view line;
   while (NextLine(text, line)) {

@@ -82,10 +82,8 @@ std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text);
 std::optional<std::uint64_t> CountCpusInCpuinfo(std::string_view text);
 std::optional<std::uint64_t> CountCpusInProcStat(std::string_view text);
 
-// cgroup.procs / tasks / cgroup.threads: one decimal id a line. Count of the ids, or empty when a
-// line is not an id.
-std::optional<std::uint64_t> CountIds(std::string_view text);
-// The same, appending the ids to `ids`. Returns false on a malformed line.
+// cgroup.procs / tasks / cgroup.threads: one decimal id a line, appended to `ids`. Returns false
+// on a line that is not an id.
 bool ParseIds(std::string_view text, std::vector<std::int64_t>& ids);
 
 }  // namespace swarmwatch

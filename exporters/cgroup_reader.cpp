@@ -1,11 +1,7 @@
 #include "exporters/cgroup_reader.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <array>
-#include <cerrno>
-#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <tuple>
@@ -257,12 +253,13 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   }
   const std::string blkio_dir = root + "/blkio" + path;
 
-  if (cpu_time_read) {
-    // user and system came with the usage
-  } else if (const auto text = files.Read(kV1CpuacctStat, cpuacct_dir, "cpuacct.stat")) {
+  // Without the unified cpu.stat, user and system time in clock ticks.
+  const auto cpuacct_stat =
+      cpu_time_read ? std::nullopt : files.Read(kV1CpuacctStat, cpuacct_dir, "cpuacct.stat");
+  if (cpuacct_stat) {
     std::optional<std::uint64_t> user, system;
     const KeyedField fields[] = {{"user", &user}, {"system", &system}};
-    ParseFlatKeyed(*text, fields);
+    ParseFlatKeyed(*cpuacct_stat, fields);
     static const double ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
     if (ticks_per_second > 0) {
       cpu.user_seconds = Scaled(user, ticks_per_second);

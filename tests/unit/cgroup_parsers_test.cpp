@@ -271,15 +271,16 @@ TEST(CountCpus, CpuinfoAndStat) {
   EXPECT_EQ(CountCpusInProcStat("cpu  1 2 3\n"), std::nullopt);
 }
 
-TEST(CountIds, Lines) {
-  EXPECT_EQ(CountIds("1\n2\n3\n"), 3u);
-  EXPECT_EQ(CountIds(""), 0u);
-  EXPECT_EQ(CountIds("1\n2"), 2u);
-  EXPECT_EQ(CountIds("1\nx\n"), std::nullopt);
+TEST(ParseIds, Lines) {
   std::vector<std::int64_t> ids;
-  EXPECT_TRUE(ParseIds("10\n20\n", ids));
-  EXPECT_EQ(ids, (std::vector<std::int64_t>{10, 20}));
-  EXPECT_FALSE(ParseIds("10\n2 0\n", ids));
+  EXPECT_TRUE(ParseIds("1\n2\n3\n", ids));
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{1, 2, 3}));
+  ids.clear();
+  EXPECT_TRUE(ParseIds("", ids));
+  EXPECT_TRUE(ids.empty());
+  EXPECT_TRUE(ParseIds("1\n2", ids));
+  EXPECT_EQ(ids.size(), 2u);
+  EXPECT_FALSE(ParseIds("1\nx\n", ids));
 }
 
 }  // namespace
