@@ -417,6 +417,20 @@ std::optional<std::uint64_t> CountCpusInProcStat(std::string_view text) {
   return count;
 }
 
+std::optional<std::uint64_t> ParseLoadavgThreads(std::string_view text) {
+  for (int field = 0; field < 3; ++field) {
+    if (NextToken(text).empty()) {
+      return std::nullopt;
+    }
+  }
+  const std::string_view entities = NextToken(text);
+  const std::size_t slash = entities.find('/');
+  if (slash == std::string_view::npos || !ToNumber<std::uint64_t>(entities.substr(0, slash))) {
+    return std::nullopt;
+  }
+  return ToNumber<std::uint64_t>(entities.substr(slash + 1));
+}
+
 bool ParseIds(std::string_view text, std::vector<std::int64_t>& ids) {
   std::string_view line;
   while (NextLine(text, line)) {

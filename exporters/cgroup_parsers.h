@@ -82,6 +82,9 @@ std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text);
 std::optional<std::uint64_t> CountCpusInCpuinfo(std::string_view text);
 std::optional<std::uint64_t> CountCpusInProcStat(std::string_view text);
 
+// /proc/loadavg ("0.20 0.18 0.12 1/80 11206"): the threads that exist on the host, after the '/'.
+std::optional<std::uint64_t> ParseLoadavgThreads(std::string_view text);
+
 // cgroup.procs / tasks / cgroup.threads: one decimal id a line, appended to `ids`. Returns false
 // on a line that is not an id.
 bool ParseIds(std::string_view text, std::vector<std::int64_t>& ids);

@@ -38,9 +38,9 @@ enum V1Slot : std::size_t {
   kV1CpuPeriod,
   kV1CpuShares,
   kV1MemoryLimit,
-  kV1Procs,
-  kV1Tasks,
   kV1UnifiedCpuStat,
+  kV1UnifiedProcs,
+  kV1UnifiedThreads,
   kV1SlotCount
 };
 enum V2Slot : std::size_t {
@@ -71,6 +71,14 @@ class FileSlurper {
 
   std::optional<std::string_view> Read(std::size_t slot, const std::string& dir, const char* name) {
     return files_.Read(set_, slot, dir, name);
+  }
+
+  // A v1 cgroup.procs or tasks file, opened for this read only. The kernel builds a v1 pid list
+  // at the first read of an open file and lends it to the later reads of that file for as long as
+  // they come within a second of each other: kept open and scraped that often, it showed the
+  // processes of the first scrape forever.
+  std::optional<std::string_view> ReadV1PidList(const std::string& dir, const char* name) {
+    return files_.ReadOnce(dir, name);
   }
 
   // How many files could be read: none means the cgroup is gone.
@@ -191,15 +199,9 @@ bool ReadCpuTimeV2(std::string_view text, CpuStats& cpu) {
   return true;
 }
 
-void ReadProcesses(FileSlurper& files, std::size_t slot, const std::string& dir,
-                   CgroupStats& stats) {
-  if (const auto procs = files.Read(slot, dir, "cgroup.procs")) {
-    std::vector<std::int64_t> ids;
-    if (ParseIds(*procs, ids)) {
-      stats.processes = ids.size();
-      stats.process_ids = std::move(ids);
-    }
-  }
+void SetProcesses(std::vector<std::int64_t> ids, CgroupStats& stats) {
+  stats.processes = ids.size();
+  stats.process_ids = std::move(ids);
 }
 
 std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::string_view>& text) {
@@ -208,6 +210,20 @@ std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::stri
     return std::nullopt;
   }
   return ids;
+}
+
+// A v1 host's pid list of a cgroup (cgroup.procs or, for threads, tasks). A hybrid host's unified
+// cgroup lists the same tasks, live and from a file kept open; the v1 file is the fallback, where
+// the runtime did not put the tasks there too (an empty list: every cgroup read has one).
+std::optional<std::vector<std::int64_t>> V1PidList(FileSlurper& files, std::size_t unified_slot,
+                                                   const std::string& unified_dir,
+                                                   const char* unified_name,
+                                                   const std::string& v1_dir, const char* v1_name) {
+  if (auto ids = ParsedIds(files.Read(unified_slot, unified_dir, unified_name));
+      ids && !ids->empty()) {
+    return ids;
+  }
+  return ParsedIds(files.ReadV1PidList(v1_dir, v1_name));
 }
 
 Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
@@ -331,7 +347,12 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  ReadProcesses(files, kV1Procs, cpu_dir, stats);
+  if (options.processes) {
+    if (auto ids = V1PidList(files, kV1UnifiedProcs, unified_dir, "cgroup.procs", cpu_dir,
+                             "cgroup.procs")) {
+      SetProcesses(std::move(*ids), stats);
+    }
+  }
   return stats;
 }
 
@@ -403,7 +424,11 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  ReadProcesses(files, kV2Procs, dir, stats);
+  if (options.processes) {
+    if (auto ids = ParsedIds(files.Read(kV2Procs, dir, "cgroup.procs"))) {
+      SetProcesses(std::move(*ids), stats);
+    }
+  }
   return stats;
 }
 
@@ -455,7 +480,8 @@ std::optional<std::vector<std::int64_t>> CgroupReader::ThreadIds(
   if (version_ == CgroupVersion::kV2) {
     return ParsedIds(files.Read(kV2Threads, root_ + path, "cgroup.threads"));
   }
-  return ParsedIds(files.Read(kV1Tasks, root_ + v1_layout_.cpu + path, "tasks"));
+  return V1PidList(files, kV1UnifiedThreads, root_ + "/unified" + path, "cgroup.threads",
+                   root_ + v1_layout_.cpu + path, "tasks");
 }
 
 void CgroupReader::CloseUnusedFiles() const {

@@ -122,6 +122,19 @@ std::optional<std::string_view> KernelFileReader::Read(const std::string& path) 
   return Read(set, 0, dir, name);
 }
 
+std::optional<std::string_view> KernelFileReader::ReadOnce(std::string_view dir,
+                                                           std::string_view name) {
+  path_.assign(dir).append("/").append(name);
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::nullopt;
+  const bool read = ReadAll(fd);
+  ::close(fd);
+  if (!read)
+    return std::nullopt;
+  return std::string_view(buffer_.data(), used_);
+}
+
 void KernelFileReader::Reset(FileSet& set) {
   for (FileSet::Slot& file : set.slots_) {
     if (file.fd >= 0) {

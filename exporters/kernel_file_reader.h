@@ -64,6 +64,10 @@ class KernelFileReader {
   // A file of its own (a set named by its path).
   std::optional<std::string_view> Read(const std::string& path);
 
+  // The whole file `dir`/`name`, opened for this read only, valid until the next Read: for a file
+  // whose open description keeps what it showed (a v1 cgroup's pid lists, see CgroupReader).
+  std::optional<std::string_view> ReadOnce(std::string_view dir, std::string_view name);
+
   // Closes the files of `set` and forgets what was absent: for a cgroup that could not be read
   // at all, whose files may appear under the same names later.
   void Reset(FileSet& set);

@@ -153,6 +153,11 @@ std::map<DeviceNumber, std::string> ProcReader::BlockDeviceNames() const {
   return text ? ParsePartitions(*text) : std::map<DeviceNumber, std::string>{};
 }
 
+std::optional<std::uint64_t> ProcReader::HostThreads() const {
+  const auto text = files_->Read(root_ + "/loadavg");
+  return text ? ParseLoadavgThreads(*text) : std::nullopt;
+}
+
 Result<MachineInfo> ProcReader::Machine() const {
   MachineInfo info;
   std::string text;

@@ -65,6 +65,8 @@ class ProcReader {
   // From <proc_root>/partitions: "8:0" -> "/dev/sda".
   std::map<DeviceNumber, std::string> BlockDeviceNames() const;
   Result<MachineInfo> Machine() const;
+  // The threads that exist on the host (from <proc_root>/loadavg).
+  std::optional<std::uint64_t> HostThreads() const;
   // Closes the files of processes not read since the last call.
   void CloseUnusedFiles() const;
 

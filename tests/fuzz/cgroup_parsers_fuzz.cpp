@@ -39,6 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)ParseMemTotalBytes(text);
   (void)CountCpusInCpuinfo(text);
   (void)CountCpusInProcStat(text);
+  (void)ParseLoadavgThreads(text);
   std::vector<std::int64_t> ids;
   (void)ParseIds(text, ids);
   return 0;

@@ -4,6 +4,7 @@ within a stated tolerance, and agree with the kernel's own cgroup files.
 """
 
 import os
+import threading
 import time
 import unittest
 
@@ -253,6 +254,36 @@ class ContainerMetricsTest(unittest.TestCase):
         self.docker.remove_container(c.name)
         gone = self.agent.scrape()
         self.assertEqual(gone.series_of(cg), [], f"series of removed container {c.name} still served")
+
+    # ---------------------------------------------------------------------------------------
+    def test_processes_follow_the_container_while_scraped_often(self):
+        # A v1 cgroup.procs kept open serves the pid list it built at its first read for as long
+        # as it is read again within a second: scraped that often, a new process never showed.
+        c = self.docker.run("often", cmd=["busybox", "sleep", "3600"])
+        cg = c.cgroup_id
+        self.agent.scrape_until(lambda x: x.select("container_processes", id=cg)
+                                and x.value("container_processes", id=cg) == 1,
+                                15, what="container_processes == 1")
+        seen: list[float] = []
+        stop = threading.Event()
+
+        def scrape_often():
+            while not stop.is_set():
+                s = self.agent.scrape()
+                if s.select("container_processes", id=cg):
+                    seen.append(s.value("container_processes", id=cg))
+                time.sleep(0.2)
+
+        scraper = threading.Thread(target=scrape_often, daemon=True)
+        scraper.start()
+        try:
+            time.sleep(1.0)
+            c.exec("busybox", "sh", "-c", "busybox sleep 3600 >/dev/null 2>&1 &")
+            h.wait_until(lambda: seen and seen[-1] == 2, 10,
+                         what=f"container_processes == 2 after an exec (seen {seen[-5:]})")
+        finally:
+            stop.set()
+            scraper.join(10)
 
     # ---------------------------------------------------------------------------------------
     def test_root_machine_and_self_metrics(self):

@@ -271,6 +271,16 @@ TEST(CountCpus, CpuinfoAndStat) {
   EXPECT_EQ(CountCpusInProcStat("cpu  1 2 3\n"), std::nullopt);
 }
 
+TEST(ParseLoadavgThreads, TheTotalAfterTheSlash) {
+  EXPECT_EQ(ParseLoadavgThreads("0.55 1.41 1.74 1/82 5093\n"), 82u);
+  EXPECT_EQ(ParseLoadavgThreads("11.61 7.11 4.04 8/1375 23398"), 1375u);
+  EXPECT_EQ(ParseLoadavgThreads(""), std::nullopt);
+  EXPECT_EQ(ParseLoadavgThreads("0.55 1.41 1.74"), std::nullopt);
+  EXPECT_EQ(ParseLoadavgThreads("0.55 1.41 1.74 82 5093"), std::nullopt);
+  EXPECT_EQ(ParseLoadavgThreads("0.55 1.41 1.74 1/ 5093"), std::nullopt);
+  EXPECT_EQ(ParseLoadavgThreads("0.55 1.41 1.74 x/82 5093"), std::nullopt);
+}
+
 TEST(ParseIds, Lines) {
   std::vector<std::int64_t> ids;
   EXPECT_TRUE(ParseIds("1\n2\n3\n", ids));

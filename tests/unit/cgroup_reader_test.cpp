@@ -46,6 +46,11 @@ class TreeCopy {
     std::ofstream(dir_ + "/" + relative, std::ios::trunc) << text;
   }
   void Remove(const std::string& relative) const { fs::remove(dir_ + "/" + relative); }
+  // A new file under the old name, as an open file of the old one does not see.
+  void Replace(const std::string& relative, const std::string& text) const {
+    Write(relative + ".new", text);
+    fs::rename(dir_ + "/" + relative + ".new", dir_ + "/" + relative);
+  }
 
  private:
   std::string dir_;
@@ -122,6 +127,44 @@ TEST(CgroupReaderV1, CombinedCpuCpuacctLayout) {
   ExpectV1Container(*stats);
   EXPECT_EQ(reader.ThreadIds("/docker/abc123/"),  // cpu,cpuacct/docker/abc123/tasks
             (std::vector<std::int64_t>{10139, 10184, 10185}));
+}
+
+TEST(CgroupReaderV1, PidListsOfAHybridHostComeFromTheUnifiedCgroup) {
+  const TreeCopy tree(kV1);
+  tree.Write("unified/docker/abc123/cgroup.procs", "10139\n");
+  tree.Write("unified/docker/abc123/cgroup.threads", "10139\n10140\n");
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  const auto stats = reader.Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->processes, 1u);
+  EXPECT_EQ(stats->process_ids, std::vector<std::int64_t>{10139});
+  EXPECT_EQ(reader.ThreadIds("/docker/abc123"), (std::vector<std::int64_t>{10139, 10140}));
+}
+
+TEST(CgroupReaderV1, EmptyUnifiedPidListsFallBackToTheV1Ones) {
+  // A runtime that creates the unified cgroup without moving the tasks into it.
+  const TreeCopy tree(kV1);
+  tree.Write("unified/docker/abc123/cgroup.procs", "");
+  tree.Write("unified/docker/abc123/cgroup.threads", "");
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  const auto stats = reader.Read("/docker/abc123");
+  ASSERT_TRUE(stats.ok()) << stats.error().message;
+  EXPECT_EQ(stats->process_ids, (std::vector<std::int64_t>{10139, 10184, 10185}));
+  EXPECT_EQ(reader.ThreadIds("/docker/abc123"), (std::vector<std::int64_t>{10139, 10184, 10185}));
+}
+
+TEST(CgroupReaderV1, V1PidListsAreOpenedAtEachRead) {
+  // The kernel lends a v1 pid list to the reads of the open file that built it while they come
+  // within a second: a file kept open and read that often never showed a new process. Here, a
+  // file kept open would go on reading the replaced one.
+  const TreeCopy tree(kV1);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  ASSERT_EQ(reader.Read("/docker/abc123")->processes, 3u);
+  ASSERT_EQ(reader.ThreadIds("/docker/abc123")->size(), 3u);
+  tree.Replace("cpu/docker/abc123/cgroup.procs", "10139\n");
+  tree.Replace("cpu/docker/abc123/tasks", "10139\n");
+  EXPECT_EQ(reader.Read("/docker/abc123")->process_ids, std::vector<std::int64_t>{10139});
+  EXPECT_EQ(reader.ThreadIds("/docker/abc123"), std::vector<std::int64_t>{10139});
 }
 
 TEST(CgroupReaderV1, Root) {

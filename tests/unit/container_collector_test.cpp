@@ -128,6 +128,8 @@ TEST_F(ContainerCollectorTest, CgroupV1ContainerUnderCadvisorNamesAndLabels) {
   // The host's totals and the machine.
   EXPECT_TRUE(samples.count("container_cpu_usage_seconds_total{id=\"/\",cpu=\"total\"}"));
   EXPECT_TRUE(samples.count("container_memory_usage_bytes{id=\"/\"}"));
+  EXPECT_EQ(samples.at("container_threads{id=\"/\"}"), 82);  // proc/loadavg "1/82"
+  EXPECT_EQ(samples.count("container_processes{id=\"/\"}"), 0u);
   EXPECT_EQ(samples.at("machine_cpu_cores"), 2);
   EXPECT_GT(samples.at("machine_memory_bytes"), 1e9);
   EXPECT_TRUE(errors_.empty());
