@@ -11,6 +11,12 @@
 namespace swarmwatch {
 
 std::string GzipCompress(std::string_view input) {
+  std::string output;
+  GzipCompress(input, output);
+  return output;
+}
+
+void GzipCompress(std::string_view input, std::string& output) {
   // ISA-L's igzip rather than libdeflate or zlib: at level 1 it compresses a /metrics answer of
   // 100 containers (~800 KB) in ~0.4 ms where libdeflate's fastest level takes ~2 ms, for an
   // answer ~7% larger; a scrape's CPU is what the agent is judged on. Its level-1 hash table is
@@ -36,7 +42,7 @@ std::string GzipCompress(std::string_view input) {
   stream.next_in = reinterpret_cast<std::uint8_t*>(const_cast<char*>(input.data()));
   stream.avail_in = static_cast<std::uint32_t>(input.size());
   // Text shrinks well below a quarter; what does not (stored blocks) gets more room.
-  std::string output(input.size() / 4 + 1024, '\0');
+  output.resize(input.size() / 4 + 1024);
   for (;;) {
     stream.next_out = reinterpret_cast<std::uint8_t*>(output.data()) + stream.total_out;
     stream.avail_out = static_cast<std::uint32_t>(output.size() - stream.total_out);
@@ -47,7 +53,6 @@ std::string GzipCompress(std::string_view input) {
     output.resize(output.size() * 2);
   }
   output.resize(stream.total_out);
-  return output;
 }
 bool AcceptsGzip(std::string_view accept_encoding) {
   while (!accept_encoding.empty()) {

@@ -2,9 +2,9 @@
 
 #include <CivetServer.h>
 #include <fmt/format.h>
-#include <malloc.h>
 
 #include <map>
+#include <mutex>
 
 #include "agent/daemon/gzip.h"
 #include "agent/log.h"
@@ -33,7 +33,11 @@ class HttpServer::Dispatcher : public CivetHandler {
     }
     const char* accept = mg_get_header(conn, "Accept-Encoding");
     const bool gzip = response.compressible && accept != nullptr && AcceptsGzip(accept);
-    const std::string compressed = gzip ? GzipCompress(response.body) : std::string();
+    std::string compressed;
+    if (gzip) {
+      compressed = TakeSpare();
+      GzipCompress(response.body, compressed);
+    }
     const std::string& payload = gzip ? compressed : response.body;
     const std::string head = fmt::format(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}Cache-Control: "
@@ -44,15 +48,34 @@ class HttpServer::Dispatcher : public CivetHandler {
     mg_write(conn, payload.data(), payload.size());
     if (response.recycle)
       response.recycle(std::move(response.body));
-    // A scrape allocates a few MiB and frees them all: hand them back to the kernel now, or the
-    // agent's resident memory stays at its largest answer.
-    response = HttpResponse{};
-    malloc_trim(0);
+    if (gzip)
+      KeepSpare(std::move(compressed));
+    // No malloc_trim(): the large buffers of an answer are kept for the next (here and in the
+    // handlers), and handing the rest back to the kernel at every answer cost ~0.5 ms a scrape
+    // in page faults for ~0.2 MiB less resident memory.
     return true;
   }
 
  private:
+  std::string TakeSpare() {
+    std::lock_guard lock(spares_mu_);
+    if (spares_.empty())
+      return {};
+    std::string spare = std::move(spares_.back());
+    spares_.pop_back();
+    return spare;
+  }
+
+  void KeepSpare(std::string&& buffer) {
+    std::lock_guard lock(spares_mu_);
+    // Two Prometheus servers scraping at once need two; more would only hold memory.
+    if (spares_.size() < 2)
+      spares_.push_back(std::move(buffer));
+  }
+
   std::map<std::string, HttpHandler> routes_;
+  std::mutex spares_mu_;
+  std::vector<std::string> spares_;  // gzip output buffers of earlier answers
 };
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(

@@ -41,6 +41,22 @@ TEST(Gzip, EveryCallOfAThreadCompressesAnew) {
   }
 }
 
+TEST(Gzip, ABufferKeptFromALargerAnswerHoldsOnlyTheNewOne) {
+  std::string large, small;
+  for (int i = 0; i < 20000; ++i) {
+    large += "container_memory_rss{id=\"/docker/" + std::to_string(i) + "\"} 1\n";
+  }
+  for (int i = 0; i < 50; ++i) {
+    small += "container_threads{id=\"/docker/" + std::to_string(i) + "\"} 2\n";
+  }
+  std::string buffer = "leftover";
+  GzipCompress(large, buffer);
+  EXPECT_EQ(Gunzip(buffer), large);
+  GzipCompress(small, buffer);
+  EXPECT_EQ(Gunzip(buffer), small);
+  EXPECT_EQ(buffer, GzipCompress(small));
+}
+
 TEST(Gzip, WorksOnASmallThreadStack) {
   // CivetWeb runs the HTTP handlers on ~100 KB stacks; the compressor's 80 KB state once lived on
   // the stack and overflowed it.
