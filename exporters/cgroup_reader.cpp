@@ -145,24 +145,42 @@ void ReadPressure(FileSlurper& files, std::size_t slot, const std::string& dir, 
   }
 }
 
-// Both blkio files or the io.stat file feed one device list; a malformed file empties it.
-void ReadBlkioV1(FileSlurper& files, const std::string& dir, std::vector<BlkioDeviceStats>& out) {
+// Both blkio files feed one device list; a malformed file empties it. The operations are read
+// first: when the throttle file reads as at the last read, so do the bytes (see BlkioMemo).
+void ReadBlkioV1(FileSlurper& files, const std::string& dir, BlkioMemo* memo,
+                 std::vector<BlkioDeviceStats>& out) {
   std::vector<BlkioDeviceStats> devices;
   bool ok = true;
   bool any = false;
-  for (const auto& [throttle_slot, throttle, plain_slot, plain, counter] :
-       {std::tuple{kV1BlkioThrottleBytes, "blkio.throttle.io_service_bytes", kV1BlkioBytes,
-                   "blkio.io_service_bytes", BlkioCounter::kBytes},
-        std::tuple{kV1BlkioThrottleOps, "blkio.throttle.io_serviced", kV1BlkioOps,
-                   "blkio.io_serviced", BlkioCounter::kOps}}) {
-    auto text = files.Read(throttle_slot, dir, throttle);
-    if (!text) {
-      text = files.Read(plain_slot, dir, plain);
+  std::string ops_text;
+  auto ops = files.Read(kV1BlkioThrottleOps, dir, "blkio.throttle.io_serviced");
+  const bool throttle = ops.has_value();
+  if (throttle && memo != nullptr) {
+    if (memo->valid && memo->ops_text == *ops) {
+      out = memo->devices;
+      return;
     }
-    if (text) {
-      any = true;
-      ok = ok && ParseBlkioV1(*text, counter, devices);
-    }
+    ops_text.assign(*ops);  // the next Read reuses the buffer *ops views
+  }
+  if (!ops) {
+    ops = files.Read(kV1BlkioOps, dir, "blkio.io_serviced");
+  }
+  if (ops) {
+    any = true;
+    ok = ParseBlkioV1(*ops, BlkioCounter::kOps, devices);
+  }
+  auto bytes = files.Read(kV1BlkioThrottleBytes, dir, "blkio.throttle.io_service_bytes");
+  if (!bytes) {
+    bytes = files.Read(kV1BlkioBytes, dir, "blkio.io_service_bytes");
+  }
+  if (bytes) {
+    any = true;
+    ok = ok && ParseBlkioV1(*bytes, BlkioCounter::kBytes, devices);
+  }
+  if (memo != nullptr) {
+    memo->valid = throttle && ok;
+    memo->ops_text = std::move(ops_text);
+    memo->devices = memo->valid ? devices : std::vector<BlkioDeviceStats>{};
   }
   if (any && ok) {
     out = std::move(devices);
@@ -322,11 +340,13 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   } else {
     mem.working_set_bytes = mem.usage_bytes;
   }
-  if (const auto text = files.Read(kV1MemoryOomControl, memory_dir, "memory.oom_control")) {
-    mem.oom_events = FlatKeyedValue(*text, "oom_kill");
+  if (options.oom_events) {
+    if (const auto text = files.Read(kV1MemoryOomControl, memory_dir, "memory.oom_control")) {
+      mem.oom_events = FlatKeyedValue(*text, "oom_kill");
+    }
   }
 
-  ReadBlkioV1(files, blkio_dir, stats.blkio);
+  ReadBlkioV1(files, blkio_dir, options.blkio_memo, stats.blkio);
 
   // Pressure lives in the unified (v2) hierarchy of a hybrid host.
   ReadPressure(files, kV1CpuPressure, unified_dir, "cpu.pressure", stats.cpu_pressure);

@@ -21,6 +21,15 @@ enum class CgroupVersion { kV1, kV2 };
 // at its top, v1 when it holds per-controller folders such as cpuacct/ or memory/.
 Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root);
 
+// What a v1 read of a cgroup's block I/O keeps for the next one, in the caller's hands. Bytes move
+// only with operations (blk-throttle counts an operation for every bio whose bytes it counts), so
+// while blkio.throttle.io_serviced reads the same, io_service_bytes is not read again.
+struct BlkioMemo {
+  bool valid = false;
+  std::string ops_text;
+  std::vector<BlkioDeviceStats> devices;
+};
+
 // What CgroupReader::Read reads beyond the usage counters, which it always reads.
 struct CgroupReadOptions {
   // The limits (quota, period, shares, memory limit): they change only with `docker update`, and
@@ -34,6 +43,11 @@ struct CgroupReadOptions {
   // The cgroup's processes (cgroup.procs): not for the root, whose list is the whole host's and
   // costs ~1 ms to build.
   bool processes = true;
+  // v1's OOM kill count (memory.oom_control): the caller knows from the host's count (/proc/vmstat
+  // oom_kill, counted with it) when no OOM kill happened since it last read it.
+  bool oom_events = true;
+  // v1: this cgroup's block I/O memo, kept by the caller; none: both files are read.
+  BlkioMemo* blkio_memo = nullptr;
 };
 
 // Where a v1 host mounts the cpu and cpuacct controllers.

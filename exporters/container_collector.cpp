@@ -472,12 +472,18 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   }
   out.Add(kLastSeen, now);
 
+  // Read before the containers: an OOM kill after it shows at the next scrape.
+  const std::optional<std::uint64_t> host_oom_kills = proc_.HostOomKills();
+  const bool no_oom_kill_since_last_scrape =
+      host_oom_kills && host_oom_kills_ && *host_oom_kills == *host_oom_kills_;
   std::vector<LabelView> labels;
   const ContainerSnapshot snapshot = containers_();
   for (const auto& [id, container] : *snapshot) {
     if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
       continue;
     CachedSpec& cached = specs_[id];
+    if (cached.seen && cached.pid != container.pid)
+      cached = CachedSpec{};  // restarted: a new cgroup, whose counters start again
     const bool refresh_spec = !cached.seen || now - cached.read_at >= kSpecRefreshSeconds ||
                               cached.resources != container.resources;
     CgroupReadOptions read;
@@ -486,6 +492,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     const bool v2 = cgroups_.version() == CgroupVersion::kV2;
     read.cfs_counters = v2 || refresh_spec || cached.spec.cpu_quota.has_value();
     read.failcnt = v2 || refresh_spec || HasMemoryLimit(cached.spec);
+    read.oom_events = v2 || !cached.seen || !no_oom_kill_since_last_scrape;
+    read.blkio_memo = &cached.blkio;
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(id);
@@ -496,6 +504,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
       cached.spec = stats->spec;
       cached.read_at = now;
       cached.seen = true;
+      cached.pid = container.pid;
       cached.resources = container.resources;
     } else {
       stats->spec = cached.spec;
@@ -514,6 +523,11 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
       cached.failcnt = stats->memory.failcnt;
     } else {
       stats->memory.failcnt = cached.failcnt;
+    }
+    if (read.oom_events) {
+      cached.oom_events = stats->memory.oom_events;
+    } else {
+      stats->memory.oom_events = cached.oom_events;
     }
     const std::string& cgroup_path = container.cgroup_path;  // a lambda cannot capture a binding
     const ProcReader::Tasks tasks =
@@ -558,6 +572,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   }
   std::erase_if(specs_,
                 [&snapshot](const auto& entry) { return !snapshot->contains(entry.first); });
+  host_oom_kills_ = host_oom_kills;
   cgroups_.CloseUnusedFiles();
   proc_.CloseUnusedFiles();
 }

@@ -61,11 +61,15 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     SpecStats spec;
     double read_at = 0;
     bool seen = false;
+    std::int64_t pid = 0;          // another one: the container restarted, in a new cgroup
     ContainerResources resources;  // the engine's, when `spec` was read
-    std::optional<std::uint64_t> cfs_periods, cfs_throttled_periods, failcnt;
+    std::optional<std::uint64_t> cfs_periods, cfs_throttled_periods, failcnt, oom_events;
     std::optional<double> cfs_throttled_seconds;
+    BlkioMemo blkio;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
+  // The host's OOM kill count at the last scrape: while it stays, no cgroup's can have moved.
+  mutable std::optional<std::uint64_t> host_oom_kills_;
   mutable std::mutex text_mu_;
   mutable std::array<std::string, 64> text_bodies_;  // WriteText's text per family, kept for reuse
 };

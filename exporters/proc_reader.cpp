@@ -158,6 +158,11 @@ std::optional<std::uint64_t> ProcReader::HostThreads() const {
   return text ? ParseLoadavgThreads(*text) : std::nullopt;
 }
 
+std::optional<std::uint64_t> ProcReader::HostOomKills() const {
+  const auto text = files_->Read(root_ + "/vmstat");
+  return text ? FlatKeyedValue(*text, "oom_kill") : std::nullopt;
+}
+
 Result<MachineInfo> ProcReader::Machine() const {
   MachineInfo info;
   std::string text;

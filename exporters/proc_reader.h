@@ -67,6 +67,8 @@ class ProcReader {
   Result<MachineInfo> Machine() const;
   // The threads that exist on the host (from <proc_root>/loadavg).
   std::optional<std::uint64_t> HostThreads() const;
+  // The OOM kills on the host since boot (<proc_root>/vmstat oom_kill), empty on kernels without.
+  std::optional<std::uint64_t> HostOomKills() const;
   // Closes the files of processes not read since the last call.
   void CloseUnusedFiles() const;
 

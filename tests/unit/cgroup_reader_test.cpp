@@ -167,6 +167,50 @@ TEST(CgroupReaderV1, V1PidListsAreOpenedAtEachRead) {
   EXPECT_EQ(reader.ThreadIds("/docker/abc123"), std::vector<std::int64_t>{10139});
 }
 
+TEST(CgroupReaderV1, BlkioBytesAreReReadOnlyWhenTheOperationsMoved) {
+  const TreeCopy tree(kV1);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  BlkioMemo memo;
+  CgroupReadOptions options;
+  options.blkio_memo = &memo;
+  const auto first = reader.Read("/docker/abc123", options);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_EQ(first->blkio.size(), 1u);
+  EXPECT_EQ(first->blkio[0].writes, 12u);
+  EXPECT_EQ(first->blkio[0].write_bytes, 8671232u);
+
+  // The kernel does not count bytes without an operation: while the operations read the same,
+  // the bytes file is not read (here it changed behind the reader's back, which it cannot).
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_service_bytes",
+             "254:0 Read 0\n254:0 Write 9999\nTotal 9999\n");
+  const auto same = reader.Read("/docker/abc123", options);
+  ASSERT_EQ(same->blkio.size(), 1u);
+  EXPECT_EQ(same->blkio[0].write_bytes, 8671232u);
+
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_serviced",
+             "254:0 Read 0\n254:0 Write 13\nTotal 13\n");
+  const auto moved = reader.Read("/docker/abc123", options);
+  ASSERT_EQ(moved->blkio.size(), 1u);
+  EXPECT_EQ(moved->blkio[0].writes, 13u);
+  EXPECT_EQ(moved->blkio[0].write_bytes, 9999u);
+
+  // A malformed file empties the list and the memo: the next read reads both again.
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_serviced", "254:0 Write x\n");
+  EXPECT_TRUE(reader.Read("/docker/abc123", options)->blkio.empty());
+  EXPECT_FALSE(memo.valid);
+}
+
+TEST(CgroupReaderV1, OomControlIsReadOnlyWhenAsked) {
+  const TreeCopy tree(kV1);
+  tree.Write("memory/docker/abc123/memory.oom_control",
+             "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  EXPECT_EQ(reader.Read("/docker/abc123")->memory.oom_events, 2u);
+  CgroupReadOptions options;
+  options.oom_events = false;
+  EXPECT_EQ(reader.Read("/docker/abc123", options)->memory.oom_events, std::nullopt);
+}
+
 TEST(CgroupReaderV1, Root) {
   const CgroupReader reader(kV1, CgroupVersion::kV1);
   const auto stats = reader.Read("/");

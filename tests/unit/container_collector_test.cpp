@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -204,6 +205,8 @@ class ChangingTree {
       : cgroup_(cgroup) {
     std::filesystem::copy(kTestdata + "/" + tree, dir_.path(),
                           std::filesystem::copy_options::recursive);
+    std::filesystem::copy(kTestdata + "/proc", dir_.path() + "/proc",
+                          std::filesystem::copy_options::recursive);
     container_ = Container("abc123", cgroup, 10139);
     ContainerCollectorOptions options;
     options.now = [this] { return now_; };
@@ -211,7 +214,7 @@ class ChangingTree {
         [this] {
           return std::make_shared<const ContainerMap>(ContainerMap{{"abc123", container_}});
         },
-        CgroupReader(dir_.path(), version), ProcReader(kTestdata + "/proc"), options);
+        CgroupReader(dir_.path(), version), ProcReader(dir_.path() + "/proc"), options);
   }
   void Write(const std::string& file, const std::string& text) {
     std::ofstream(dir_.path() + "/" + file) << text;
@@ -274,6 +277,34 @@ TEST(ContainerCollectorSpec, CountersThatCannotMoveWithoutALimitAreReadWithTheLi
   tree.now_ += 60;  // the periodic re-read of the limits reads them too
   EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 10);
   EXPECT_EQ(tree.Sample("container_memory_failcnt"), 4);
+}
+
+TEST(ContainerCollectorSpec, OomKillsAreReReadWhenTheHostCountedOne) {
+  ChangingTree tree;
+  EXPECT_EQ(tree.Sample("container_oom_events_total"), 0);
+  // The kernel counts every OOM kill in /proc/vmstat with the cgroup's: while the host's count
+  // stays, memory.oom_control is not read (here it changed behind the collector's back).
+  tree.Write("memory/docker/abc123/memory.oom_control",
+             "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+  EXPECT_EQ(tree.Sample("container_oom_events_total"), 0);
+  std::ifstream in(kTestdata + "/proc/vmstat");
+  std::string vmstat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t at = vmstat.find("\noom_kill 0\n");
+  ASSERT_NE(at, std::string::npos);
+  tree.Write("proc/vmstat", vmstat.replace(at, 12, "\noom_kill 1\n"));
+  EXPECT_EQ(tree.Sample("container_oom_events_total"), 1);
+}
+
+TEST(ContainerCollectorSpec, ARestartedContainerIsReadAfresh) {
+  ChangingTree tree;
+  EXPECT_EQ(tree.Sample("container_oom_events_total"), 0);
+  EXPECT_EQ(tree.Sample("container_memory_failcnt"), 0);
+  // Restarted: the same id and cgroup path, a new cgroup (here: its counters as the old ones'
+  // would never be), a new init process.
+  tree.Write("memory/docker/abc123/memory.oom_control",
+             "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n");
+  tree.container_.pid = 10184;
+  EXPECT_EQ(tree.Sample("container_oom_events_total"), 1);
 }
 
 TEST(ContainerCollectorSpec, OnV2TheCfsCountersComeFreshWithTheCpuTime) {
