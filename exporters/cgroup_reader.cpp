@@ -231,8 +231,8 @@ std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::stri
 }
 
 // A v1 host's pid list of a cgroup (cgroup.procs or, for threads, tasks). A hybrid host's unified
-// cgroup lists the same tasks, live and from a file kept open; the v1 file is the fallback, where
-// the runtime did not put the tasks there too (an empty list: every cgroup read has one).
+// cgroup lists the same tasks, live and from a file kept open; the v1 file is the fallback where
+// there is no unified cgroup or the runtime left it empty (a container's cgroup never is).
 std::optional<std::vector<std::int64_t>> V1PidList(FileSlurper& files, std::size_t unified_slot,
                                                    const std::string& unified_dir,
                                                    const char* unified_name,

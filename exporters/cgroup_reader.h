@@ -66,9 +66,9 @@ class CgroupReader {
   Result<CgroupStats> Read(std::string_view cgroup_path,
                            const CgroupReadOptions& options = {}) const;
 
-  // The ids of the cgroup's threads (tasks in v1, cgroup.threads in v2): Read counts processes
-  // only, the thread list is read when a process has more than one thread. Empty when the file is
-  // absent or malformed.
+  // The ids of the cgroup's threads (cgroup.threads in v2 and in a hybrid v1 host's unified
+  // cgroup, else v1's tasks): Read counts processes only, the thread list is read when a process
+  // has more than one thread. Empty when the file is absent or malformed.
   std::optional<std::vector<std::int64_t>> ThreadIds(std::string_view cgroup_path) const;
 
   // Closes the files of cgroups not read since the last call (containers that went away).
