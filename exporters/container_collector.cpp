@@ -472,8 +472,10 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   }
   out.Add(kLastSeen, now);
 
-  // Read before the containers: an OOM kill after it shows at the next scrape.
-  const std::optional<std::uint64_t> host_oom_kills = proc_.HostOomKills();
+  // Read before the containers: an OOM kill after it shows at the next scrape. v2 has the count in
+  // memory.events, read anyway for the limit hits: no use for the host's there.
+  const bool v2 = cgroups_.version() == CgroupVersion::kV2;
+  const std::optional<std::uint64_t> host_oom_kills = v2 ? std::nullopt : proc_.HostOomKills();
   const bool no_oom_kill_since_last_scrape =
       host_oom_kills && host_oom_kills_ && *host_oom_kills == *host_oom_kills_;
   std::vector<LabelView> labels;
@@ -489,7 +491,6 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     CgroupReadOptions read;
     read.spec = refresh_spec;
     // v2 has these counters in files read anyway: only v1 skips them.
-    const bool v2 = cgroups_.version() == CgroupVersion::kV2;
     read.cfs_counters = v2 || refresh_spec || cached.spec.cpu_quota.has_value();
     read.failcnt = v2 || refresh_spec || HasMemoryLimit(cached.spec);
     read.oom_events = v2 || !cached.seen || !no_oom_kill_since_last_scrape;
