@@ -27,6 +27,11 @@ KernelFileReader::~KernelFileReader() {
     Reset(set);
 }
 
+int KernelFileReader::Open(std::string_view dir, std::string_view name) {
+  path_.assign(dir).append("/").append(name);
+  return ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
 bool KernelFileReader::ReadAll(int fd) {
   // buffer_ keeps its size between reads (growing it would zero it every time); used_ is how much
   // of it the last file filled. A seq_file may return less than asked before its end: one read
@@ -87,8 +92,7 @@ std::optional<std::string_view> KernelFileReader::Read(FileSet& set, std::size_t
   }
   if (file.absent && set.lookups_ - file.absent_since < kRetryAbsentAfter)
     return std::nullopt;
-  path_.assign(dir).append("/").append(name);
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = Open(dir, name);
   if (fd < 0) {
     file.absent = true;
     file.absent_since = set.lookups_;
@@ -124,8 +128,7 @@ std::optional<std::string_view> KernelFileReader::Read(const std::string& path) 
 
 std::optional<std::string_view> KernelFileReader::ReadOnce(std::string_view dir,
                                                            std::string_view name) {
-  path_.assign(dir).append("/").append(name);
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = Open(dir, name);
   if (fd < 0)
     return std::nullopt;
   const bool read = ReadAll(fd);

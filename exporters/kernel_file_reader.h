@@ -78,6 +78,8 @@ class KernelFileReader {
   std::size_t open_files() const { return open_files_; }
 
  private:
+  // `dir`/`name` opened read-only (the path built in path_), or -1.
+  int Open(std::string_view dir, std::string_view name);
   // pread from 0 until EOF into buffer_; false on a read error.
   bool ReadAll(int fd);
 
