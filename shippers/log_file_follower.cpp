@@ -52,6 +52,46 @@ std::optional<std::uint64_t> LogFileFollower::PathInode() const {
   return static_cast<std::uint64_t>(st.st_ino);
 }
 
+void LogFileFollower::LearnHead() {
+  if (position_.head_bytes != 0 || fd_ < 0)
+    return;
+  char head[FilePosition::kMaxHeadBytes];
+  const ssize_t got = ::pread(fd_, head, sizeof head, 0);
+  if (got <= 0)
+    return;
+  // The first line: a json-file line ends with Docker's timestamp in nanoseconds, which no other
+  // file's first line shares. A file is only appended to, so a shorter head stays valid.
+  const void* newline = std::memchr(head, '\n', static_cast<std::size_t>(got));
+  const std::size_t length =
+      newline != nullptr ? static_cast<std::size_t>(static_cast<const char*>(newline) - head) + 1
+                         : static_cast<std::size_t>(got);
+  position_.head_hash = HeadHash(std::string_view(head, length));
+  position_.head_bytes = static_cast<std::uint32_t>(length);
+}
+
+bool LogFileFollower::HeadMatches(const FilePosition& saved) {
+  if (saved.head_bytes == 0)
+    return true;  // saved before heads were kept: nothing to check against
+  if (saved.head_bytes > FilePosition::kMaxHeadBytes)
+    return false;
+  char head[FilePosition::kMaxHeadBytes];
+  std::size_t have = 0;
+  while (have < saved.head_bytes) {
+    const ssize_t got =
+        ::pread(fd_, head + have, saved.head_bytes - have, static_cast<off_t>(have));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return false;  // shorter than the saved file's head: another file
+    have += static_cast<std::size_t>(got);
+  }
+  if (HeadHash(std::string_view(head, have)) != saved.head_hash)
+    return false;
+  position_.head_hash = saved.head_hash;
+  position_.head_bytes = saved.head_bytes;
+  return true;
+}
+
 std::vector<LogFileFollower::ChainFile> LogFileFollower::ScanChain() const {
   // A scan racing a rotation can see one file under two names; scan again then.
   std::vector<ChainFile> chain;
@@ -161,7 +201,17 @@ Status LogFileFollower::Open(std::optional<FilePosition> saved) {
       }
       return {};  // no file yet: ReadLines opens it from offset 0 when it appears
     }
-    const int rc = OpenFile(*file, offset);
+    int rc = OpenFile(*file, offset);
+    if (rc == 0 && saved && !lost && !HeadMatches(*saved)) {
+      // A newer file got the saved file's inode number: the saved one was deleted, so every file
+      // on disk is newer than it.
+      log::Warn("log {}: saved inode {} now holds another file (the number was reused)", path_,
+                saved->inode);
+      lost = true;
+      truncated = false;
+      file = &chain.back();
+      rc = OpenFile(*file, 0);
+    }
     if (rc > 0)
       return Error{"open " + file->path + ": " + std::strerror(rc)};
     if (rc < 0)
@@ -273,6 +323,7 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
   }
 
   const auto emit = [&](std::size_t length) {
+    LearnHead();
     position_.offset += length;
     fn(fn_context,
        std::string_view(buffer_.data() + begin_, length - (buffer_[begin_ + length - 1] == '\n')),
@@ -335,6 +386,7 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
       log::Warn("log {}: truncated from {} to {} bytes; reading again from 0", path_, read_offset_,
                 st.st_size);
       position_.offset = 0;
+      position_.head_bytes = 0;  // rewritten: its head is learnt again
       read_offset_ = 0;
       begin_ = end_ = 0;
       continue;

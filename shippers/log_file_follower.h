@@ -77,8 +77,9 @@ struct ReadResult {
 // - Deletion: once the open file is unlinked, nothing else is on disk, and all of it (and of the
 //   newer files already held open) was read, ReadLines reports gone.
 // - Inode numbers are reused by file systems as soon as a file is deleted and closed: a saved
-//   inode found on disk may belong to a newer file (see the ReusedInode test); FilePosition has
-//   no fingerprint to tell them apart.
+//   inode found on disk may belong to a newer file. The positions handed out carry the file's
+//   head (FilePosition::head_hash); a file under the saved inode with another head is a newer
+//   one, and Open treats the saved file as rotated away.
 class LogFileFollower {
  public:
   explicit LogFileFollower(std::string log_path, FollowerOptions options = {});
@@ -140,6 +141,10 @@ class LogFileFollower {
   void ClosePending();
   bool MoreAvailable() const;
   std::optional<std::uint64_t> PathInode() const;
+  // Puts the current file's head into position_ if it is not there yet (one pread per file).
+  void LearnHead();
+  // Whether the current file begins with `saved`'s head (or `saved` has none).
+  bool HeadMatches(const FilePosition& saved);
 
   std::string path_;
   FollowerOptions options_;

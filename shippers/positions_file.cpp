@@ -68,8 +68,14 @@ std::string Directory(const std::string& path) {
 
 std::string PositionsFile::Encode(const Positions& positions) {
   nlohmann::json entries = nlohmann::json::object();
-  for (const auto& [id, position] : positions)
-    entries[id] = {{"inode", position.inode}, {"offset", position.offset}};
+  for (const auto& [id, position] : positions) {
+    nlohmann::json& entry = entries[id];
+    entry = {{"inode", position.inode}, {"offset", position.offset}};
+    if (position.head_bytes != 0) {
+      entry["head_hash"] = position.head_hash;
+      entry["head_bytes"] = position.head_bytes;
+    }
+  }
   const nlohmann::json document = {{"version", kVersion}, {"positions", std::move(entries)}};
   return document.dump() + "\n";
 }
@@ -102,7 +108,22 @@ Result<PositionsFile::Positions> PositionsFile::Decode(const std::string& text) 
     if (inode == entry.end() || !inode->is_number_unsigned() || offset == entry.end() ||
         !offset->is_number_unsigned())
       return Error{"position of " + id + " needs unsigned integers \"inode\" and \"offset\""};
-    positions.emplace(id, FilePosition{inode->get<std::uint64_t>(), offset->get<std::uint64_t>()});
+    FilePosition position{inode->get<std::uint64_t>(), offset->get<std::uint64_t>()};
+    // Optional: positions saved before heads were kept have none.
+    const auto head_hash = entry.find("head_hash");
+    const auto head_bytes = entry.find("head_bytes");
+    if ((head_hash == entry.end()) != (head_bytes == entry.end()))
+      return Error{"position of " + id + " needs both \"head_hash\" and \"head_bytes\" or neither"};
+    if (head_hash != entry.end()) {
+      if (!head_hash->is_number_unsigned() || !head_bytes->is_number_unsigned() ||
+          head_bytes->get<std::uint64_t>() > FilePosition::kMaxHeadBytes)
+        return Error{"position of " + id +
+                     " needs an unsigned \"head_hash\" and \"head_bytes\" of at most " +
+                     std::to_string(FilePosition::kMaxHeadBytes)};
+      position.head_hash = head_hash->get<std::uint64_t>();
+      position.head_bytes = static_cast<std::uint32_t>(head_bytes->get<std::uint64_t>());
+    }
+    positions.emplace(id, position);
   }
   return positions;
 }

@@ -29,7 +29,9 @@ class PositionsFile {
   static Status Save(const std::string& path, const Positions& positions, bool sync = true);
 
   // The format, kept separate for tests and fuzzing:
-  //   {"version":1,"positions":{"<id>":{"inode":123,"offset":4567},...}}
+  //   {"version":1,"positions":{"<id>":{"inode":123,"offset":4567,"head_hash":8,"head_bytes":90},...}}
+  // head_hash and head_bytes (FilePosition's head) come together or not at all: files written
+  // before heads were kept have none, and their positions are taken without the check.
   static constexpr int kVersion = 1;
   static std::string Encode(const Positions& positions);
   static Result<Positions> Decode(const std::string& text);

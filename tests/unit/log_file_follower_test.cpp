@@ -88,14 +88,15 @@ TEST(LogFileFollower, IncompleteTailWaitsForItsNewline) {
   Collected got;
   ReadAll(follower, got);
   EXPECT_EQ(got.lines, std::vector<std::string>({"first"}));
-  EXPECT_EQ(follower.position(), (FilePosition{InodeOf(log.path()), 6}));
+  const std::uint64_t head = HeadHash("first\n");
+  EXPECT_EQ(follower.position(), (FilePosition{InodeOf(log.path()), 6, head, 6}));
   log.Append("ond");
   ReadAll(follower, got);
   EXPECT_EQ(got.lines.size(), 1u);
   log.Append("\nthird\n");
   const ReadResult result = ReadAll(follower, got);
   EXPECT_EQ(got.lines, std::vector<std::string>({"first", "second", "third"}));
-  EXPECT_EQ(got.positions.back(), (FilePosition{InodeOf(log.path()), 19}));
+  EXPECT_EQ(got.positions.back(), (FilePosition{InodeOf(log.path()), 19, head, 6}));
   EXPECT_EQ(result.lines, 2u);
   EXPECT_EQ(result.bytes, 13u);
   EXPECT_FALSE(result.more);
@@ -284,8 +285,10 @@ TEST(LogFileFollower, TruncationRestartsAtZero) {
   ReadAll(follower, got);
   EXPECT_EQ(got.lines, Expected(0, 3));
   EXPECT_EQ(follower.stats().truncations, 1u);
-  EXPECT_EQ(got.positions.back(),
-            (FilePosition{InodeOf(log.path()), DockerLog::LineText(2).size() + 1}));
+  // The file was rewritten: its head is the new first line.
+  const std::string head = DockerLog::LineText(2) + "\n";
+  EXPECT_EQ(got.positions.back(), (FilePosition{InodeOf(log.path()), head.size(), HeadHash(head),
+                                                static_cast<std::uint32_t>(head.size())}));
 }
 
 TEST(LogFileFollower, DeletionIsReportedOnceEverythingWasRead) {
@@ -352,22 +355,70 @@ TEST(LogFileFollower, MoreRotationsThanFilesBetweenTwoReadsAreCountedAsLoss) {
 // saved position whose inode now belongs to a newer file cannot be told apart from the original
 // by {inode, offset} alone; the follower reads the newer file from the saved offset, or from 0
 // when it is shorter (counted as a truncation). Pinned here so a fingerprint can fix it later.
-TEST(LogFileFollower, ReusedInodeIsTakenForTheSavedFile) {
+// The position saved after reading lines [0, count) of a fresh log, as the shipper saves it.
+FilePosition PositionAfter(DockerLog& log, int count) {
+  LogFileFollower follower(log.path());
+  EXPECT_TRUE(follower.Open(std::nullopt).ok());
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(static_cast<int>(got.lines.size()), count);
+  return follower.position();
+}
+
+TEST(LogFileFollower, AReusedInodeIsToldApartByTheFileHead) {
   TempDir dir;
   DockerLog log(dir.path(), 2);
   log.Line(0);
-  const FilePosition saved{InodeOf(log.path()), 0};
+  const FilePosition saved = PositionAfter(log, 1);
+  ASSERT_EQ(saved.head_bytes, DockerLog::LineText(0).size() + 1);
+  // While the agent is down: the saved file is rotated away and deleted, and the newest file
+  // may get its inode number.
   log.Rotate();
   log.Line(1);
-  log.Rotate();  // deletes the saved file; its inode is free
+  log.Rotate();
   log.Line(2);
+  log.Line(3);
+  if (InodeOf(log.path()) != saved.inode)
+    GTEST_SKIP() << "this file system did not reuse the inode";
   LogFileFollower follower(log.path());
   ASSERT_TRUE(follower.Open(saved).ok());
   Collected got;
   ReadAll(follower, got);
-  if (InodeOf(log.path()) != saved.inode)
-    GTEST_SKIP() << "this file system did not reuse the inode";
-  EXPECT_EQ(got.lines, Expected(2, 3));
+  // Taken for the saved file, the newest one would be read from the saved offset: line 2 skipped.
+  EXPECT_EQ(got.lines, Expected(1, 4));
+  EXPECT_EQ(follower.stats().lost_starts, 1u);
+}
+
+TEST(LogFileFollower, AFileWithTheSavedHeadIsResumedAtTheSavedOffset) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Line(1);
+  const FilePosition saved = PositionAfter(log, 2);
+  log.Line(2);
+  log.Rotate();
+  log.Line(3);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(saved).ok());
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(2, 4));
+  EXPECT_EQ(follower.stats().lost_starts, 0u);
+  EXPECT_EQ(got.positions.front().head_hash, saved.head_hash);
+}
+
+TEST(LogFileFollower, APositionWithoutHeadIsTakenAsItIs) {
+  // Saved by an agent that did not keep heads: the inode alone decides, as it did then.
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Line(1);
+  const FilePosition saved{InodeOf(log.path()), DockerLog::LineText(0).size() + 1};
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(saved).ok());
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(1, 2));
   EXPECT_EQ(follower.stats().lost_starts, 0u);
 }
 

@@ -39,6 +39,7 @@ std::vector<std::string> Names(const std::string& dir) {
 const PositionsFile::Positions kSample = {
     {"0123abcd", {12345, 678}},
     {"ffff0000", {18446744073709551615ULL, 18446744073709551614ULL}},
+    {"with-head", {7, 90, 18446744073709551615ULL, FilePosition::kMaxHeadBytes}},
 };
 
 TEST(PositionsFile, RoundTrip) {
@@ -59,6 +60,20 @@ TEST(PositionsFile, RoundTrip) {
 TEST(PositionsFile, FormatIsVersionedJson) {
   EXPECT_EQ(PositionsFile::Encode({{"abc", {1, 2}}}),
             "{\"positions\":{\"abc\":{\"inode\":1,\"offset\":2}},\"version\":1}\n");
+}
+
+TEST(PositionsFile, TheHeadIsWrittenWhenKnown) {
+  EXPECT_EQ(PositionsFile::Encode({{"abc", {1, 2, 3, 4}}}),
+            "{\"positions\":{\"abc\":{\"head_bytes\":4,\"head_hash\":3,\"inode\":1,\"offset\":2}},"
+            "\"version\":1}\n");
+}
+
+TEST(PositionsFile, AFileWithoutHeadsIsRead) {
+  // What agents wrote before positions kept the file's head.
+  const auto decoded =
+      PositionsFile::Decode(R"({"version":1,"positions":{"abc":{"inode":1,"offset":2}}})");
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(decoded->at("abc"), (FilePosition{1, 2, 0, 0}));
 }
 
 TEST(PositionsFile, MissingFileIsAnEmptyMap) {
@@ -164,6 +179,14 @@ TEST(PositionsFile, WrongTypesAreSetAside) {
   ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1,"offset":"2"}}})", "unsigned");
   ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1}}})", "unsigned");
   ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1.5,"offset":2}}})", "unsigned");
+  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":3}}})",
+                 "neither");
+  ExpectSetAside(
+      R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":-3,"head_bytes":4}}})",
+      "head_hash");
+  ExpectSetAside(
+      R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":3,"head_bytes":4097}}})",
+      "at most 4096");
 }
 
 TEST(PositionsFile, UnreadableFileIsReportedAndSetAside) {
