@@ -213,6 +213,24 @@ std::string LogShipper::HostLogPath(const std::string& engine_path) const {
 
 void LogShipper::Reconcile(const ContainerMap& containers,
                            std::set<std::string, std::less<>>& dirty) {
+  {
+    // Containers removed while the agent was down: the engine no longer knows them and their log
+    // directory is gone, and with it any use for their positions. One whose directory is still
+    // there keeps its position, whatever the engine says.
+    std::lock_guard lock(mu_);
+    std::erase_if(committed_, [&](const auto& entry) {
+      const std::string& id = entry.first;
+      if (containers.contains(id) || followed_.contains(id))
+        return false;
+      std::error_code error;
+      const bool gone = !std::filesystem::exists(
+                            fmt::format("{}/containers/{}", options_.docker_root, id), error) &&
+                        !error;
+      if (gone)
+        log::Info("log shipper: forgetting the position of removed container {}", id);
+      return gone;
+    });
+  }
   for (auto& [id, followed] : followed_)
     followed->in_catalog = false;
   for (const auto& [id, container] : containers) {

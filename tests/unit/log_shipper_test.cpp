@@ -218,6 +218,24 @@ TEST_F(LogShipperTest, PositionsAreCommittedAfterAcceptanceAndARestartResumesThe
   EXPECT_EQ(Lines(), (std::vector<std::string>{"a3"}));  // nothing re-sent
 }
 
+TEST_F(LogShipperTest, PositionsOfContainersRemovedWhileTheAgentWasDownAreForgotten) {
+  AddContainer("live", "web");
+  Write("live", {"l1"});
+  // "unlisted": the engine does not list it (yet), but its log directory is there.
+  fs::create_directories(root_ / "containers" / "unlisted");
+  ASSERT_TRUE(PositionsFile::Save((root_ / "positions.json").string(),
+                                  {{"removed", {11, 22}}, {"unlisted", {33, 44}}})
+                  .ok());
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  shipper_->Stop();
+  const auto saved = PositionsFile::Load((root_ / "positions.json").string());
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  EXPECT_FALSE(saved->contains("removed"));
+  EXPECT_TRUE(saved->contains("unlisted"));
+  EXPECT_TRUE(saved->contains("live"));
+}
+
 TEST_F(LogShipperTest, RetriesUntilAcceptedWithoutLossOrDuplicates) {
   AddContainer("ccc", "api");
   Write("ccc", {"r1", "r2", "r3"});
