@@ -8,7 +8,10 @@ fifth sends a little network traffic to itself), start the agent, wait until /re
   - the agent's CPU time (utime+stime from /proc/<pid>/stat, delta around the request; and the
     threads' schedstat run time, which has nanosecond rather than clock-tick resolution),
   - the wall time of the HTTP answer, and the response size (bytes on the wire);
-then the agent's RSS (VmRSS, VmHWM) and the CPU it spends over 10 idle seconds without scrapes.
+then the agent's RSS (VmRSS, VmHWM) and the CPU it spends over 10 idle seconds without scrapes, and
+the split of the scrapes' CPU into user and system time (means, as each reading is whole ticks),
+and the floor: what reading the files the agent read in one scrape (found with strace) costs
+alone, measured by bench/kernel_files_floor (built beside the agent).
 Prints a table (median and p90) and removes everything it started. Figures, not pass/fail.
 
     sudo python3 bench/scrape_cost.py [--agent build/agent/swarmwatch] [--counts 10,50,100]
@@ -17,6 +20,7 @@ Prints a table (median and p90) and removes everything it started. Figures, not 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
@@ -29,9 +33,9 @@ import harness as h  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def user_system_seconds(pid: int):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14, 15)
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime (fields 14, 15)
 
 
 def sched_seconds(pid: int) -> float:
@@ -84,6 +88,51 @@ def start_containers(docker: h.Docker, n: int):
     return containers
 
 
+def files_read_in_one_scrape(agent) -> list:
+    """The paths of the files the agent reads (pread) in one scrape, from strace; [] without it."""
+    out = Path(f"/tmp/scrape-cost-strace-{os.getpid()}")
+    try:
+        tracer = subprocess.Popen(["strace", "-q", "-f", "-e", "trace=pread64", "-e", "signal=none",
+                                   "-o", str(out), "-p", str(agent.pid)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        print("  note: strace not installed (apt-get install strace): no floor")
+        return []
+    time.sleep(1)  # strace attaches to every thread
+    scrape_once(agent.url + "/metrics", False)
+    time.sleep(0.2)
+    tracer.terminate()
+    tracer.wait()
+    fds = set()
+    for line in out.read_text().splitlines():
+        call = line.split(None, 1)[-1]  # after the thread id, which strace pads
+        if call.startswith("pread64("):
+            fds.add(call[len("pread64("):].split(",", 1)[0])
+    out.unlink()
+    paths = []
+    for fd in sorted(fds, key=int):
+        try:
+            paths.append(os.readlink(f"/proc/{agent.pid}/fd/{fd}"))
+        except OSError:
+            pass  # closed since: a process that exited
+    return [p for p in paths if p.startswith("/")]
+
+
+def kernel_files_floor(agent, passes: int):
+    """{"files", "median_ms", ...} from bench/kernel_files_floor, built beside the agent, or None."""
+    tool = Path(h.agent_binary()).resolve().parents[1] / "bench" / "kernel_files_floor"
+    if not tool.exists():
+        print(f"  note: {tool} not built (cmake --build <dir> --target kernel_files_floor): no floor")
+        return None
+    paths = files_read_in_one_scrape(agent)
+    if not paths:
+        print("  note: strace saw no file read in a scrape: no floor")
+        return None
+    out = subprocess.run([str(tool), str(passes), "1000"], input="\n".join(paths), capture_output=True,
+                         text=True, check=True).stdout.split()
+    return {key: float(value) for key, value in zip(out[0::2], out[1::2])}
+
+
 def measure(n: int, scrapes: int, idle: float, agent_args):
     docker = h.Docker()
     agent = None
@@ -100,22 +149,24 @@ def measure(n: int, scrapes: int, idle: float, agent_args):
         rows = {True: [], False: []}
         for i in range(scrapes):
             gz = i % 2 == 0
-            cpu0, sched0 = cpu_seconds(agent.pid), sched_seconds(agent.pid)
+            (user0, sys0), sched0 = user_system_seconds(agent.pid), sched_seconds(agent.pid)
             wall, size, encoding = scrape_once(agent.url + "/metrics", gz)
             time.sleep(0.05)  # let the last accounting tick land before reading the counters
-            cpu1, sched1 = cpu_seconds(agent.pid), sched_seconds(agent.pid)
+            (user1, sys1), sched1 = user_system_seconds(agent.pid), sched_seconds(agent.pid)
             if gz and encoding != "gzip":
                 print(f"  note: asked for gzip, got Content-Encoding {encoding!r}")
-            rows[gz].append((cpu1 - cpu0, wall, size, sched1 - sched0))
+            rows[gz].append((user1 - user0 + sys1 - sys0, wall, size, sched1 - sched0,
+                             user1 - user0, sys1 - sys0))
             time.sleep(max(0.0, 1.0 - wall - 0.05))
         rss, hwm = status_kib(agent.pid, "VmRSS"), status_kib(agent.pid, "VmHWM")
         sched0 = sched_seconds(agent.pid)
         time.sleep(idle)
         idle_cpu = sched_seconds(agent.pid) - sched0
+        floor = kernel_files_floor(agent, scrapes // 2)
         last = agent.scrape()
         reported = len([i for i in last.ids() if i != "/"])  # the engine may run others' containers too
         return {"n": n, "rows": rows, "rss": rss, "hwm": hwm, "idle_cpu": idle_cpu,
-                "series": len(last.samples), "reported": reported}
+                "series": len(last.samples), "reported": reported, "floor": floor}
     finally:
         if agent:
             agent.stop()
@@ -157,6 +208,30 @@ def main():
                   f"{statistics.median(size):8.1f} | {r['rss'] / 1024:7.1f}  {r['hwm'] / 1024:7.1f} | "
                   f"{r['idle_cpu'] * 1000 * 10 / args.idle:8.1f}")
     print("(stat: utime+stime, whole clock ticks; sched: sum of the threads' schedstat run time)")
+    print()
+    print("  N gzip | user ms/scrape  system ms/scrape   (utime and stime, means over the scrapes)")
+    for r in results:
+        for gz in (True, False):
+            rows = r["rows"][gz]
+            if rows:
+                user = sum(x[4] for x in rows) * 1000 / len(rows)
+                system = sum(x[5] for x in rows) * 1000 / len(rows)
+                print(f"{r['n']:>3} {'yes' if gz else 'no':>4} | {user:14.2f}  {system:16.2f}")
+    print("(system time is mostly the kernel writing the cgroup and proc files the agent reads;")
+    print(" a single clock tick is 10 ms, so only the mean over many scrapes means anything)")
+    print()
+    print("  N | files | kernel floor ms/pass | agent CPU/scrape / floor  (the floor: reading the files")
+    print("    |       |   median    p90      |   gzip     plain           of one scrape, nothing else)")
+    for r in results:
+        floor = r["floor"]
+        if not floor:
+            continue
+        ratios = []
+        for gz in (True, False):
+            sched = [x[3] * 1000 for x in r["rows"][gz]]
+            ratios.append(statistics.median(sched) / floor["median_ms"] if sched else float("nan"))
+        print(f"{r['n']:>3} | {int(floor['files']):>5} | {floor['median_ms']:8.2f} {floor['p90_ms']:7.2f}      | "
+              f"  x{ratios[0]:.2f}    x{ratios[1]:.2f}")
     print()
     print("targets at N=100: CPU/scrape median <= 10 ms, answer <= 30 ms, RSS < 20 MiB, "
           "idle CPU ~0 (events stream only)")
