@@ -204,9 +204,12 @@ Status LogFileFollower::Open(std::optional<FilePosition> saved) {
     int rc = OpenFile(*file, offset);
     if (rc == 0 && saved && !lost && !HeadMatches(*saved)) {
       // A newer file got the saved file's inode number: the saved one was deleted, so every file
-      // on disk is newer than it.
-      log::Warn("log {}: saved inode {} now holds another file (the number was reused)", path_,
-                saved->inode);
+      // on disk is newer than it. (Or the saved file was truncated and written again: then the
+      // older files are sent again, which Loki takes as duplicates, and nothing is skipped.)
+      log::Warn(
+          "log {}: saved inode {} now holds another file (its number reused, or the file "
+          "truncated and written again)",
+          path_, saved->inode);
       lost = true;
       truncated = false;
       file = &chain.back();

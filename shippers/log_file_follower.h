@@ -79,7 +79,9 @@ struct ReadResult {
 // - Inode numbers are reused by file systems as soon as a file is deleted and closed: a saved
 //   inode found on disk may belong to a newer file. The positions handed out carry the file's
 //   head (FilePosition::head_hash); a file under the saved inode with another head is a newer
-//   one, and Open treats the saved file as rotated away.
+//   one, and Open treats the saved file as rotated away. The same holds for the saved file
+//   truncated and written again while the agent was down: reading from the oldest file then
+//   sends the older files again rather than skip the start of the rewritten one.
 class LogFileFollower {
  public:
   explicit LogFileFollower(std::string log_path, FollowerOptions options = {});

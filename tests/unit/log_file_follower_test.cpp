@@ -389,6 +389,27 @@ TEST(LogFileFollower, AReusedInodeIsToldApartByTheFileHead) {
   EXPECT_EQ(follower.stats().lost_starts, 1u);
 }
 
+TEST(LogFileFollower, AFileTruncatedAndRewrittenWhileTheAgentWasDownIsReadFromItsStart) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Rotate();
+  log.Line(1);
+  log.Line(2);
+  const FilePosition saved = PositionAfter(log, 2);  // read the current file: lines 1 and 2
+  ASSERT_EQ(::truncate(log.path().c_str(), 0), 0);
+  for (int n = 3; n < 6; ++n)  // past the saved offset
+    log.Line(n);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(saved).ok());
+  Collected got;
+  ReadAll(follower, got);
+  // Resumed at the saved offset, lines 3 and 4 would be skipped. The older file is sent again.
+  EXPECT_EQ(got.lines, std::vector<std::string>({DockerLog::LineText(0), DockerLog::LineText(3),
+                                                 DockerLog::LineText(4), DockerLog::LineText(5)}));
+  EXPECT_EQ(follower.stats().lost_starts, 1u);
+}
+
 TEST(LogFileFollower, AFileWithTheSavedHeadIsResumedAtTheSavedOffset) {
   TempDir dir;
   DockerLog log(dir.path(), 3);
