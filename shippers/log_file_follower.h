@@ -73,7 +73,8 @@ struct ReadResult {
 // - A file that does not exist yet (a container created but never started) is waited for; when it
 //   appears it is read from offset 0 whatever the start rule, since all of it is new.
 // - Truncation (the size drops below the read offset on the same inode) restarts at 0, counted.
-//   A truncation followed by writes past the old offset before the next read is not detectable.
+//   A truncation followed by writes past the old offset before the next read is not detectable
+//   while following (at Open, the head tells; see below).
 // - Deletion: once the open file is unlinked, nothing else is on disk, and all of it (and of the
 //   newer files already held open) was read, ReadLines reports gone.
 // - Inode numbers are reused by file systems as soon as a file is deleted and closed: a saved
