@@ -538,7 +538,7 @@ void LogShipper::ReadLoop() {
 }
 
 void LogShipper::SendLoop() {
-  Backoff backoff(options_.backoff);
+  RetryPolicy retry(options_.max_attempts, options_.backoff);
   while (true) {
     std::unique_ptr<LokiBatch> batch;
     {
@@ -549,44 +549,39 @@ void LogShipper::SendLoop() {
       batch = std::move(queue_.front());
       queue_.pop_front();
     }
-    int attempts = 0;
     bool commit = false;
     std::string drop_reason;
     while (true) {
-      ++attempts;
       const auto start = Clock::now();
       const PushResult result = target_->Push(batch->body());
       push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
-      if (result.kind == PushResult::Kind::kOk) {
-        commit = true;
-        backoff.Reset();
-        std::lock_guard lock(mu_);
-        last_error_.clear();
-        break;
-      }
       {
         std::lock_guard lock(mu_);
-        last_error_ = result.reason;
+        last_error_ = result.kind == PushResult::Kind::kOk ? std::string() : result.reason;
       }
-      if (result.kind == PushResult::Kind::kDrop) {
-        drop_reason = "rejected";
-        log::Error("loki rejected a batch of {} lines, dropped: {}", batch->entries(),
-                   result.reason);
+      const RetryPolicy::Decision decision = retry.OnResult(result);
+      if (decision.action == RetryPolicy::Action::kCommit) {
+        commit = true;
         break;
       }
-      if (options_.max_attempts > 0 && attempts >= options_.max_attempts) {
-        drop_reason = "retries_exhausted";
-        log::Error("loki push failed {} times, batch of {} lines dropped: {}", attempts,
-                   batch->entries(), result.reason);
+      if (decision.action == RetryPolicy::Action::kDrop) {
+        if (result.kind == PushResult::Kind::kDrop) {
+          drop_reason = "rejected";
+          log::Error("loki rejected a batch of {} lines, dropped: {}", batch->entries(),
+                     decision.reason);
+        } else {
+          drop_reason = "retries_exhausted";
+          log::Error("loki push failed, batch of {} lines dropped: {}", batch->entries(),
+                     decision.reason);  // "gave up after N attempts: ..."
+        }
         break;
       }
       retries_.Increment();
-      const auto delay = backoff.Next(result.retry_after);
-      log::Warn("loki push failed ({}), retrying in {} ms", result.reason, delay.count());
+      log::Warn("loki push failed ({}), retrying in {} ms", result.reason, decision.delay.count());
       std::unique_lock lock(mu_);
       // While stopping, a batch that cannot be delivered stays uncommitted: it is re-read next
       // time.
-      if (sender_wake_.wait_for(lock, delay, [this] { return stopping_; }))
+      if (sender_wake_.wait_for(lock, decision.delay, [this] { return stopping_; }))
         break;
     }
     if (!commit && drop_reason.empty())
