@@ -33,11 +33,6 @@ import harness as h  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def user_system_seconds(pid: int):
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime (fields 14, 15)
-
-
 def sched_seconds(pid: int) -> float:
     """CPU time on all the agent's threads from schedstat (ns resolution, unlike utime+stime)."""
     total = 0
@@ -149,10 +144,10 @@ def measure(n: int, scrapes: int, idle: float, agent_args):
         rows = {True: [], False: []}
         for i in range(scrapes):
             gz = i % 2 == 0
-            (user0, sys0), sched0 = user_system_seconds(agent.pid), sched_seconds(agent.pid)
+            (user0, sys0), sched0 = h.process_user_system_seconds(agent.pid), sched_seconds(agent.pid)
             wall, size, encoding = scrape_once(agent.url + "/metrics", gz)
             time.sleep(0.05)  # let the last accounting tick land before reading the counters
-            (user1, sys1), sched1 = user_system_seconds(agent.pid), sched_seconds(agent.pid)
+            (user1, sys1), sched1 = h.process_user_system_seconds(agent.pid), sched_seconds(agent.pid)
             if gz and encoding != "gzip":
                 print(f"  note: asked for gzip, got Content-Encoding {encoding!r}")
             rows[gz].append((user1 - user0 + sys1 - sys0, wall, size, sched1 - sched0,

@@ -685,10 +685,16 @@ class LokiReceiver:
     close = stop
 
 
+def process_user_system_seconds(pid: int) -> tuple[float, float]:
+    """utime and stime of a process (all its threads) from /proc/<pid>/stat (fields 14, 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads) from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(process_user_system_seconds(pid))
 
 
 def process_memory_kib(pid: int) -> dict[str, int]:
