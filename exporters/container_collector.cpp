@@ -530,9 +530,26 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     } else {
       stats->memory.oom_events = cached.oom_events;
     }
-    const std::string& cgroup_path = container.cgroup_path;  // a lambda cannot capture a binding
-    const ProcReader::Tasks tasks =
-        proc_.TaskStates(stats->process_ids, [&] { return cgroups_.ThreadIds(cgroup_path); });
+    // A task's state changes when it runs, or when it is woken (made runnable) from outside.
+    // While a container's CPU time and processes stay as they were, its tasks have not run: their
+    // states are those read last time, short of a task woken since that has not run yet. The
+    // /proc/<pid>/stat of each process, the costliest file of an idle container, is then not read
+    // again (up to kSpecRefreshSeconds, for what this rule might not foresee).
+    const bool tasks_unchanged = cached.tasks && stats->cpu.usage_seconds &&
+                                 cached.cpu_seconds == stats->cpu.usage_seconds &&
+                                 cached.process_ids == stats->process_ids &&
+                                 now - cached.tasks_read_at < kSpecRefreshSeconds;
+    if (tasks_unchanged) {
+      proc_.KeepTaskFiles(stats->process_ids);
+    } else {
+      const std::string& cgroup_path = container.cgroup_path;  // a lambda cannot capture a binding
+      cached.tasks =
+          proc_.TaskStates(stats->process_ids, [&] { return cgroups_.ThreadIds(cgroup_path); });
+      cached.tasks_read_at = now;
+      cached.cpu_seconds = stats->cpu.usage_seconds;
+      cached.process_ids.assign(stats->process_ids.begin(), stats->process_ids.end());
+    }
+    const ProcReader::Tasks& tasks = *cached.tasks;
     stats->threads = tasks.threads;
     if (options_.on_sample)
       options_.on_sample(container, now, *stats);

@@ -6,6 +6,7 @@
 #include <prometheus/metric_family.h>
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -66,6 +67,11 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     std::optional<std::uint64_t> cfs_periods, cfs_throttled_periods, failcnt, oom_events;
     std::optional<double> cfs_throttled_seconds;
     BlkioMemo blkio;
+    // What the last read of the tasks' states saw, and the CPU time and processes it went with.
+    std::optional<ProcReader::Tasks> tasks;
+    double tasks_read_at = 0;
+    std::optional<double> cpu_seconds;
+    std::vector<std::int64_t> process_ids;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
   // The host's OOM kill count at the last scrape: while it stays, no cgroup's can have moved.

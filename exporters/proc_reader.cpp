@@ -148,6 +148,11 @@ ProcReader::Tasks ProcReader::TaskStates(const std::vector<std::int64_t>& proces
   return tasks;
 }
 
+void ProcReader::KeepTaskFiles(const std::vector<std::int64_t>& process_ids) const {
+  for (const std::int64_t pid : process_ids)
+    files_->Files(ProcessDir(root_, pid));
+}
+
 std::map<DeviceNumber, std::string> ProcReader::BlockDeviceNames() const {
   const auto text = files_->Read(root_ + "/partitions");
   return text ? ParsePartitions(*text) : std::map<DeviceNumber, std::string>{};

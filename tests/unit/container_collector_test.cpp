@@ -226,6 +226,14 @@ class ChangingTree {
     return Samples(text).at(name + "{" + extra + "id=\"" + cgroup_ +
                             "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\"}");
   }
+  // The container's container_tasks_state{state}.
+  double TaskState(const std::string& state) {
+    std::string text;
+    collector_->WriteText(text);
+    return Samples(text).at("container_tasks_state{id=\"" + cgroup_ +
+                            "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\",state=\"" +
+                            state + "\"}");
+  }
   double now_ = kNow;
   ContainerInfo container_;
 
@@ -317,6 +325,40 @@ TEST(ContainerCollectorSpec, OnV2TheCfsCountersComeFreshWithTheCpuTime) {
              "throttled_usec 0\n");
   tree.now_ += 1;
   EXPECT_EQ(tree.Sample("container_cpu_cfs_periods_total"), 7);
+}
+
+// /proc/<pid>/stat of the fixture's processes (parent 10139), in another state.
+std::string TaskStat(int pid, char state) {
+  return std::to_string(pid) + " (sleep) " + state +
+         " 10139 10139 10139 0 -1 4194304 60 0 0 0 0 0 0 0 20 0 1 0 31402 2322432 348\n";
+}
+
+TEST(ContainerCollectorTasks, AContainerThatHasNotRunSinceKeepsTheStatesLastRead) {
+  ChangingTree tree;  // processes 10139, 10184, 10185, all sleeping
+  EXPECT_EQ(tree.TaskState("sleeping"), 3);
+  // Woken since, not run yet: neither the CPU time nor the processes moved.
+  tree.Write("proc/10184/stat", TaskStat(10184, 'R'));
+  tree.now_ += 1;
+  EXPECT_EQ(tree.TaskState("running"), 0);
+  // Once it ran, its CPU time moved.
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "37168304\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.TaskState("running"), 1);
+  EXPECT_EQ(tree.TaskState("sleeping"), 2);
+
+  // Another process list with the same CPU time (one moved out of the cgroup by another process).
+  tree.Write("proc/10185/stat", TaskStat(10185, 'D'));
+  tree.Write("cpu/docker/abc123/cgroup.procs", "10139\n10185\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.TaskState("uninterruptible"), 1);
+  EXPECT_EQ(tree.TaskState("running"), 0);
+
+  // And a minute after the last read in any case.
+  tree.Write("proc/10185/stat", TaskStat(10185, 'T'));
+  tree.now_ += 59;
+  EXPECT_EQ(tree.TaskState("stopped"), 0);
+  tree.now_ += 1;
+  EXPECT_EQ(tree.TaskState("stopped"), 1);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {

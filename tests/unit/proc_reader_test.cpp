@@ -6,9 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "tests/temp_dir.h"
 
 namespace swarmwatch {
 namespace {
@@ -97,6 +101,27 @@ TEST(ProcReader, TaskStatesWithoutAThreadListCountOnlyProcesses) {
   EXPECT_EQ(tasks.states.sleeping, 1u);
   EXPECT_EQ(tasks.states.running, 0u);
   EXPECT_EQ(tasks.threads, std::nullopt);
+}
+
+TEST(ProcReader, KeptTaskFilesStayOpenThroughCloseUnusedFiles) {
+  testing::TempDir proc;
+  std::filesystem::create_directories(proc.path() + "/7");
+  std::filesystem::create_directories(proc.path() + "/8");
+  std::ofstream(proc.path() + "/7/stat") << "7 (sh) S 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n";
+  std::ofstream(proc.path() + "/8/stat") << "8 (sh) R 1 8 8 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0\n";
+  const ProcReader reader(proc.path());
+  Lister lister;
+  EXPECT_EQ(reader.TaskStates({7, 8}, lister.Get()).threads, 2u);
+  reader.CloseUnusedFiles();
+  reader.KeepTaskFiles({7});
+  reader.CloseUnusedFiles();
+  // An open file reads on after its name is gone; a closed one cannot be opened again.
+  std::filesystem::remove(proc.path() + "/7/stat");
+  std::filesystem::remove(proc.path() + "/8/stat");
+  const ProcReader::Tasks tasks = reader.TaskStates({7, 8}, lister.Get());
+  EXPECT_EQ(tasks.states.sleeping, 1u);
+  EXPECT_EQ(tasks.states.running, 0u);
+  EXPECT_EQ(tasks.threads, 1u);
 }
 
 TEST(ProcReader, BlockDeviceNames) {
