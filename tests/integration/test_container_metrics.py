@@ -286,6 +286,27 @@ class ContainerMetricsTest(unittest.TestCase):
             scraper.join(10)
 
     # ---------------------------------------------------------------------------------------
+    def test_task_states_of_an_idle_container_follow_it_when_it_wakes(self):
+        # While a container uses no CPU its task states are not read again: the agent must still
+        # see its process leave its sleep and run. One shell does both (a `read` that times out on
+        # a silent fifo, then a busy loop), so that only the CPU time tells.
+        c = self.docker.run("wakes", cmd=[
+            "sh", "-c", "busybox mkfifo /f; exec 3<>/f; read -t 10 x <&3; while :; do :; done"])
+        cg = c.cgroup_id
+
+        def states(s: h.Scrape) -> tuple:
+            return (s.value("container_processes", id=cg),
+                    s.value("container_tasks_state", id=cg, state="sleeping"),
+                    s.value("container_tasks_state", id=cg, state="running"))
+
+        self.agent.scrape_until(lambda x: x.select("container_tasks_state", id=cg)
+                                and states(x) == (1, 1, 0), 15, what="the shell sleeping")
+        self.assertEqual(states(self.agent.scrape()), (1, 1, 0))  # idle since: the states kept
+        self.agent.scrape_until(lambda x: states(x) == (1, 0, 1), 25,
+                                what="the same shell running")
+        self.docker.remove_container(c.name)  # it would spin on through the tests after it
+
+    # ---------------------------------------------------------------------------------------
     def test_root_machine_and_self_metrics(self):
         c = self.docker.run("families", "--cpus", "0.5", "-m", "64m")
         s = self.scrape_with(c)
