@@ -2,13 +2,16 @@
 """Scrape cost of two (or more) agent binaries side by side, in the same run: a ratio that other
 load on the machine does not skew the way two separate runs of scrape_cost.py can.
 
-Starts N sleeping busybox containers, then one agent per binary on ephemeral ports, all watching the
-same engine; then, for R rounds, scrapes each agent in turn 5 times as plain text and 5 times with
-`Accept-Encoding: gzip` (what Prometheus sends), and takes the threads' schedstat run time per
-scrape. Prints each binary's median and min for both, and each median as a ratio of the first
-binary's. Removes everything it started. Figures, not pass/fail.
+Starts N sleeping busybox containers (with --mix, those of scrape_cost.py: most sleep, a fifth spin
+20 ms a second, a fifth ping once a second), then one agent per binary on ephemeral ports, all
+watching the same engine; then, for R rounds, scrapes each agent in turn 5 times as plain text and
+5 times with `Accept-Encoding: gzip` (what Prometheus sends), --gap seconds apart (default 0: back
+to back), and takes the threads' schedstat run time of each scrape. Prints each binary's median
+and min for both, and each median as a ratio of the first binary's. Removes everything it started.
+Figures, not pass/fail.
 
     sudo python3 bench/scrape_ab.py BASELINE_BINARY CANDIDATE_BINARY [--count 100] [--rounds 15]
+    sudo python3 bench/scrape_ab.py BASELINE CANDIDATE --mix --gap 0.5   # each agent ~1 s apart
 """
 
 import argparse
@@ -24,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 import harness as h  # noqa: E402
+from scrape_cost import start_containers  # noqa: E402
 
 
 def run_time_ns(pid: int) -> int:
@@ -35,6 +39,10 @@ def main() -> int:
     ap.add_argument("binaries", nargs="+", help="agent binaries; the first is the baseline")
     ap.add_argument("--count", type=int, default=100, help="containers (default 100)")
     ap.add_argument("--rounds", type=int, default=15, help="rounds of 5 scrapes per agent (default 15)")
+    ap.add_argument("--mix", action="store_true",
+                    help="scrape_cost.py's containers (some spin, some ping) instead of all sleeping")
+    ap.add_argument("--gap", type=float, default=0.0,
+                    help="seconds between two scrapes (default 0: back to back)")
     args = ap.parse_args()
 
     h.ensure_engine()
@@ -42,8 +50,11 @@ def main() -> int:
     agents: list[subprocess.Popen] = []
     tmp = tempfile.TemporaryDirectory(prefix="swarmwatch-ab-")
     try:
-        for _ in range(args.count):
-            docker.run("ab")
+        if args.mix:
+            start_containers(docker, args.count)
+        else:
+            for _ in range(args.count):
+                docker.run("ab")
         ports = []
         for i, binary in enumerate(args.binaries):
             port = h.free_port()
@@ -60,12 +71,15 @@ def main() -> int:
         for _ in range(args.rounds):
             for i, port in enumerate(ports):
                 for name, headers in encodings.items():
-                    before = run_time_ns(agents[i].pid)
                     for _ in range(5):
+                        before = run_time_ns(agents[i].pid)
                         urllib.request.urlopen(urllib.request.Request(
                             f"http://127.0.0.1:{port}/metrics", headers=headers)).read()
-                    samples[name][i].append((run_time_ns(agents[i].pid) - before) / 5 / 1e6)
-        print(f"N={args.count}, {args.rounds} rounds of 5 plain and 5 gzip scrapes, interleaved")
+                        time.sleep(0.02)  # the answer's last bytes may leave after the client has them
+                        samples[name][i].append((run_time_ns(agents[i].pid) - before) / 1e6)
+                        time.sleep(args.gap)
+        print(f"N={args.count} ({'scrape_cost.py mix' if args.mix else 'sleeping'}), {args.rounds} "
+              f"rounds of 5 plain and 5 gzip scrapes, interleaved, {args.gap:g} s apart")
         print("   plain: median      min  ratio |    gzip: median      min  ratio | binary")
         base = {name: statistics.median(samples[name][0]) for name in encodings}
         for i, binary in enumerate(args.binaries):
