@@ -72,6 +72,12 @@ enum Family : std::size_t {
 // Limits change only with `docker update`; cAdvisor reads them once per container.
 constexpr double kSpecRefreshSeconds = 60;
 
+// Whether what was read at `read_at` is due to be read again. A clock set back (a VM resumed, a
+// step of NTP) makes it due too, rather than kept until the clock is past `read_at` again.
+bool Due(double read_at, double now) {
+  return now - read_at >= kSpecRefreshSeconds || now < read_at;
+}
+
 // A memory limit below what the kernel reports for none (v1: 2^63 rounded down to a page, v2: 2^64
 // - 1), or an unknown one.
 bool HasMemoryLimit(const SpecStats& spec) {
@@ -486,8 +492,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     CachedSpec& cached = specs_[id];
     if (cached.seen && cached.pid != container.pid)
       cached = CachedSpec{};  // restarted: a new cgroup, whose counters start again
-    const bool refresh_spec = !cached.seen || now - cached.read_at >= kSpecRefreshSeconds ||
-                              cached.resources != container.resources;
+    const bool refresh_spec =
+        !cached.seen || Due(cached.read_at, now) || cached.resources != container.resources;
     CgroupReadOptions read;
     read.spec = refresh_spec;
     // v2 has these counters in files read anyway: only v1 skips them.
@@ -538,7 +544,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     const bool tasks_unchanged = cached.tasks && stats->cpu.usage_seconds &&
                                  cached.cpu_seconds == stats->cpu.usage_seconds &&
                                  cached.process_ids == stats->process_ids &&
-                                 now - cached.tasks_read_at < kSpecRefreshSeconds;
+                                 !Due(cached.tasks_read_at, now);
     if (tasks_unchanged) {
       proc_.KeepTaskFiles(stats->process_ids);
     } else {

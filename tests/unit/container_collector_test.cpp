@@ -258,6 +258,14 @@ TEST(ContainerCollectorSpec, LimitsAreReReadOnceAMinuteOrWhenTheEngineChangesThe
   EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 75000);
 }
 
+TEST(ContainerCollectorSpec, LimitsAreReReadWhenTheClockWasSetBack) {
+  ChangingTree tree;
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 50000);
+  tree.Write("cpu/docker/abc123/cpu.cfs_quota_us", "25000\n");
+  tree.now_ -= 3600;  // kept until the clock was past the last read again, an hour later
+  EXPECT_EQ(tree.Sample("container_spec_cpu_quota"), 25000);
+}
+
 TEST(ContainerCollectorSpec, CountersThatCannotMoveWithoutALimitAreReadWithTheLimits) {
   ChangingTree tree;
   // A CPU quota and a memory limit (the fixture's): throttling and failcnt read at every scrape.
@@ -359,6 +367,11 @@ TEST(ContainerCollectorTasks, AContainerThatHasNotRunSinceKeepsTheStatesLastRead
   EXPECT_EQ(tree.TaskState("stopped"), 0);
   tree.now_ += 1;
   EXPECT_EQ(tree.TaskState("stopped"), 1);
+
+  // A clock set back makes them due as well.
+  tree.Write("proc/10185/stat", TaskStat(10185, 'S'));
+  tree.now_ -= 3600;
+  EXPECT_EQ(tree.TaskState("stopped"), 0);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
