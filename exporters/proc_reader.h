@@ -62,8 +62,9 @@ class ProcReader {
   using ThreadLister = std::function<std::optional<std::vector<std::int64_t>>()>;
   Tasks TaskStates(const std::vector<std::int64_t>& process_ids,
                    const ThreadLister& list_threads) const;
-  // Keeps the files TaskStates reads of `process_ids` open through the next CloseUnusedFiles,
-  // for a caller that does not read them this time.
+  // Keeps the processes' /proc/<pid>/stat open through the next CloseUnusedFiles, for a caller
+  // that does not read them this time (the other threads' files of a multi-threaded process are
+  // closed, and opened again at their next read).
   void KeepTaskFiles(const std::vector<std::int64_t>& process_ids) const;
   // From <proc_root>/partitions: "8:0" -> "/dev/sda".
   std::map<DeviceNumber, std::string> BlockDeviceNames() const;
