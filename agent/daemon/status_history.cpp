@@ -26,17 +26,22 @@ void StatusHistory::RecordContainer(const std::string& id, double time,
   std::lock_guard lock(mu_);
   ContainerSeries& series = containers_[id];
   series.memory_limit_bytes = memory_limit;
+  // The clock was set back: start again, rather than drop points until it is past the last one.
+  if (!series.points.empty() && time < series.points.back().time)
+    series.points.clear();
   if (!series.points.empty() && time - series.points.back().time < spacing_)
     return;
   series.points.push_back({time, cpu_seconds.value_or(0), memory_bytes.value_or(0)});
   if (series.points.size() > capacity_)
     series.points.erase(series.points.begin());
-  last_container_time_ = std::max(last_container_time_, time);
+  last_container_time_ = time;
 }
 
 void StatusHistory::RecordRequests(const std::string& service, double time, double total) {
   std::lock_guard lock(mu_);
   auto& points = requests_[service];
+  if (!points.empty() && time < points.back().time)
+    points.clear();  // the clock was set back, as above
   if (!points.empty() && time - points.back().time < spacing_)
     return;
   points.push_back({time, total});

@@ -32,7 +32,7 @@ class StatusHistory {
 
   // Keeps `capacity` points per series, at least `spacing` seconds apart (a point arriving sooner
   // replaces nothing and is dropped: scrapes from several Prometheus servers do not crowd out the
-  // history).
+  // history). A point older than the last one (the clock was set back) starts its series again.
   StatusHistory(std::size_t capacity = 30, double spacing = 9);
 
   void RecordContainer(const std::string& id, double time, std::optional<double> cpu_seconds,
@@ -44,7 +44,7 @@ class StatusHistory {
   std::optional<ContainerSeries> Container(const std::string& id) const;
   // Requests per second over the last interval recorded, per service.
   std::map<std::string, double> RequestRates() const;
-  // When the last container point was recorded (0: never).
+  // The time of the last container point recorded (0: never).
   double last_container_time() const;
 
  private:

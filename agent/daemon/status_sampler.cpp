@@ -12,7 +12,8 @@ void StatusSampler::AfterScrape() {
 
 void StatusSampler::BeforePageView() {
   const double now = sources_.now();
-  if (now - history_->last_container_time() >= std::chrono::duration<double>(interval_).count())
+  const double since = now - history_->last_container_time();
+  if (since >= std::chrono::duration<double>(interval_).count() || since < 0)  // < 0: set back
     sources_.read_containers();
   RecordRequests(now);
   history_->Retain(sources_.container_ids());

@@ -68,6 +68,25 @@ TEST(StatusSampler, APageViewReadsContainersOnlyWhenScrapesHaveNot) {
   sampler.BeforePageView();  // no scrape for 15 s
   EXPECT_EQ(reads, 2);
   EXPECT_EQ(history->Container("c1")->points.size(), 3u);
+  now = 25;  // the clock set back, no scrape since
+  sampler.BeforePageView();
+  EXPECT_EQ(reads, 3);
+}
+
+TEST(StatusHistory, AClockSetBackStartsTheSeriesAgain) {
+  StatusHistory history(30, 9);
+  history.RecordContainer("c1", 1764140000, 1, 1, std::nullopt);
+  history.RecordContainer("c1", 1764140010, 2, 1, std::nullopt);
+  history.RecordRequests("web", 1764140000, 10);
+  history.RecordRequests("web", 1764140010, 20);
+  // Set back an hour: recorded from there on, not only once the clock is past 1764140010 again.
+  history.RecordContainer("c1", 1764136410, 3, 1, std::nullopt);
+  history.RecordContainer("c1", 1764136420, 5, 1, std::nullopt);
+  EXPECT_EQ(history.Container("c1")->CpuCores(), std::vector<double>{0.2});
+  EXPECT_EQ(history.last_container_time(), 1764136420);
+  history.RecordRequests("web", 1764136410, 30);
+  history.RecordRequests("web", 1764136420, 50);
+  EXPECT_EQ(history.RequestRates().at("web"), 2);
 }
 
 TEST(Sparkline, ScalesToTheHighestValueAndNeedsTwoPoints) {
