@@ -1,9 +1,22 @@
 #include "agent/daemon/status_history.h"
 
-#include <algorithm>
 #include <set>
 
 namespace swarmwatch {
+
+namespace {
+
+// Whether a point at `time` joins `points` (oldest first): not sooner than `spacing` after the
+// last one. A time before the last (the clock was set back) starts the series again, rather than
+// dropping points until the clock is past the last one.
+template <class Points>
+bool TakesPoint(Points& points, double time, double spacing) {
+  if (!points.empty() && time < points.back().time)
+    points.clear();
+  return points.empty() || time - points.back().time >= spacing;
+}
+
+}  // namespace
 
 StatusHistory::StatusHistory(std::size_t capacity, double spacing)
     : capacity_(capacity), spacing_(spacing) {}
@@ -26,10 +39,7 @@ void StatusHistory::RecordContainer(const std::string& id, double time,
   std::lock_guard lock(mu_);
   ContainerSeries& series = containers_[id];
   series.memory_limit_bytes = memory_limit;
-  // The clock was set back: start again, rather than drop points until it is past the last one.
-  if (!series.points.empty() && time < series.points.back().time)
-    series.points.clear();
-  if (!series.points.empty() && time - series.points.back().time < spacing_)
+  if (!TakesPoint(series.points, time, spacing_))
     return;
   series.points.push_back({time, cpu_seconds.value_or(0), memory_bytes.value_or(0)});
   if (series.points.size() > capacity_)
@@ -40,9 +50,7 @@ void StatusHistory::RecordContainer(const std::string& id, double time,
 void StatusHistory::RecordRequests(const std::string& service, double time, double total) {
   std::lock_guard lock(mu_);
   auto& points = requests_[service];
-  if (!points.empty() && time < points.back().time)
-    points.clear();  // the clock was set back, as above
-  if (!points.empty() && time - points.back().time < spacing_)
+  if (!TakesPoint(points, time, spacing_))
     return;
   points.push_back({time, total});
   if (points.size() > capacity_)
