@@ -553,7 +553,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
           proc_.TaskStates(stats->process_ids, [&] { return cgroups_.ThreadIds(cgroup_path); });
       cached.tasks_read_at = now;
       cached.cpu_seconds = stats->cpu.usage_seconds;
-      cached.process_ids.assign(stats->process_ids.begin(), stats->process_ids.end());
+      cached.process_ids = stats->process_ids;
     }
     const ProcReader::Tasks& tasks = *cached.tasks;
     stats->threads = tasks.threads;

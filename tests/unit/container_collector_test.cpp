@@ -223,21 +223,21 @@ class ChangingTree {
   double Sample(const std::string& name, const std::string& extra = "") {
     std::string text;
     collector_->WriteText(text);
-    return Samples(text).at(name + "{" + extra + "id=\"" + cgroup_ +
-                            "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\"}");
+    return Samples(text).at(name + "{" + extra + Labels() + "}");
   }
-  // The container's container_tasks_state{state}.
+  // The container's container_tasks_state{state} (the state label comes last).
   double TaskState(const std::string& state) {
     std::string text;
     collector_->WriteText(text);
-    return Samples(text).at("container_tasks_state{id=\"" + cgroup_ +
-                            "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\",state=\"" +
-                            state + "\"}");
+    return Samples(text).at("container_tasks_state{" + Labels() + ",state=\"" + state + "\"}");
   }
   double now_ = kNow;
   ContainerInfo container_;
 
  private:
+  std::string Labels() const {
+    return "id=\"" + cgroup_ + "\",image=\"registry:5000/web:1.2\",name=\"shop_web.1.x7k\"";
+  }
   std::string cgroup_;
   testing::TempDir dir_;
   std::unique_ptr<ContainerCollector> collector_;
