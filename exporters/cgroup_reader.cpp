@@ -147,8 +147,13 @@ void ReadPressure(FileSlurper& files, std::size_t slot, const std::string& dir, 
 
 // Both blkio files feed one device list; a malformed file empties it. The operations are read
 // first: when the throttle file reads as at the last read, so do the bytes (see BlkioMemo).
-void ReadBlkioV1(FileSlurper& files, const std::string& dir, BlkioMemo* memo,
+// `idle`: the cgroup has not run since `memo` was taken (see IdleMemo).
+void ReadBlkioV1(FileSlurper& files, const std::string& dir, BlkioMemo* memo, bool idle,
                  std::vector<BlkioDeviceStats>& out) {
+  if (idle && memo != nullptr && memo->valid) {
+    out = memo->devices;
+    return;
+  }
   std::vector<BlkioDeviceStats> devices;
   bool ok = true;
   bool any = false;
@@ -222,6 +227,30 @@ void SetProcesses(std::vector<std::int64_t> ids, CgroupStats& stats) {
   stats.process_ids = std::move(ids);
 }
 
+// The memo when the cgroup has not run since it was taken (its CPU time reads the same), else null.
+const IdleMemo* StillIdle(const IdleMemo* memo, const CgroupStats& stats) {
+  if (memo == nullptr || !memo->cpu_seconds || memo->cpu_seconds != stats.cpu.usage_seconds)
+    return nullptr;
+  return memo;
+}
+
+// Takes the processes from `idle` when there is one.
+bool ProcessesFromMemo(const IdleMemo* idle, CgroupStats& stats) {
+  if (idle == nullptr)
+    return false;
+  SetProcesses(idle->process_ids, stats);
+  return true;
+}
+
+// The peak from `idle` when there is one and the usage is not above it.
+std::optional<std::uint64_t> PeakFromMemo(const IdleMemo* idle, const MemoryStats& memory) {
+  if (idle == nullptr || !idle->max_usage_bytes || !memory.usage_bytes ||
+      *memory.usage_bytes > *idle->max_usage_bytes) {
+    return std::nullopt;
+  }
+  return idle->max_usage_bytes;
+}
+
 std::optional<std::vector<std::int64_t>> ParsedIds(const std::optional<std::string_view>& text) {
   std::vector<std::int64_t> ids;
   if (!text || !ParseIds(*text, ids)) {
@@ -286,6 +315,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
   const std::string blkio_dir = root + "/blkio" + path;
+  const IdleMemo* idle = StillIdle(options.idle_memo, stats);
 
   // Without the unified cpu.stat, user and system time in clock ticks.
   const auto cpuacct_stat =
@@ -303,7 +333,11 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
 
   // Memory, as cAdvisor maps it with use_hierarchy (always on in current kernels): the total_*
   // keys cover the container's sub-cgroups too.
-  mem.max_usage_bytes = ReadUint(files, kV1MemoryMaxUsage, memory_dir, "memory.max_usage_in_bytes");
+  mem.max_usage_bytes = PeakFromMemo(idle, mem);
+  if (!mem.max_usage_bytes) {
+    mem.max_usage_bytes =
+        ReadUint(files, kV1MemoryMaxUsage, memory_dir, "memory.max_usage_in_bytes");
+  }
   if (options.failcnt) {
     mem.failcnt = ReadUint(files, kV1MemoryFailcnt, memory_dir, "memory.failcnt");
   }
@@ -346,7 +380,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  ReadBlkioV1(files, blkio_dir, options.blkio_memo, stats.blkio);
+  ReadBlkioV1(files, blkio_dir, options.blkio_memo, idle != nullptr, stats.blkio);
 
   // Pressure lives in the unified (v2) hierarchy of a hybrid host.
   ReadPressure(files, kV1CpuPressure, unified_dir, "cpu.pressure", stats.cpu_pressure);
@@ -367,7 +401,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  if (options.processes) {
+  if (options.processes && !ProcessesFromMemo(idle, stats)) {
     if (auto ids = V1PidList(files, kV1UnifiedProcs, unified_dir, "cgroup.procs", cpu_dir,
                              "cgroup.procs")) {
       SetProcesses(std::move(*ids), stats);
@@ -392,7 +426,10 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
     files.Reset();
     return Error{"cgroup " + (path.empty() ? std::string("/") : path) + " not found under " + root};
   }
-  mem.max_usage_bytes = ReadUint(files, kV2MemoryPeak, dir, "memory.peak");
+  const IdleMemo* idle = StillIdle(options.idle_memo, stats);
+  mem.max_usage_bytes = PeakFromMemo(idle, mem);
+  if (!mem.max_usage_bytes)
+    mem.max_usage_bytes = ReadUint(files, kV2MemoryPeak, dir, "memory.peak");
   mem.swap = ReadUint(files, kV2MemorySwap, dir, "memory.swap.current");
   if (const auto text = files.Read(kV2MemoryStat, dir, "memory.stat")) {
     std::optional<std::uint64_t> inactive_file;
@@ -444,7 +481,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  if (options.processes) {
+  if (options.processes && !ProcessesFromMemo(idle, stats)) {
     if (auto ids = ParsedIds(files.Read(kV2Procs, dir, "cgroup.procs"))) {
       SetProcesses(std::move(*ids), stats);
     }

@@ -30,6 +30,26 @@ struct BlkioMemo {
   std::vector<BlkioDeviceStats> devices;
 };
 
+// What a cgroup showed at a read, of the files that do not change while it does not run, with the
+// CPU time read before them, in the caller's hands. While the CPU time reads the same:
+// - cgroup.procs is not read again. A process is created, ends, or joins a cgroup only by running
+//   in it (a fork, an exit, the exec of `docker exec`), each of which moves the CPU time. Only a
+//   process moved out of the cgroup by another one goes unseen.
+// - the memory peak is not read again unless the usage is above it. Memory is charged to a cgroup
+//   that does not run only from outside (inotify events queued for it; on v2, network buffers it
+//   receives), which the usage shows. Only such a charge above the peak, freed again before the
+//   next read, goes unseen.
+// - v1's block I/O (see BlkioMemo) is not read again. v1 counts a bio for the cgroup of the task
+//   that submits it: writeback, submitted by flusher threads, counts for the root. (v2 counts
+//   writeback for the cgroup that dirtied the pages: its io.stat is read always.)
+// The CPU time is read before the rest, so that a change between the reads shows as a CPU time
+// moved at the next one. The caller bounds how long it trusts the memo, for what this misses.
+struct IdleMemo {
+  std::optional<double> cpu_seconds;
+  std::vector<std::int64_t> process_ids;
+  std::optional<std::uint64_t> max_usage_bytes;
+};
+
 // What CgroupReader::Read reads beyond the usage counters, which it always reads.
 struct CgroupReadOptions {
   // The limits (quota, period, shares, memory limit): they change only with `docker update`, and
@@ -43,6 +63,8 @@ struct CgroupReadOptions {
   // The cgroup's processes (cgroup.procs): not for the root, whose list is the whole host's and
   // costs ~1 ms to build.
   bool processes = true;
+  // What the cgroup showed at a read (see IdleMemo); none: its files are read.
+  const IdleMemo* idle_memo = nullptr;
   // v1's OOM kill count (memory.oom_control): the caller knows from the host's count (/proc/vmstat
   // oom_kill, counted with it) when no OOM kill happened since it last read it.
   bool oom_events = true;

@@ -501,6 +501,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     read.failcnt = v2 || refresh_spec || HasMemoryLimit(cached.spec);
     read.oom_events = v2 || !cached.seen || !no_oom_kill_since_last_scrape;
     read.blkio_memo = &cached.blkio;
+    // Trusted no longer than the task states, taken with it (below).
+    read.idle_memo = cached.tasks && !Due(cached.tasks_read_at, now) ? &cached.idle : nullptr;
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(id);
@@ -542,8 +544,8 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     // /proc/<pid>/stat of each process, the costliest file of an idle container, is then not read
     // again (up to kSpecRefreshSeconds, for what this rule might not foresee).
     const bool tasks_unchanged = cached.tasks && stats->cpu.usage_seconds &&
-                                 cached.cpu_seconds == stats->cpu.usage_seconds &&
-                                 cached.process_ids == stats->process_ids &&
+                                 cached.idle.cpu_seconds == stats->cpu.usage_seconds &&
+                                 cached.idle.process_ids == stats->process_ids &&
                                  !Due(cached.tasks_read_at, now);
     if (tasks_unchanged) {
       proc_.KeepTaskFiles(stats->process_ids);
@@ -552,9 +554,10 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
       cached.tasks =
           proc_.TaskStates(stats->process_ids, [&] { return cgroups_.ThreadIds(cgroup_path); });
       cached.tasks_read_at = now;
-      cached.cpu_seconds = stats->cpu.usage_seconds;
-      cached.process_ids = stats->process_ids;
+      cached.idle.cpu_seconds = stats->cpu.usage_seconds;
+      cached.idle.process_ids = stats->process_ids;
     }
+    cached.idle.max_usage_bytes = stats->memory.max_usage_bytes;
     const ProcReader::Tasks& tasks = *cached.tasks;
     stats->threads = tasks.threads;
     if (options_.on_sample)

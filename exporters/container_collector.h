@@ -70,8 +70,7 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     // What the last read of the tasks' states saw, and the CPU time and processes it went with.
     std::optional<ProcReader::Tasks> tasks;
     double tasks_read_at = 0;
-    std::optional<double> cpu_seconds;
-    std::vector<std::int64_t> process_ids;
+    IdleMemo idle;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
   // The host's OOM kill count at the last scrape: while it stays, no cgroup's can have moved.

@@ -4,6 +4,7 @@ within a stated tolerance, and agree with the kernel's own cgroup files.
 """
 
 import os
+import signal
 import threading
 import time
 import unittest
@@ -305,6 +306,28 @@ class ContainerMetricsTest(unittest.TestCase):
         self.agent.scrape_until(lambda x: states(x) == (1, 0, 1), 25,
                                 what="the same shell running")
         self.docker.remove_container(c.name)  # it would spin on through the tests after it
+
+    # ---------------------------------------------------------------------------------------
+    def test_processes_of_an_idle_container_follow_exec_and_a_kill_from_outside(self):
+        # While a container uses no CPU its process list is not read again: a process that
+        # `docker exec` adds, and one killed from the host, must still show at the next scrapes.
+        c = self.docker.run("procs")
+        cg = c.cgroup_id
+
+        def processes(s: h.Scrape) -> float:
+            return s.value("container_processes", id=cg)
+
+        self.agent.scrape_until(lambda x: x.select("container_processes", id=cg)
+                                and processes(x) == 1, 15, what="one process")
+        self.assertEqual(processes(self.agent.scrape()), 1)  # idle since: the list kept
+        self.docker("exec", "-d", c.name, "busybox", "sleep", "600")
+        self.agent.scrape_until(lambda x: processes(x) == 2, 10, what="the exec'd process")
+        self.assertEqual(processes(self.agent.scrape()), 2)
+        init = c.inspect()["State"]["Pid"]
+        pids = [int(p) for p in h.read_cgroup("cpu", cg, "cgroup.procs").split()]
+        self.assertEqual(len(pids), 2, pids)
+        os.kill(next(p for p in pids if p != init), signal.SIGKILL)
+        self.agent.scrape_until(lambda x: processes(x) == 1, 10, what="the killed process gone")
 
     # ---------------------------------------------------------------------------------------
     def test_root_machine_and_self_metrics(self):

@@ -200,6 +200,41 @@ TEST(CgroupReaderV1, BlkioBytesAreReReadOnlyWhenTheOperationsMoved) {
   EXPECT_FALSE(memo.valid);
 }
 
+TEST(CgroupReaderV1, WhileTheCpuTimeReadsTheSameWhatMovesOnlyByRunningComesFromTheMemo) {
+  const TreeCopy tree(kV1);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  BlkioMemo blkio;
+  CgroupReadOptions options;
+  options.blkio_memo = &blkio;
+  ASSERT_EQ(reader.Read("/docker/abc123", options)->blkio.at(0).writes, 12u);
+  // The fixture's CPU time (cpuacct.usage, in ns) with other processes and a higher peak than it
+  // lists.
+  IdleMemo idle{37158304 / 1e9, {10139, 10184}, 20000000};
+  options.idle_memo = &idle;
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_serviced", "254:0 Write 13\nTotal 13\n");
+  const auto same = reader.Read("/docker/abc123", options);
+  EXPECT_EQ(same->process_ids, (std::vector<std::int64_t>{10139, 10184}));
+  EXPECT_EQ(same->processes, 2u);
+  EXPECT_EQ(same->memory.max_usage_bytes, 20000000u);
+  EXPECT_EQ(same->blkio.at(0).writes, 12u);
+  EXPECT_EQ(same->memory.usage_bytes, 8368128u);  // the usage is read always
+
+  // A usage above the peak: the peak moved.
+  idle.max_usage_bytes = 8000000;
+  EXPECT_EQ(reader.Read("/docker/abc123", options)->memory.max_usage_bytes, 10543104u);
+  idle.max_usage_bytes = 20000000;
+
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "37158305\n");  // one nanosecond more
+  const auto moved = reader.Read("/docker/abc123", options);
+  EXPECT_EQ(moved->processes, 3u);
+  EXPECT_EQ(moved->memory.max_usage_bytes, 10543104u);
+  EXPECT_EQ(moved->blkio.at(0).writes, 13u);
+
+  idle.cpu_seconds.reset();  // no CPU time known: all read
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "37158304\n");
+  EXPECT_EQ(reader.Read("/docker/abc123", options)->processes, 3u);
+}
+
 TEST(CgroupReaderV1, OomControlIsReadOnlyWhenAsked) {
   const TreeCopy tree(kV1);
   tree.Write("memory/docker/abc123/memory.oom_control",
@@ -421,6 +456,27 @@ TEST(CgroupReaderV2, Container) {
   EXPECT_EQ(s.process_ids.size(), 3u);
   EXPECT_EQ(reader.ThreadIds("/system.slice/docker-abc123.scope"),
             (std::vector<std::int64_t>{4100, 4150, 4151, 4152}));
+}
+
+TEST(CgroupReaderV2, WhileTheCpuTimeReadsTheSameWhatMovesOnlyByRunningComesFromTheMemo) {
+  const TreeCopy tree(kV2);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV2);
+  IdleMemo idle{2.345678, {7}, 70000000};
+  CgroupReadOptions options;
+  options.idle_memo = &idle;
+  const std::string cgroup = "/system.slice/docker-abc123.scope";
+  tree.Write(cgroup.substr(1) + "/io.stat", "8:0 rbytes=0 wbytes=4096 rios=0 wios=1\n");
+  const auto same = reader.Read(cgroup, options);
+  EXPECT_EQ(same->process_ids, std::vector<std::int64_t>{7});
+  EXPECT_EQ(same->memory.max_usage_bytes, 70000000u);
+  // v2 counts writeback, by the flusher threads, for the cgroup that dirtied the pages.
+  ASSERT_EQ(same->blkio.size(), 1u);
+  EXPECT_EQ(same->blkio[0].writes, 1u);
+
+  idle.cpu_seconds = 2.345679;
+  const auto moved = reader.Read(cgroup, options);
+  EXPECT_EQ(moved->process_ids, (std::vector<std::int64_t>{4100, 4150, 4151}));
+  EXPECT_EQ(moved->memory.max_usage_bytes, 60817408u);
 }
 
 TEST(CgroupReaderV2, MaxValues) {

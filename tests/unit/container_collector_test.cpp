@@ -227,9 +227,13 @@ class ChangingTree {
   }
   // The container's container_tasks_state{state} (the state label comes last).
   double TaskState(const std::string& state) {
+    return SampleOf("container_tasks_state", "state=\"" + state + "\"");
+  }
+  // One sample of the container whose own label (`last`, such as device="vda") comes last.
+  double SampleOf(const std::string& name, const std::string& last) {
     std::string text;
     collector_->WriteText(text);
-    return Samples(text).at("container_tasks_state{" + Labels() + ",state=\"" + state + "\"}");
+    return Samples(text).at(name + "{" + Labels() + "," + last + "}");
   }
   double now_ = kNow;
   ContainerInfo container_;
@@ -354,24 +358,48 @@ TEST(ContainerCollectorTasks, AContainerThatHasNotRunSinceKeepsTheStatesLastRead
   EXPECT_EQ(tree.TaskState("running"), 1);
   EXPECT_EQ(tree.TaskState("sleeping"), 2);
 
-  // Another process list with the same CPU time (one moved out of the cgroup by another process).
+  // Another process list with the same CPU time: one moved out of the cgroup by another process,
+  // the one change that does not run the container. It shows once the container ran.
   tree.Write("proc/10185/stat", TaskStat(10185, 'D'));
   tree.Write("cpu/docker/abc123/cgroup.procs", "10139\n10185\n");
   tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_processes"), 3);
+  EXPECT_EQ(tree.TaskState("uninterruptible"), 0);
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "37168305\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_processes"), 2);
   EXPECT_EQ(tree.TaskState("uninterruptible"), 1);
   EXPECT_EQ(tree.TaskState("running"), 0);
 
   // And a minute after the last read in any case.
   tree.Write("proc/10185/stat", TaskStat(10185, 'T'));
+  tree.Write("cpu/docker/abc123/cgroup.procs", "10139\n10184\n10185\n");
   tree.now_ += 59;
   EXPECT_EQ(tree.TaskState("stopped"), 0);
+  EXPECT_EQ(tree.Sample("container_processes"), 2);
   tree.now_ += 1;
   EXPECT_EQ(tree.TaskState("stopped"), 1);
+  EXPECT_EQ(tree.Sample("container_processes"), 3);
 
   // A clock set back makes them due as well.
   tree.Write("proc/10185/stat", TaskStat(10185, 'S'));
   tree.now_ -= 3600;
   EXPECT_EQ(tree.TaskState("stopped"), 0);
+}
+
+TEST(ContainerCollectorIdle, ThePeakAndBlockIoAreReadAgainOnceTheContainerRan) {
+  ChangingTree tree;
+  EXPECT_EQ(tree.Sample("container_memory_max_usage_bytes"), 10543104);
+  // Changed behind the collector's back, which the kernel cannot do while the container sleeps.
+  tree.Write("memory/docker/abc123/memory.max_usage_in_bytes", "10600000\n");
+  tree.Write("blkio/docker/abc123/blkio.throttle.io_serviced", "254:0 Write 13\nTotal 13\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_memory_max_usage_bytes"), 10543104);
+  EXPECT_EQ(tree.SampleOf("container_fs_writes_total", "device=\"/dev/vda\""), 12);
+  tree.Write("cpuacct/docker/abc123/cpuacct.usage", "37168304\n");
+  tree.now_ += 1;
+  EXPECT_EQ(tree.Sample("container_memory_max_usage_bytes"), 10600000);
+  EXPECT_EQ(tree.SampleOf("container_fs_writes_total", "device=\"/dev/vda\""), 13);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
