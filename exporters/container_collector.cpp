@@ -486,10 +486,18 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
       host_oom_kills && host_oom_kills_ && *host_oom_kills == *host_oom_kills_;
   std::vector<LabelView> labels;
   const ContainerSnapshot snapshot = containers_();
+  // Both are in id order: walked side by side rather than looked up per container. The entries
+  // the walk passes over are of containers gone or stopped.
+  auto next_spec = specs_.begin();
   for (const auto& [id, container] : *snapshot) {
     if (!container.running || container.pid <= 0 || container.cgroup_path.empty())
       continue;
-    CachedSpec& cached = specs_[id];
+    while (next_spec != specs_.end() && next_spec->first < id)
+      next_spec = specs_.erase(next_spec);
+    if (next_spec == specs_.end() || next_spec->first != id)
+      next_spec = specs_.emplace_hint(next_spec, id, CachedSpec{});
+    const auto spec = next_spec++;
+    CachedSpec& cached = spec->second;
     if (cached.seen && cached.pid != container.pid)
       cached = CachedSpec{};  // restarted: a new cgroup, whose counters start again
     const bool refresh_spec =
@@ -505,7 +513,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     read.idle_memo = cached.tasks && !Due(cached.tasks_read_at, now) ? &cached.idle : nullptr;
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
-      specs_.erase(id);
+      specs_.erase(spec);
       options_.on_vanished();
       continue;
     }
@@ -597,8 +605,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     out.Add(kMachineCpuCores, static_cast<double>(machine_->cpu_cores));
     out.Add(kMachineMemory, static_cast<double>(machine_->memory_bytes));
   }
-  std::erase_if(specs_,
-                [&snapshot](const auto& entry) { return !snapshot->contains(entry.first); });
+  specs_.erase(next_spec, specs_.end());
   host_oom_kills_ = host_oom_kills;
   cgroups_.CloseUnusedFiles();
   proc_.CloseUnusedFiles();
