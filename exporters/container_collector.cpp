@@ -88,8 +88,8 @@ bool HasMemoryLimit(const SpecStats& spec) {
 static_assert(kFamilyCount <= 64, "ContainerCollector::text_bodies_ holds 64 families");
 
 struct FamilySpec {
-  const char* name;
-  const char* help;
+  std::string_view name;  // its length known: appended to every sample line
+  std::string_view help;
   MetricType type;
 };
 
@@ -235,6 +235,14 @@ class ContainerCollector::SampleSink {
   virtual ~SampleSink() = default;
   // The labels of the samples that follow (one container's), valid until the next call.
   virtual void SetLabels(const std::vector<LabelView>& labels) = 0;
+  // As SetLabels, for labels that stay as they were at an earlier scrape: `kept` is what this sink
+  // made of them then (empty the first time, or after they changed), kept for the next one, and
+  // `labels` builds them when needed.
+  virtual void SetKeptLabels(const std::function<const std::vector<LabelView>&()>& labels,
+                             std::string& kept) {
+    (void)kept;
+    SetLabels(labels());
+  }
   virtual void Add(Family family, double value, LabelList extra = {}) = 0;
 };
 
@@ -245,8 +253,8 @@ class MetricFamilySink : public ContainerCollector::SampleSink {
  public:
   MetricFamilySink() {
     for (std::size_t i = 0; i < kFamilyCount; ++i) {
-      families_[i].name = kFamilies[i].name;
-      families_[i].help = kFamilies[i].help;
+      families_[i].name = std::string(kFamilies[i].name);
+      families_[i].help = std::string(kFamilies[i].help);
       families_[i].type = kFamilies[i].type;
     }
   }
@@ -303,14 +311,25 @@ class TextSink : public ContainerCollector::SampleSink {
     labels_.clear();
     for (const LabelView& label : labels)
       AppendLabel(label, labels_);
+    current_labels_ = labels_;
+  }
+
+  // Kept rendered: no escaping of every value at every scrape.
+  void SetKeptLabels(const std::function<const std::vector<LabelView>&()>& labels,
+                     std::string& kept) override {
+    if (kept.empty()) {
+      for (const LabelView& label : labels())
+        AppendLabel(label, kept);
+    }
+    current_labels_ = kept;
   }
 
   void Add(Family family, double value, LabelList extra) override {
     std::string& out = bodies_[family];
     out += kFamilies[family].name;
-    if (!labels_.empty() || extra.size() > 0) {
+    if (!current_labels_.empty() || extra.size() > 0) {
       out.push_back('{');
-      out += labels_;
+      out += current_labels_;
       for (const LabelView& label : extra)
         AppendLabel(label, out);
       out.back() = '}';  // replaces the trailing comma
@@ -345,6 +364,7 @@ class TextSink : public ContainerCollector::SampleSink {
 
   std::span<std::string> bodies_;
   std::string labels_;
+  std::string_view current_labels_;  // labels_, or what SetKeptLabels was given
 };
 
 void AddCgroupStats(ContainerCollector::SampleSink& out, const CgroupStats& stats,
@@ -570,16 +590,27 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     stats->threads = tasks.threads;
     if (options_.on_sample)
       options_.on_sample(container, now, *stats);
-    labels.clear();
-    for (std::size_t i = 0; i < label_names_.size(); ++i) {
-      if (auto value = container.Label(options_.container_labels[i]); !value.empty()) {
-        labels.push_back({label_names_[i], value});
-      }
+    // A container's labels, id and image stay for its life (a new pid reset `cached`); its name
+    // changes with a rename.
+    if (cached.labels_name != container.name) {
+      cached.labels_name = container.name;
+      cached.labels.clear();
     }
-    labels.push_back({"id", container.cgroup_path});
-    labels.push_back({"image", container.image});
-    labels.push_back({"name", container.name});
-    out.SetLabels(labels);
+    const ContainerInfo& info = container;  // a lambda cannot capture a binding
+    out.SetKeptLabels(
+        [&]() -> const std::vector<LabelView>& {
+          labels.clear();
+          for (std::size_t i = 0; i < label_names_.size(); ++i) {
+            if (auto value = info.Label(options_.container_labels[i]); !value.empty()) {
+              labels.push_back({label_names_[i], value});
+            }
+          }
+          labels.push_back({"id", info.cgroup_path});
+          labels.push_back({"image", info.image});
+          labels.push_back({"name", info.name});
+          return labels;
+        },
+        cached.labels);
 
     AddCgroupStats(out, *stats, devices);
     if (auto net = proc_.NetDev(container.pid); net.ok()) {

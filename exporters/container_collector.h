@@ -71,6 +71,9 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     std::optional<ProcReader::Tasks> tasks;
     double tasks_read_at = 0;
     IdleMemo idle;
+    // What the sample sink made of the container's labels, and the name they had.
+    std::string labels;
+    std::string labels_name;
   };
   mutable std::map<std::string, CachedSpec, std::less<>> specs_;
   // The host's OOM kill count at the last scrape: while it stays, no cgroup's can have moved.

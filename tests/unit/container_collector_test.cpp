@@ -225,6 +225,10 @@ class ChangingTree {
     collector_->WriteText(text);
     return Samples(text).at(name + "{" + extra + Labels() + "}");
   }
+  void Scrape(std::string& text) {
+    text.clear();
+    collector_->WriteText(text);
+  }
   // The container's container_tasks_state{state} (the state label comes last).
   double TaskState(const std::string& state) {
     return SampleOf("container_tasks_state", "state=\"" + state + "\"");
@@ -400,6 +404,20 @@ TEST(ContainerCollectorIdle, ThePeakAndBlockIoAreReadAgainOnceTheContainerRan) {
   tree.now_ += 1;
   EXPECT_EQ(tree.Sample("container_memory_max_usage_bytes"), 10600000);
   EXPECT_EQ(tree.SampleOf("container_fs_writes_total", "device=\"/dev/vda\""), 13);
+}
+
+TEST(ContainerCollectorLabels, ARenamedContainerIsServedUnderItsNewName) {
+  ChangingTree tree;
+  std::string text;
+  tree.Scrape(text);
+  EXPECT_NE(text.find("name=\"shop_web.1.x7k\""), std::string::npos);
+  tree.container_.name = "renamed";
+  tree.now_ += 1;
+  tree.Scrape(text);
+  EXPECT_EQ(text.find("name=\"shop_web.1.x7k\""), std::string::npos);
+  EXPECT_NE(text.find("container_processes{id=\"/docker/abc123\",image=\"registry:5000/web:1.2\","
+                      "name=\"renamed\"} 3"),
+            std::string::npos);
 }
 
 TEST(ContainerLabelName, ReplacesWhatPrometheusForbids) {
