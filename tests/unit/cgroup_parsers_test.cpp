@@ -50,6 +50,16 @@ TEST(ParseFlatKeyed, GarbageValueLeavesThatKeyEmpty) {
   EXPECT_EQ(c, std::nullopt);
 }
 
+TEST(ParseFlatKeyed, KeysOfAWantedLengthAreStillCompared) {
+  std::optional<std::uint64_t> rss, long_key;
+  const std::string long_name(70, 'k');
+  const KeyedField fields[] = {{"total_rss", &rss}, {long_name, &long_key}};
+  ParseFlatKeyed("total_swp 1\ntotal_rss 2\n" + std::string(64, 'k') + " 3\n" + long_name + " 4\n",
+                 fields);
+  EXPECT_EQ(rss, 2u);
+  EXPECT_EQ(long_key, 4u);  // not the 64-character key before it
+}
+
 TEST(FlatKeyedValue, OomControl) {
   EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", "oom_kill"), 4u);
   EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\n", "oom_kill"), std::nullopt);
@@ -202,6 +212,18 @@ TEST(ParseNetDev, TruncatedFails) {
   const auto empty = ParseNetDev("");
   ASSERT_TRUE(empty);
   EXPECT_TRUE(empty->empty());
+}
+
+TEST(ParseNetDev, CountersAreWholeUnsignedNumbers) {
+  const std::string zeros = " 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+  const auto max = ParseNetDev("eth0: 18446744073709551615" + zeros);
+  ASSERT_TRUE(max);
+  EXPECT_EQ(max->at(0).rx_bytes, 18446744073709551615u);
+  EXPECT_FALSE(ParseNetDev("eth0: 18446744073709551616" + zeros));  // one more overflows
+  EXPECT_FALSE(ParseNetDev("eth0: 12a" + zeros));
+  EXPECT_FALSE(ParseNetDev("eth0: -1" + zeros));
+  EXPECT_FALSE(ParseNetDev("eth0: +1" + zeros));
+  EXPECT_TRUE(ParseNetDev("eth0:\t7\t" + zeros));  // tabs separate as spaces do
 }
 
 TEST(IsIgnoredInterface, AsCadvisor) {

@@ -34,6 +34,15 @@ std::map<std::string, double> Samples(const std::string& text) {
   return samples;
 }
 
+TEST(TextExposition, HelpEscapesBackslashAndNewlineButNotQuotes) {
+  std::string out;
+  AppendFamilyHeader("x", "say \"hi\"\\\nbye", MetricType::Gauge, out);
+  EXPECT_EQ(out, "# HELP x say \"hi\"\\\\\\nbye\n# TYPE x gauge\n");
+  out.clear();
+  AppendLabelValue("\"\\\n", out);
+  EXPECT_EQ(out, "\\\"\\\\\\n");
+}
+
 TEST(TextExposition, WritesCountersAndGaugesWithEscapedLabels) {
   MetricFamily counter{"requests_total", "Requests\nserved \\ so far", MetricType::Counter, {}};
   ClientMetric& c = counter.metric.emplace_back();
