@@ -491,7 +491,7 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   } else {
     options_.on_error("cgroup");
   }
-  if (auto net = proc_.NetDev(1); net.ok()) {
+  if (auto net = proc_.HostNetDev(); net.ok()) {
     AddNetwork(out, *net);
   } else {
     options_.on_error("proc");

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "exporters/cgroup_parsers.h"
+#include "exporters/host_link_stats.h"
 
 namespace swarmwatch {
 namespace {
@@ -83,7 +84,9 @@ void CountState(char state, TaskStateCounts& counts) {
 }  // namespace
 
 ProcReader::ProcReader(std::string proc_root)
-    : root_(std::move(proc_root)), files_(std::make_shared<KernelFileReader>()) {
+    : root_(std::move(proc_root)),
+      files_(std::make_shared<KernelFileReader>()),
+      host_links_(std::make_shared<HostLinks>()) {
   while (root_.size() > 1 && root_.back() == '/') {
     root_.pop_back();
   }
@@ -102,6 +105,18 @@ Result<std::vector<NetInterfaceStats>> ProcReader::NetDev(std::int64_t pid) cons
   }
   std::erase_if(*interfaces, [](const NetInterfaceStats& s) { return IsIgnoredInterface(s.name); });
   return std::move(*interfaces);
+}
+
+Result<std::vector<NetInterfaceStats>> ProcReader::HostNetDev() const {
+  if (!host_links_->opened) {
+    host_links_->opened = true;
+    host_links_->stats = HostLinkStats::OpenInHostNamespace(root_);
+  }
+  if (host_links_->stats) {
+    if (auto interfaces = host_links_->stats->Read())
+      return std::move(*interfaces);
+  }
+  return NetDev(1);
 }
 
 std::optional<TaskStat> ProcReader::ReadTaskStat(std::int64_t tid) const {

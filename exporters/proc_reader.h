@@ -18,6 +18,8 @@
 
 namespace swarmwatch {
 
+class HostLinkStats;
+
 struct NetInterfaceStats {
   std::string name;
   std::uint64_t rx_bytes = 0, rx_packets = 0, rx_errors = 0, rx_dropped = 0;
@@ -49,6 +51,9 @@ class ProcReader {
 
   // <proc_root>/<pid>/net/dev without the interfaces cAdvisor ignores (lo, veth*, docker*).
   Result<std::vector<NetInterfaceStats>> NetDev(std::int64_t pid) const;
+  // The same for the host (pid 1), from rtnetlink where the agent shares the host's network
+  // namespace (see HostLinkStats), else from its net/dev.
+  Result<std::vector<NetInterfaceStats>> HostNetDev() const;
   // The states of the threads of `process_ids` (a cgroup's processes), and how many threads they
   // have. One /proc/<pid>/stat per process tells its state and thread count; only when a process
   // has more threads is `list_threads` (the cgroup's thread ids) called and the other threads'
@@ -79,8 +84,14 @@ class ProcReader {
  private:
   std::optional<TaskStat> ReadTaskStat(std::int64_t tid) const;
 
+  struct HostLinks {
+    bool opened = false;
+    std::unique_ptr<HostLinkStats> stats;  // null: not in the host's network namespace
+  };
+
   std::string root_;
   std::shared_ptr<KernelFileReader> files_;
+  std::shared_ptr<HostLinks> host_links_;
 };
 
 }  // namespace swarmwatch

@@ -1,0 +1,170 @@
+#include "exporters/host_link_stats.h"
+
+#include <linux/if_link.h>
+#include <linux/magic.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "exporters/cgroup_parsers.h"
+
+namespace swarmwatch {
+namespace {
+
+constexpr std::size_t kBufferSize = 32768;  // a dump datagram holds at most a page or two
+
+// Whether two procfs files are one entry of one network namespace. Their net/ files are: a
+// network namespace's entries have inode numbers of their own, unique on the host and the same in
+// every procfs mount (which /proc/<pid>/ns/net, denied for some pid 1, is not needed for).
+bool SameProcEntry(const std::string& a, const std::string& b) {
+  struct statfs fa {};
+  struct statfs fb {};
+  struct stat sa {};
+  struct stat sb {};
+  return ::statfs(a.c_str(), &fa) == 0 && ::statfs(b.c_str(), &fb) == 0 &&
+         fa.f_type == PROC_SUPER_MAGIC && fb.f_type == PROC_SUPER_MAGIC &&
+         ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_ino == sb.st_ino;
+}
+
+int NetlinkSocket(std::uint32_t groups) {
+  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0)
+    return -1;
+  sockaddr_nl address{};
+  address.nl_family = AF_NETLINK;
+  address.nl_groups = groups;
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::unique_ptr<HostLinkStats> HostLinkStats::OpenInHostNamespace(const std::string& proc_root) {
+  if (!SameProcEntry("/proc/self/net/dev", proc_root + "/1/net/dev"))
+    return nullptr;
+  const int requests = NetlinkSocket(0);
+  if (requests < 0)
+    return nullptr;
+  const int announcements = NetlinkSocket(RTMGRP_LINK);
+  if (announcements < 0) {
+    ::close(requests);
+    return nullptr;
+  }
+  return std::unique_ptr<HostLinkStats>(new HostLinkStats(requests, announcements));
+}
+
+HostLinkStats::~HostLinkStats() {
+  ::close(requests_);
+  ::close(announcements_);
+}
+
+void HostLinkStats::DrainAnswers() {
+  char drain[4096];
+  while (::recv(requests_, drain, sizeof drain, MSG_DONTWAIT) > 0 || errno == EINTR) {
+  }
+}
+
+bool HostLinkStats::LinksChanged() {
+  bool changed = false;
+  char drain[4096];
+  for (;;) {
+    const ssize_t got = ::recv(announcements_, drain, sizeof drain, MSG_DONTWAIT);
+    if (got > 0 || (got < 0 && errno == ENOBUFS)) {  // ENOBUFS: some were lost
+      changed = true;
+      continue;
+    }
+    if (got < 0 && errno == EINTR)
+      continue;
+    return changed;
+  }
+}
+
+bool HostLinkStats::ListLinks() {
+  struct {
+    nlmsghdr header;
+    ifinfomsg link;
+  } request{};
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_GETLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = ++sequence_;
+  request.link.ifi_family = AF_UNSPEC;
+  if (::send(requests_, &request, sizeof request, 0) != static_cast<ssize_t>(sizeof request))
+    return false;
+  std::vector<LinkName> links;
+  buffer_.resize(kBufferSize);
+  for (;;) {
+    const ssize_t got = ::recv(requests_, buffer_.data(), buffer_.size(), 0);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return false;
+    const DumpProgress progress =
+        ParseLinkDump(std::string_view(buffer_.data(), static_cast<std::size_t>(got)), links);
+    if (progress == DumpProgress::kError)
+      return false;
+    if (progress == DumpProgress::kDone)
+      break;
+  }
+  std::erase_if(links, [](const LinkName& link) { return IsIgnoredInterface(link.name); });
+  links_ = std::move(links);
+  return true;
+}
+
+std::optional<NetInterfaceStats> HostLinkStats::Stats(const LinkName& link) {
+  struct {
+    nlmsghdr header;
+    if_stats_msg stats;
+  } request{};
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_GETSTATS;
+  request.header.nlmsg_flags = NLM_F_REQUEST;
+  request.header.nlmsg_seq = ++sequence_;
+  request.stats.ifindex = link.index;
+  request.stats.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+  if (::send(requests_, &request, sizeof request, 0) != static_cast<ssize_t>(sizeof request))
+    return std::nullopt;
+  buffer_.resize(kBufferSize);
+  ssize_t got;
+  do {
+    got = ::recv(requests_, buffer_.data(), buffer_.size(), 0);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0)
+    return std::nullopt;
+  return ParseLinkStats(std::string_view(buffer_.data(), static_cast<std::size_t>(got)), link.name);
+}
+
+std::optional<std::vector<NetInterfaceStats>> HostLinkStats::Read() {
+  // Drained first: a link that changes after it shows at the next read.
+  if (LinksChanged() || !listed_) {
+    listed_ = ListLinks();
+    if (!listed_) {
+      DrainAnswers();  // what is left of the dump would be taken for the next answers
+      return std::nullopt;
+    }
+  }
+  std::vector<NetInterfaceStats> interfaces;
+  interfaces.reserve(links_.size());
+  for (const LinkName& link : links_) {
+    auto stats = Stats(link);
+    if (!stats) {
+      // Gone since it was listed, or renamed: listed again at the next read.
+      listed_ = false;
+      DrainAnswers();
+      return std::nullopt;
+    }
+    interfaces.push_back(std::move(*stats));
+  }
+  return interfaces;
+}
+
+}  // namespace swarmwatch
