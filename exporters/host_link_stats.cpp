@@ -88,28 +88,42 @@ bool HostLinkStats::LinksChanged() {
   }
 }
 
-bool HostLinkStats::ListLinks() {
+template <class Body>
+bool HostLinkStats::Send(std::uint16_t type, std::uint16_t flags, const Body& body) {
   struct {
     nlmsghdr header;
-    ifinfomsg link;
+    Body body;
   } request{};
   request.header.nlmsg_len = sizeof request;
-  request.header.nlmsg_type = RTM_GETLINK;
-  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_type = type;
+  request.header.nlmsg_flags = static_cast<std::uint16_t>(NLM_F_REQUEST | flags);
   request.header.nlmsg_seq = ++sequence_;
-  request.link.ifi_family = AF_UNSPEC;
-  if (::send(requests_, &request, sizeof request, 0) != static_cast<ssize_t>(sizeof request))
+  request.body = body;
+  return ::send(requests_, &request, sizeof request, 0) == static_cast<ssize_t>(sizeof request);
+}
+
+std::optional<std::string_view> HostLinkStats::Receive() {
+  buffer_.resize(kBufferSize);
+  ssize_t got;
+  do {
+    got = ::recv(requests_, buffer_.data(), buffer_.size(), 0);
+  } while (got < 0 && errno == EINTR);
+  if (got <= 0)
+    return std::nullopt;
+  return std::string_view(buffer_.data(), static_cast<std::size_t>(got));
+}
+
+bool HostLinkStats::ListLinks() {
+  ifinfomsg all{};
+  all.ifi_family = AF_UNSPEC;
+  if (!Send(RTM_GETLINK, NLM_F_DUMP, all))
     return false;
   std::vector<LinkName> links;
-  buffer_.resize(kBufferSize);
   for (;;) {
-    const ssize_t got = ::recv(requests_, buffer_.data(), buffer_.size(), 0);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got <= 0)
+    const auto datagram = Receive();
+    if (!datagram)
       return false;
-    const DumpProgress progress =
-        ParseLinkDump(std::string_view(buffer_.data(), static_cast<std::size_t>(got)), links);
+    const DumpProgress progress = ParseLinkDump(*datagram, links);
     if (progress == DumpProgress::kError)
       return false;
     if (progress == DumpProgress::kDone)
@@ -121,26 +135,13 @@ bool HostLinkStats::ListLinks() {
 }
 
 std::optional<NetInterfaceStats> HostLinkStats::Stats(const LinkName& link) {
-  struct {
-    nlmsghdr header;
-    if_stats_msg stats;
-  } request{};
-  request.header.nlmsg_len = sizeof request;
-  request.header.nlmsg_type = RTM_GETSTATS;
-  request.header.nlmsg_flags = NLM_F_REQUEST;
-  request.header.nlmsg_seq = ++sequence_;
-  request.stats.ifindex = link.index;
-  request.stats.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
-  if (::send(requests_, &request, sizeof request, 0) != static_cast<ssize_t>(sizeof request))
+  if_stats_msg one{};
+  one.ifindex = link.index;
+  one.filter_mask = IFLA_STATS_FILTER_BIT(IFLA_STATS_LINK_64);
+  if (!Send(RTM_GETSTATS, 0, one))
     return std::nullopt;
-  buffer_.resize(kBufferSize);
-  ssize_t got;
-  do {
-    got = ::recv(requests_, buffer_.data(), buffer_.size(), 0);
-  } while (got < 0 && errno == EINTR);
-  if (got <= 0)
-    return std::nullopt;
-  return ParseLinkStats(std::string_view(buffer_.data(), static_cast<std::size_t>(got)), link.name);
+  const auto datagram = Receive();
+  return datagram ? ParseLinkStats(*datagram, link.name) : std::nullopt;
 }
 
 std::optional<std::vector<NetInterfaceStats>> HostLinkStats::Read() {

@@ -7,9 +7,11 @@
 // Not thread-safe: one scrape at a time.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "exporters/proc_reader.h"
@@ -38,6 +40,11 @@ class HostLinkStats {
   void DrainAnswers();
   // Drains the announcements: true when a link changed since the last call.
   bool LinksChanged();
+  // Sends one request of `type` whose body follows the header.
+  template <class Body>
+  bool Send(std::uint16_t type, std::uint16_t flags, const Body& body);
+  // The next answer datagram, valid until the next call.
+  std::optional<std::string_view> Receive();
   bool ListLinks();
   std::optional<NetInterfaceStats> Stats(const LinkName& link);
 
