@@ -43,9 +43,20 @@ TEST(HostLinkStats, CountersAreBetweenTwoReadsOfProcNetDev) {
   const auto read = links->Read();
   const auto after = ProcNetDev();
   ASSERT_TRUE(read);
-  ASSERT_EQ(read->size(), before.size());
+  // Links present in both reads of net/dev: another test may add one meanwhile.
+  std::size_t compared = 0;
+  for (const auto& [name, stats] : before) {
+    if (after.contains(name)) {
+      EXPECT_TRUE(std::any_of(read->begin(), read->end(), [&name](const NetInterfaceStats& s) {
+        return s.name == name;
+      })) << name;
+    }
+  }
   for (const NetInterfaceStats& s : *read) {
-    ASSERT_TRUE(before.contains(s.name)) << s.name;
+    EXPECT_FALSE(IsIgnoredInterface(s.name)) << s.name;
+    if (!before.contains(s.name) || !after.contains(s.name))
+      continue;
+    ++compared;
     const NetInterfaceStats& a = before.at(s.name);
     const NetInterfaceStats& b = after.at(s.name);
     for (auto field : {&NetInterfaceStats::rx_bytes, &NetInterfaceStats::rx_packets,
@@ -56,6 +67,8 @@ TEST(HostLinkStats, CountersAreBetweenTwoReadsOfProcNetDev) {
       EXPECT_LE(s.*field, b.*field) << s.name;
     }
   }
+  if (compared == 0)
+    GTEST_SKIP() << "the host has no interface that counts (all lo, veth*, docker*)";
 }
 
 TEST(HostLinkStats, ALinkAddedOrRemovedShowsAtTheNextRead) {
