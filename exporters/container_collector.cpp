@@ -529,8 +529,9 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     read.failcnt = v2 || refresh_spec || HasMemoryLimit(cached.spec);
     read.oom_events = v2 || !cached.seen || !no_oom_kill_since_last_scrape;
     read.blkio_memo = &cached.blkio;
-    // Trusted no longer than the task states, taken with it (below).
-    read.idle_memo = cached.tasks && !Due(cached.tasks_read_at, now) ? &cached.idle : nullptr;
+    // Taken with the task states (below), and trusted no longer than them.
+    const bool idle_memo_fresh = cached.tasks && !Due(cached.tasks_read_at, now);
+    read.idle_memo = idle_memo_fresh ? &cached.idle : nullptr;
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(spec);
@@ -571,10 +572,9 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     // states are those read last time, short of a task woken since that has not run yet. The
     // /proc/<pid>/stat of each process, the costliest file of an idle container, is then not read
     // again (up to kSpecRefreshSeconds, for what this rule might not foresee).
-    const bool tasks_unchanged = cached.tasks && stats->cpu.usage_seconds &&
+    const bool tasks_unchanged = idle_memo_fresh && stats->cpu.usage_seconds &&
                                  cached.idle.cpu_seconds == stats->cpu.usage_seconds &&
-                                 cached.idle.process_ids == stats->process_ids &&
-                                 !Due(cached.tasks_read_at, now);
+                                 cached.idle.process_ids == stats->process_ids;
     if (tasks_unchanged) {
       proc_.KeepTaskFiles(stats->process_ids);
     } else {

@@ -67,24 +67,19 @@ HostLinkStats::~HostLinkStats() {
   ::close(announcements_);
 }
 
-void HostLinkStats::DrainAnswers() {
-  char drain[4096];
-  while (::recv(requests_, drain, sizeof drain, MSG_DONTWAIT) > 0 || errno == EINTR) {
-  }
-}
-
-bool HostLinkStats::LinksChanged() {
-  bool changed = false;
+// Reads `fd` until it has nothing more: true when it held anything, or lost some (ENOBUFS).
+bool HostLinkStats::Drain(int fd) {
+  bool any = false;
   char drain[4096];
   for (;;) {
-    const ssize_t got = ::recv(announcements_, drain, sizeof drain, MSG_DONTWAIT);
-    if (got > 0 || (got < 0 && errno == ENOBUFS)) {  // ENOBUFS: some were lost
-      changed = true;
+    const ssize_t got = ::recv(fd, drain, sizeof drain, MSG_DONTWAIT);
+    if (got > 0 || (got < 0 && errno == ENOBUFS)) {
+      any = true;
       continue;
     }
     if (got < 0 && errno == EINTR)
       continue;
-    return changed;
+    return any;
   }
 }
 
@@ -146,10 +141,10 @@ std::optional<NetInterfaceStats> HostLinkStats::Stats(const LinkName& link) {
 
 std::optional<std::vector<NetInterfaceStats>> HostLinkStats::Read() {
   // Drained first: a link that changes after it shows at the next read.
-  if (LinksChanged() || !listed_) {
+  if (Drain(announcements_) || !listed_) {
     listed_ = ListLinks();
     if (!listed_) {
-      DrainAnswers();  // what is left of the dump would be taken for the next answers
+      Drain(requests_);  // what is left of the dump would be taken for the next answers
       return std::nullopt;
     }
   }
@@ -160,7 +155,7 @@ std::optional<std::vector<NetInterfaceStats>> HostLinkStats::Read() {
     if (!stats) {
       // Gone since it was listed, or renamed: listed again at the next read.
       listed_ = false;
-      DrainAnswers();
+      Drain(requests_);
       return std::nullopt;
     }
     interfaces.push_back(std::move(*stats));

@@ -36,10 +36,9 @@ class HostLinkStats {
  private:
   HostLinkStats(int requests, int announcements)
       : requests_(requests), announcements_(announcements) {}
-  // Drops answers left unread after a failure.
-  void DrainAnswers();
-  // Drains the announcements: true when a link changed since the last call.
-  bool LinksChanged();
+  // Reads `fd` empty: true when it held anything. Of the announcements, a link changed since the
+  // last call; of the requests, answers left unread after a failure are dropped.
+  static bool Drain(int fd);
   // Sends one request of `type` whose body follows the header.
   template <class Body>
   bool Send(std::uint16_t type, std::uint16_t flags, const Body& body);
