@@ -145,6 +145,33 @@ void ReadPressure(FileSlurper& files, std::size_t slot, const std::string& dir, 
   }
 }
 
+// The three pressure files of the cgroup in `dir`, each resource from its memo while the host's
+// total reads as when the memo was taken (see PressureMemo).
+void ReadPressures(FileSlurper& files, std::size_t cpu_slot, std::size_t memory_slot,
+                   std::size_t io_slot, const std::string& dir, const CgroupReadOptions& options,
+                   CgroupStats& stats) {
+  const HostPressure* host = options.host_pressure;
+  PressureMemo* memo = options.pressure_memo;
+  const auto read = [&](std::size_t slot, const char* name, const PressureStats* host_stats,
+                        PressureMemo::Resource* kept, PressureStats& out) {
+    const std::optional<double> host_waiting =
+        host_stats != nullptr ? host_stats->waiting_seconds : std::nullopt;
+    if (kept != nullptr && host_waiting && kept->host_waiting_seconds == host_waiting) {
+      out = kept->cgroup;
+      return;
+    }
+    ReadPressure(files, slot, dir, name, out);
+    if (kept != nullptr)
+      *kept = {host_waiting, out};
+  };
+  read(cpu_slot, "cpu.pressure", host ? &host->cpu : nullptr, memo ? &memo->cpu : nullptr,
+       stats.cpu_pressure);
+  read(memory_slot, "memory.pressure", host ? &host->memory : nullptr,
+       memo ? &memo->memory : nullptr, stats.memory_pressure);
+  read(io_slot, "io.pressure", host ? &host->io : nullptr, memo ? &memo->io : nullptr,
+       stats.io_pressure);
+}
+
 // Both blkio files feed one device list; a malformed file empties it. The operations are read
 // first: when the throttle file reads as at the last read, so do the bytes (see BlkioMemo).
 // `idle`: the cgroup has not run since `memo` was taken (see IdleMemo).
@@ -383,9 +410,8 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   ReadBlkioV1(files, blkio_dir, options.blkio_memo, idle != nullptr, stats.blkio);
 
   // Pressure lives in the unified (v2) hierarchy of a hybrid host.
-  ReadPressure(files, kV1CpuPressure, unified_dir, "cpu.pressure", stats.cpu_pressure);
-  ReadPressure(files, kV1MemoryPressure, unified_dir, "memory.pressure", stats.memory_pressure);
-  ReadPressure(files, kV1IoPressure, unified_dir, "io.pressure", stats.io_pressure);
+  ReadPressures(files, kV1CpuPressure, kV1MemoryPressure, kV1IoPressure, unified_dir, options,
+                stats);
 
   if (options.spec) {
     if (const auto text = files.Read(kV1CpuQuota, cpu_dir, "cpu.cfs_quota_us")) {
@@ -461,9 +487,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
     }
   }
 
-  ReadPressure(files, kV2CpuPressure, dir, "cpu.pressure", stats.cpu_pressure);
-  ReadPressure(files, kV2MemoryPressure, dir, "memory.pressure", stats.memory_pressure);
-  ReadPressure(files, kV2IoPressure, dir, "io.pressure", stats.io_pressure);
+  ReadPressures(files, kV2CpuPressure, kV2MemoryPressure, kV2IoPressure, dir, options, stats);
 
   if (options.spec) {
     if (const auto text = files.Read(kV2CpuMax, dir, "cpu.max")) {

@@ -50,6 +50,28 @@ struct IdleMemo {
   std::optional<std::uint64_t> max_usage_bytes;
 };
 
+// The host's pressure totals: the root cgroup's, read before the other cgroups in a scrape.
+struct HostPressure {
+  PressureStats cpu, memory, io;
+};
+
+// A cgroup's pressure totals as last read, each resource's with the host's "some" total (see
+// HostPressure) that went with it, in the caller's hands. The kernel counts a task's stall in
+// every ancestor of its cgroup, up to the root: while the host's total of a resource reads as it
+// did before the cgroup's last read, the cgroup's has not moved since, and its file is not read
+// again. (On a quiet host, none of the three moves; on a busy one, memory seldom does.) The kernel
+// sums a group's stall time over the CPUs weighted by each CPU's busy time in that group: a stall
+// of a few milliseconds on an otherwise idle CPU of a many-core host whose other CPUs are busy can
+// move a cgroup's total but leave the host's within its microsecond. The caller bounds how long
+// it trusts the memo, for that.
+struct PressureMemo {
+  struct Resource {
+    std::optional<double> host_waiting_seconds;
+    PressureStats cgroup;
+  };
+  Resource cpu, memory, io;
+};
+
 // What CgroupReader::Read reads beyond the usage counters, which it always reads.
 struct CgroupReadOptions {
   // The limits (quota, period, shares, memory limit): they change only with `docker update`, and
@@ -70,6 +92,10 @@ struct CgroupReadOptions {
   bool oom_events = true;
   // v1: this cgroup's block I/O memo, kept by the caller; none: both files are read.
   BlkioMemo* blkio_memo = nullptr;
+  // The host's pressure, read earlier in this scrape, and this cgroup's pressure memo, kept by the
+  // caller (see PressureMemo); without either, the pressure files are read.
+  const HostPressure* host_pressure = nullptr;
+  PressureMemo* pressure_memo = nullptr;
 };
 
 // Where a v1 host mounts the cpu and cpuacct controllers.

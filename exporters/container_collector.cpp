@@ -485,7 +485,11 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   out.SetLabels({{"id", "/"}});
   CgroupReadOptions root_read;
   root_read.processes = false;
+  // Read before the containers: a container's pressure file is read only when the host's total
+  // moved since (see PressureMemo).
+  std::optional<HostPressure> host_pressure;
   if (auto root = cgroups_.Read("/", root_read); root.ok()) {
+    host_pressure = HostPressure{root->cpu_pressure, root->memory_pressure, root->io_pressure};
     root->threads = proc_.HostThreads();
     AddCgroupStats(out, *root, devices);
   } else {
@@ -532,6 +536,12 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
     // Taken with the task states (below), and trusted no longer than them.
     const bool idle_memo_fresh = cached.tasks && !Due(cached.tasks_read_at, now);
     read.idle_memo = idle_memo_fresh ? &cached.idle : nullptr;
+    if (Due(cached.pressure_emptied_at, now)) {
+      cached.pressure = PressureMemo{};
+      cached.pressure_emptied_at = now;
+    }
+    read.host_pressure = host_pressure ? &*host_pressure : nullptr;
+    read.pressure_memo = &cached.pressure;
     auto stats = cgroups_.Read(container.cgroup_path, read);
     if (!stats.ok()) {
       specs_.erase(spec);

@@ -71,6 +71,9 @@ class ContainerCollector : public prometheus::Collectable, public TextExposable 
     std::optional<ProcReader::Tasks> tasks;
     double tasks_read_at = 0;
     IdleMemo idle;
+    // The pressure totals last read, and when the memo was last emptied (see PressureMemo).
+    PressureMemo pressure;
+    double pressure_emptied_at = 0;
     // What the sample sink made of the container's labels, and the name they had.
     std::string labels;
     std::string labels_name;

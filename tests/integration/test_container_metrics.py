@@ -330,6 +330,33 @@ class ContainerMetricsTest(unittest.TestCase):
         self.agent.scrape_until(lambda x: processes(x) == 1, 10, what="the killed process gone")
 
     # ---------------------------------------------------------------------------------------
+    def test_memory_pressure_of_a_container_follows_its_reclaim(self):
+        # A container's pressure file is read again only once the host's total moved: a stall in
+        # the container must move the host's too, on the real kernel, and show at the next scrape.
+        c = self.docker.run("psi", "-m", "16m")
+        cg = c.cgroup_id
+        if h.read_pressure(cg, "memory") is None:
+            self.skipTest("the kernel has no pressure files")
+
+        def waiting(s: h.Scrape) -> float:
+            return s.value("container_pressure_memory_waiting_seconds_total", id=cg)
+
+        self.scrape_with(c)
+        for round_ in range(2):
+            before = waiting(self.agent.scrape())
+            # 64 MiB through the page cache under a 16 MiB limit: the writer reclaims its own
+            # cgroup's pages, a memory stall.
+            c.exec("busybox", "dd", "if=/dev/zero", "of=/blob", "bs=1M", "count=64")
+            after = self.agent.scrape()
+            kernel = h.read_pressure(cg, "memory")  # the container is idle again: it stays
+            self.assertGreater(kernel["some"], before, f"no memory stall in round {round_}")
+            self.assertAlmostEqual(waiting(after), kernel["some"], places=6)
+            self.assertAlmostEqual(
+                after.value("container_pressure_memory_stalled_seconds_total", id=cg),
+                kernel["full"], places=6)
+            self.assertAlmostEqual(waiting(self.agent.scrape()), kernel["some"], places=6)
+
+    # ---------------------------------------------------------------------------------------
     def test_root_machine_and_self_metrics(self):
         c = self.docker.run("families", "--cpus", "0.5", "-m", "64m")
         s = self.scrape_with(c)

@@ -235,6 +235,58 @@ TEST(CgroupReaderV1, WhileTheCpuTimeReadsTheSameWhatMovesOnlyByRunningComesFromT
   EXPECT_EQ(reader.Read("/docker/abc123", options)->processes, 3u);
 }
 
+// A pressure file of the hybrid host's unified hierarchy: "some" and "full" totals in microseconds.
+std::string PressureText(std::uint64_t some_us, std::uint64_t full_us) {
+  return "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(some_us) +
+         "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(full_us) + "\n";
+}
+
+TEST(CgroupReaderV1, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceMoved) {
+  const TreeCopy tree(kV1);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
+  HostPressure host;
+  host.cpu.waiting_seconds = 10.0;
+  host.memory.waiting_seconds = 2.0;
+  host.io.waiting_seconds = 3.0;
+  PressureMemo memo;
+  CgroupReadOptions options;
+  options.host_pressure = &host;
+  options.pressure_memo = &memo;
+  const auto first = reader.Read("/docker/abc123", options);
+  EXPECT_DOUBLE_EQ(*first->io_pressure.waiting_seconds, 0.003247);
+  EXPECT_EQ(memo.io.host_waiting_seconds, 3.0);
+  EXPECT_DOUBLE_EQ(*memo.io.cgroup.stalled_seconds, 0.003247);
+
+  // Files that moved while the host's totals did not cannot be, on a kernel: the memo answers.
+  tree.Write("unified/docker/abc123/cpu.pressure", PressureText(7000, 4000));
+  tree.Write("unified/docker/abc123/memory.pressure", PressureText(5, 1));
+  tree.Write("unified/docker/abc123/io.pressure", PressureText(9000, 8000));
+  const auto same = reader.Read("/docker/abc123", options);
+  EXPECT_DOUBLE_EQ(*same->cpu_pressure.waiting_seconds, 0.006225);
+  EXPECT_DOUBLE_EQ(*same->memory_pressure.waiting_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(*same->io_pressure.stalled_seconds, 0.003247);
+
+  // The host's io total moved: the io file alone is read again.
+  host.io.waiting_seconds = 3.000001;
+  const auto io_moved = reader.Read("/docker/abc123", options);
+  EXPECT_DOUBLE_EQ(*io_moved->cpu_pressure.waiting_seconds, 0.006225);
+  EXPECT_DOUBLE_EQ(*io_moved->memory_pressure.waiting_seconds, 0.0);
+  EXPECT_DOUBLE_EQ(*io_moved->io_pressure.waiting_seconds, 0.009);
+  EXPECT_DOUBLE_EQ(*io_moved->io_pressure.stalled_seconds, 0.008);
+  EXPECT_EQ(memo.io.host_waiting_seconds, 3.000001);
+
+  // An emptied memo (the caller's bound), or no host total known: read.
+  memo.memory = {};
+  EXPECT_DOUBLE_EQ(*reader.Read("/docker/abc123", options)->memory_pressure.waiting_seconds,
+                   0.000005);
+  host.cpu.waiting_seconds.reset();
+  EXPECT_DOUBLE_EQ(*reader.Read("/docker/abc123", options)->cpu_pressure.stalled_seconds, 0.004);
+  // Without a memo, every file is read.
+  tree.Write("unified/docker/abc123/io.pressure", PressureText(9500, 8000));
+  options.pressure_memo = nullptr;
+  EXPECT_DOUBLE_EQ(*reader.Read("/docker/abc123", options)->io_pressure.waiting_seconds, 0.0095);
+}
+
 TEST(CgroupReaderV1, OomControlIsReadOnlyWhenAsked) {
   const TreeCopy tree(kV1);
   tree.Write("memory/docker/abc123/memory.oom_control",
@@ -477,6 +529,28 @@ TEST(CgroupReaderV2, WhileTheCpuTimeReadsTheSameWhatMovesOnlyByRunningComesFromT
   const auto moved = reader.Read(cgroup, options);
   EXPECT_EQ(moved->process_ids, (std::vector<std::int64_t>{4100, 4150, 4151}));
   EXPECT_EQ(moved->memory.max_usage_bytes, 60817408u);
+}
+
+TEST(CgroupReaderV2, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceMoved) {
+  const TreeCopy tree(kV2);
+  const CgroupReader reader(tree.dir(), CgroupVersion::kV2);
+  const auto root = reader.Read("/");
+  ASSERT_TRUE(root.ok());
+  HostPressure host{root->cpu_pressure, root->memory_pressure, root->io_pressure};
+  ASSERT_TRUE(host.memory.waiting_seconds.has_value());
+  PressureMemo memo;
+  CgroupReadOptions options;
+  options.host_pressure = &host;
+  options.pressure_memo = &memo;
+  const std::string cgroup = "/system.slice/docker-abc123.scope";
+  EXPECT_DOUBLE_EQ(*reader.Read(cgroup, options)->memory_pressure.waiting_seconds, 0.002);
+  tree.Write(cgroup.substr(1) + "/memory.pressure", PressureText(2500, 1500));
+  EXPECT_DOUBLE_EQ(*reader.Read(cgroup, options)->memory_pressure.waiting_seconds, 0.002);
+  tree.Write("memory.pressure", PressureText(999999999, 1));
+  host.memory = reader.Read("/")->memory_pressure;
+  const auto moved = reader.Read(cgroup, options);
+  EXPECT_DOUBLE_EQ(*moved->memory_pressure.waiting_seconds, 0.0025);
+  EXPECT_DOUBLE_EQ(*moved->memory_pressure.stalled_seconds, 0.0015);
 }
 
 TEST(CgroupReaderV2, MaxValues) {
