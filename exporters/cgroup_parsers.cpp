@@ -1,7 +1,10 @@
 #include "exporters/cgroup_parsers.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cstring>
+#include <limits>
 #include <system_error>
 
 namespace swarmwatch {
@@ -133,7 +136,12 @@ std::optional<std::int64_t> ParseSingleInt(std::string_view text) {
   return ToNumber<std::int64_t>(Trim(text));
 }
 
-void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
+namespace {
+
+// ParseFlatKeyed, telling `found` the line and field of each value it fills; returns the number of
+// lines.
+template <class Found>
+std::uint32_t ParseWhole(std::string_view text, std::span<const KeyedField> fields, Found found) {
   // memory.stat has ~70 lines of which a scrape wants ~13: the key is matched first, and only a
   // wanted line is split further and checked to be "key value". Most lines are passed over on the
   // length of their key alone.
@@ -142,12 +150,14 @@ void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
   for (const KeyedField& field : fields)
     wanted_lengths |= std::uint64_t{1} << std::min(field.key.size(), kLongest);
   std::string_view line;
-  while (NextLine(text, line)) {
+  std::uint32_t lines = 0;
+  for (; NextLine(text, line); ++lines) {
     std::string_view rest = line;
     const std::string_view key = NextToken(rest);
     if ((wanted_lengths >> std::min(key.size(), kLongest) & 1) == 0)
       continue;
-    for (const KeyedField& field : fields) {
+    for (std::uint32_t i = 0; i < fields.size(); ++i) {
+      const KeyedField& field = fields[i];
       if (field.key != key || key.empty()) {
         continue;
       }
@@ -157,9 +167,92 @@ void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
       }
       if (auto number = ToNumber<std::uint64_t>(value)) {
         *field.out = number;
+        found(lines, i);
       }
     }
   }
+  return lines;
+}
+
+}  // namespace
+
+void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
+  ParseWhole(text, fields, [](std::uint32_t, std::uint32_t) {});
+}
+
+bool FlatKeyedLayout::ParseAsLaidOut(std::string_view text,
+                                     std::span<const KeyedField> fields) const {
+  constexpr std::size_t kMostFields = 32;
+  if (keys_.empty() || fields.size() != keys_.size() || fields.size() > kMostFields)
+    return false;
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    if (fields[i].key != keys_[i])
+      return false;
+  }
+  std::array<std::uint64_t, kMostFields> values{};
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  std::uint32_t line = 0;
+  auto next = wanted_.begin();
+  for (; p != end; ++line) {
+    const auto* newline = static_cast<const char*>(std::memchr(p, '\n', end - p));
+    const char* const line_end = newline != nullptr ? newline : end;
+    for (; next != wanted_.end() && next->line == line; ++next) {
+      const std::string_view text_line(p, static_cast<std::size_t>(line_end - p));
+      const std::string_view key = fields[next->field].key;
+      if (text_line.size() <= key.size() + 1 || !text_line.starts_with(key) ||
+          text_line[key.size()] != ' ') {
+        return false;
+      }
+      const auto value = ToNumber<std::uint64_t>(text_line.substr(key.size() + 1));
+      if (!value)
+        return false;
+      values[next->field] = *value;
+    }
+    p = newline != nullptr ? newline + 1 : end;
+  }
+  if (line != lines_ || next != wanted_.end())
+    return false;
+  for (const Wanted& wanted : wanted_)
+    *fields[wanted.field].out = values[wanted.field];
+  return true;
+}
+
+void FlatKeyedLayout::ParseAndTake(std::string_view text, std::span<const KeyedField> fields) {
+  keys_.assign(fields.size(), {});
+  for (std::size_t i = 0; i < fields.size(); ++i)
+    keys_[i] = fields[i].key;
+  std::vector<std::uint32_t> line_of(fields.size(), std::numeric_limits<std::uint32_t>::max());
+  lines_ = ParseWhole(text, fields,
+                      [&](std::uint32_t line, std::uint32_t field) { line_of[field] = line; });
+  wanted_.clear();
+  for (std::uint32_t i = 0; i < fields.size(); ++i) {
+    // A key the text lacks could stand on any line of the next: only a layout of every key is
+    // of use.
+    if (line_of[i] == std::numeric_limits<std::uint32_t>::max()) {
+      keys_.clear();
+      wanted_.clear();
+      return;
+    }
+    wanted_.push_back({line_of[i], i});
+  }
+  std::sort(wanted_.begin(), wanted_.end(), [](const Wanted& a, const Wanted& b) {
+    return a.line != b.line ? a.line < b.line : a.field < b.field;
+  });
+}
+
+void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields,
+                    FlatKeyedLayout& layout) {
+  if (!layout.ParseAsLaidOut(text, fields))
+    layout.ParseAndTake(text, fields);
+}
+
+std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key,
+                                            FlatKeyedLayout& layout) {
+  std::optional<std::uint64_t> value;
+  const KeyedField field{key, &value};
+  ParseFlatKeyed(text, std::span<const KeyedField>(&field, 1), layout);
+  return value;
 }
 
 std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key) {

@@ -37,6 +37,37 @@ void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields);
 // The value of one key of a flat keyed file.
 std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key);
 
+// Where the wanted keys of one kind of flat keyed file stood at its last whole parse. The kernel
+// writes a file of one kind with the same keys in the same order every time: a parse with a
+// layout that finds as many lines, and each wanted key on the line it stood on followed by one
+// space and a number, splits only those lines and steps over the others (memory.stat: 13 wanted
+// lines of ~40). Any other text is parsed whole, and the layout taken again from it. A layout is
+// taken only from a text that has every wanted key. One layout serves one kind of file and one
+// list of wanted keys; a key repeated on another line than the one laid out is not looked for.
+class FlatKeyedLayout {
+ public:
+  // Fills the fields from `text` if it is laid out as the layout says; false, and nothing
+  // filled, if not.
+  bool ParseAsLaidOut(std::string_view text, std::span<const KeyedField> fields) const;
+  // ParseFlatKeyed, and the layout taken from `text`.
+  void ParseAndTake(std::string_view text, std::span<const KeyedField> fields);
+
+  struct Wanted {
+    std::uint32_t line;
+    std::uint32_t field;
+  };
+
+ private:
+  std::vector<std::string> keys_;  // the wanted keys it was taken for; none: no layout
+  std::vector<Wanted> wanted_;     // the lines of the keys found, in line order
+  std::uint32_t lines_ = 0;
+};
+// ParseFlatKeyed through `layout`: the same values, for a file of the layout's kind.
+void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields,
+                    FlatKeyedLayout& layout);
+std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key,
+                                            FlatKeyedLayout& layout);
+
 // Which counters a v1 blkio file holds.
 enum class BlkioCounter { kBytes, kOps };
 // v1 blkio.{throttle.,}io_service_bytes / io_serviced ("8:0 Read 123" lines, "Total" lines).

@@ -93,6 +93,13 @@ class FileSlurper {
   KernelFileReader::FileSet& set_;
 };
 
+// The flat keyed files a read parses through a layout (see FlatKeyedLayout), one per kind. On a
+// v1 host cpu_stat is the cpu controller's, on v2 the cgroup's; unified_cpu_stat is a hybrid
+// host's.
+struct FlatKeyedLayouts {
+  FlatKeyedLayout cpu_stat, unified_cpu_stat, cpuacct_stat, memory_stat, memory_events, oom_control;
+};
+
 // "/" -> "", "/docker/x" -> "/docker/x", "docker/x" -> "/docker/x".
 std::string NormalizeCgroupPath(std::string_view cgroup_path) {
   while (!cgroup_path.empty() && cgroup_path.back() == '/') {
@@ -220,7 +227,7 @@ void ReadBlkioV1(FileSlurper& files, const std::string& dir, BlkioMemo* memo, bo
 }
 
 // v2 cpu.stat: the CPU time and, where the cpu controller is enabled, CFS bandwidth counters.
-void ReadCpuStatV2(std::string_view text, CpuStats& cpu) {
+void ReadCpuStatV2(std::string_view text, FlatKeyedLayout& layout, CpuStats& cpu) {
   std::optional<std::uint64_t> usage, user, system, throttled;
   const KeyedField fields[] = {{"usage_usec", &usage},
                                {"user_usec", &user},
@@ -228,7 +235,7 @@ void ReadCpuStatV2(std::string_view text, CpuStats& cpu) {
                                {"nr_periods", &cpu.cfs_periods},
                                {"nr_throttled", &cpu.cfs_throttled_periods},
                                {"throttled_usec", &throttled}};
-  ParseFlatKeyed(text, fields);
+  ParseFlatKeyed(text, fields, layout);
   cpu.usage_seconds = Scaled(usage, kMicrosPerSecond);
   cpu.user_seconds = Scaled(user, kMicrosPerSecond);
   cpu.system_seconds = Scaled(system, kMicrosPerSecond);
@@ -236,9 +243,9 @@ void ReadCpuStatV2(std::string_view text, CpuStats& cpu) {
 }
 
 // The CPU time of a hybrid host's unified cpu.stat; false (and `cpu` untouched) when it has none.
-bool ReadCpuTimeV2(std::string_view text, CpuStats& cpu) {
+bool ReadCpuTimeV2(std::string_view text, FlatKeyedLayout& layout, CpuStats& cpu) {
   CpuStats read;
-  ReadCpuStatV2(text, read);
+  ReadCpuStatV2(text, layout, read);
   if (!read.usage_seconds || *read.usage_seconds <= 0 || !read.user_seconds ||
       !read.system_seconds) {
     return false;
@@ -300,8 +307,8 @@ std::optional<std::vector<std::int64_t>> V1PidList(FileSlurper& files, std::size
   return ParsedIds(files.ReadV1PidList(v1_dir, v1_name));
 }
 
-Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
-                           const V1Layout& layout, const std::string& path,
+Result<CgroupStats> ReadV1(KernelFileReader& reader, FlatKeyedLayouts& layouts,
+                           const std::string& root, const V1Layout& layout, const std::string& path,
                            const CgroupReadOptions& options) {
   const std::string cpuacct_dir = root + layout.cpuacct + path;
   const std::string cpu_dir = root + layout.cpu + path;
@@ -319,7 +326,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   // the unified cgroup holds no time (a runtime that does not join it).
   bool cpu_time_read = false;
   if (const auto text = files.Read(kV1UnifiedCpuStat, unified_dir, "cpu.stat")) {
-    cpu_time_read = ReadCpuTimeV2(*text, cpu);
+    cpu_time_read = ReadCpuTimeV2(*text, layouts.unified_cpu_stat, cpu);
   }
   if (!cpu_time_read) {
     if (const auto text = files.Read(kV1CpuacctUsage, cpuacct_dir, "cpuacct.usage")) {
@@ -332,7 +339,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
       const KeyedField fields[] = {{"nr_periods", &cpu.cfs_periods},
                                    {"nr_throttled", &cpu.cfs_throttled_periods},
                                    {"throttled_time", &throttled_ns}};
-      ParseFlatKeyed(*text, fields);
+      ParseFlatKeyed(*text, fields, layouts.cpu_stat);
       cpu.cfs_throttled_seconds = Scaled(throttled_ns, kNanosPerSecond);
     }
   }
@@ -350,7 +357,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   if (cpuacct_stat) {
     std::optional<std::uint64_t> user, system;
     const KeyedField fields[] = {{"user", &user}, {"system", &system}};
-    ParseFlatKeyed(*cpuacct_stat, fields);
+    ParseFlatKeyed(*cpuacct_stat, fields, layouts.cpuacct_stat);
     static const double ticks_per_second = static_cast<double>(::sysconf(_SC_CLK_TCK));
     if (ticks_per_second > 0) {
       cpu.user_seconds = Scaled(user, ticks_per_second);
@@ -386,7 +393,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
         {"total_pgfault", &mem.pgfault_hierarchy},
         {"total_pgmajfault", &mem.pgmajfault_hierarchy},
     };
-    ParseFlatKeyed(*text, fields);
+    ParseFlatKeyed(*text, fields, layouts.memory_stat);
     mem.working_set_bytes = WorkingSet(mem.usage_bytes, total_inactive_file);
     mem.rss = total_rss ? total_rss : rss;
     mem.cache = total_cache ? total_cache : cache;
@@ -403,7 +410,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   }
   if (options.oom_events) {
     if (const auto text = files.Read(kV1MemoryOomControl, memory_dir, "memory.oom_control")) {
-      mem.oom_events = FlatKeyedValue(*text, "oom_kill");
+      mem.oom_events = FlatKeyedValue(*text, "oom_kill", layouts.oom_control);
     }
   }
 
@@ -436,14 +443,15 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, const std::string& root,
   return stats;
 }
 
-Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
-                           const std::string& path, const CgroupReadOptions& options) {
+Result<CgroupStats> ReadV2(KernelFileReader& reader, FlatKeyedLayouts& layouts,
+                           const std::string& root, const std::string& path,
+                           const CgroupReadOptions& options) {
   const std::string dir = root + path;
   FileSlurper files(reader, path);
   CgroupStats stats;
 
   if (const auto text = files.Read(kV2CpuStat, dir, "cpu.stat")) {
-    ReadCpuStatV2(*text, stats.cpu);
+    ReadCpuStatV2(*text, layouts.cpu_stat, stats.cpu);
   }
 
   MemoryStats& mem = stats.memory;
@@ -467,7 +475,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
         {"pgfault", &mem.pgfault_container},
         {"pgmajfault", &mem.pgmajfault_container},
     };
-    ParseFlatKeyed(*text, fields);
+    ParseFlatKeyed(*text, fields, layouts.memory_stat);
     mem.working_set_bytes = WorkingSet(mem.usage_bytes, inactive_file);
     // v2 has no per-cgroup-only counters: cAdvisor reports the same value for both scopes.
     mem.pgfault_hierarchy = mem.pgfault_container;
@@ -477,7 +485,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, const std::string& root,
   }
   if (const auto text = files.Read(kV2MemoryEvents, dir, "memory.events")) {
     const KeyedField fields[] = {{"max", &mem.failcnt}, {"oom_kill", &mem.oom_events}};
-    ParseFlatKeyed(*text, fields);
+    ParseFlatKeyed(*text, fields, layouts.memory_events);
   }
 
   if (const auto text = files.Read(kV2IoStat, dir, "io.stat")) {
@@ -529,10 +537,15 @@ Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root) {
   return Error{"no cgroup v1 controllers nor cgroup v2 hierarchy under " + cgroup_root};
 }
 
+struct CgroupReader::Layouts {
+  FlatKeyedLayouts root, cgroups;
+};
+
 CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
     : root_(std::move(cgroup_root)),
       version_(version),
-      files_(std::make_shared<KernelFileReader>()) {
+      files_(std::make_shared<KernelFileReader>()),
+      layouts_(std::make_shared<Layouts>()) {
   while (root_.size() > 1 && root_.back() == '/') {
     root_.pop_back();
   }
@@ -550,8 +563,10 @@ CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
 Result<CgroupStats> CgroupReader::Read(std::string_view cgroup_path,
                                        const CgroupReadOptions& options) const {
   const std::string path = NormalizeCgroupPath(cgroup_path);
-  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, root_, v1_layout_, path, options)
-                                        : ReadV2(*files_, root_, path, options);
+  // The root's files may have other keys than a container's.
+  FlatKeyedLayouts& layouts = path.empty() ? layouts_->root : layouts_->cgroups;
+  return version_ == CgroupVersion::kV1 ? ReadV1(*files_, layouts, root_, v1_layout_, path, options)
+                                        : ReadV2(*files_, layouts, root_, path, options);
 }
 
 std::optional<std::vector<std::int64_t>> CgroupReader::ThreadIds(

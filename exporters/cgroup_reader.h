@@ -129,6 +129,8 @@ class CgroupReader {
   CgroupVersion version_;
   V1Layout v1_layout_;
   std::shared_ptr<KernelFileReader> files_;
+  struct Layouts;  // of the flat keyed files, the root's and the other cgroups'
+  std::shared_ptr<Layouts> layouts_;
 };
 
 }  // namespace swarmwatch

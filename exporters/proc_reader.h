@@ -18,6 +18,8 @@
 
 namespace swarmwatch {
 
+class FlatKeyedLayout;
+
 class HostLinkStats;
 
 struct NetInterfaceStats {
@@ -92,6 +94,7 @@ class ProcReader {
   std::string root_;
   std::shared_ptr<KernelFileReader> files_;
   std::shared_ptr<HostLinks> host_links_;
+  std::shared_ptr<FlatKeyedLayout> vmstat_layout_;
 };
 
 }  // namespace swarmwatch

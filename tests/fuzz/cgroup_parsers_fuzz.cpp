@@ -17,6 +17,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const KeyedField fields[] = {{"total_inactive_file", &a}, {"pgfault", &b}, {"max", &c}};
   ParseFlatKeyed(text, fields);
   (void)FlatKeyedValue(text, "oom_kill");
+  // Through a layout, taken from the text itself and then used on it: the whole parse's values.
+  FlatKeyedLayout layout;
+  for (int pass = 0; pass < 2; ++pass) {
+    std::optional<std::uint64_t> laid_a, laid_b, laid_c;
+    const KeyedField laid[] = {
+        {"total_inactive_file", &laid_a}, {"pgfault", &laid_b}, {"max", &laid_c}};
+    ParseFlatKeyed(text, laid, layout);
+    if (laid_a != a || laid_b != b || laid_c != c)
+      __builtin_trap();
+  }
 
   std::vector<BlkioDeviceStats> devices;
   (void)ParseBlkioV1(text, BlkioCounter::kBytes, devices);

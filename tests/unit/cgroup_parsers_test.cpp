@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,90 @@ TEST(ParseFlatKeyed, KeysOfAWantedLengthAreStillCompared) {
                  fields);
   EXPECT_EQ(rss, 2u);
   EXPECT_EQ(long_key, 4u);  // not the 64-character key before it
+}
+
+// Three wanted keys of a memory.stat-like file, parsed through one layout.
+struct LaidOut {
+  std::optional<std::uint64_t> rss, cache, swap;
+  FlatKeyedLayout layout;
+  const KeyedField fields[3] = {
+      {"total_rss", &rss}, {"total_cache", &cache}, {"total_swap", &swap}};
+  // Parses `text` through the layout, after checking it gives what a whole parse gives.
+  void Parse(const std::string& text) {
+    std::optional<std::uint64_t> whole_rss, whole_cache, whole_swap;
+    const KeyedField whole[] = {
+        {"total_rss", &whole_rss}, {"total_cache", &whole_cache}, {"total_swap", &whole_swap}};
+    ParseFlatKeyed(text, whole);
+    rss = cache = swap = std::nullopt;
+    ParseFlatKeyed(text, fields, layout);
+    EXPECT_EQ(rss, whole_rss) << text;
+    EXPECT_EQ(cache, whole_cache) << text;
+    EXPECT_EQ(swap, whole_swap) << text;
+  }
+};
+
+TEST(FlatKeyedLayout, AFileLaidOutAsTheLastSplitsOnlyTheWantedLines) {
+  LaidOut parse;
+  const std::string stat =
+      "cache 1\nrss 2\ntotal_cache 30\ntotal_rss 40\ntotal_swap 0\npgfault 5\n";
+  EXPECT_FALSE(parse.layout.ParseAsLaidOut(stat, parse.fields));  // no layout yet
+  parse.Parse(stat);
+  EXPECT_EQ(parse.rss, 40u);
+  EXPECT_EQ(parse.swap, 0u);
+  // New values, of other lengths, on the same lines.
+  const std::string moved =
+      "cache 1000\nrss 2\ntotal_cache 3\ntotal_rss 4000000\ntotal_swap 12\npgfault 5\n";
+  std::optional<std::uint64_t> rss, cache, swap;
+  const KeyedField fields[] = {{"total_rss", &rss}, {"total_cache", &cache}, {"total_swap", &swap}};
+  EXPECT_TRUE(parse.layout.ParseAsLaidOut(moved, fields));
+  EXPECT_EQ(rss, 4000000u);
+  EXPECT_EQ(cache, 3u);
+  EXPECT_EQ(swap, 12u);
+  // Without its last newline, the same lines.
+  EXPECT_TRUE(parse.layout.ParseAsLaidOut(moved.substr(0, moved.size() - 1), fields));
+  // Wanted keys of another order or list: not this layout.
+  const KeyedField reordered[] = {
+      {"total_cache", &cache}, {"total_rss", &rss}, {"total_swap", &swap}};
+  EXPECT_FALSE(parse.layout.ParseAsLaidOut(moved, reordered));
+  EXPECT_FALSE(parse.layout.ParseAsLaidOut(moved, std::span(fields).first(2)));
+  // A text without one of the keys leaves no layout: the key could stand on any line of the next.
+  parse.Parse("cache 1\nrss 2\ntotal_cache 30\ntotal_rss 40\nswap 0\npgfault 5\n");
+  EXPECT_FALSE(parse.layout.ParseAsLaidOut(moved, fields));
+  parse.Parse(moved);
+  EXPECT_EQ(parse.swap, 12u);
+}
+
+TEST(FlatKeyedLayout, AFileLaidOutOtherwiseIsParsedWholeAndTeachesItsLayout) {
+  LaidOut parse;
+  parse.Parse("total_swap 9\ncache 1\ntotal_cache 30\ntotal_rss 40\n");
+  const std::string others[] = {
+      "total_swap 9\ncache 1\ntotal_cache 30\ntotal_rss 40\ntotal_swap 7\n",      // one line more
+      "total_swap 9\ncache 1\ntotal_cache 30\n",                                  // fewer
+      "total_swap 9\ntotal_rss 41\ntotal_cache 31\ncache 1\n",                    // another order
+      "total_swap 9\ncache 1\ntotal_cache 32\ntotal_rss  42\n",                   // two blanks
+      "total_swap 9\ncache 1\ntotal_cache 32\ntotal_rss\t43\n",                   // a tab
+      "total_swap 9\ncache 1\ntotal_cache 33\ntotal_rss 44 45\n",                 // not "key value"
+      "total_swap 9\ncache 1\ntotal_cache 33\ntotal_rss x\n",                     // not a number
+      "total_swap 9\ncache 1\ntotal_cache 33\ntotal_rs 46\n",                     // another key
+      "total_swap 9\ncache 1\ntotal_cache 33\ntotal_rss 18446744073709551616\n",  // over 64 bits
+      "total_swap 9\ncache 1\ntotal_cache 34\ntotal_rss \n",
+      "",
+      "\n\n\n",
+  };
+  for (const std::string& text : others) {
+    parse.Parse(text);
+    parse.Parse(text);  // through the layout it taught
+  }
+  parse.Parse("total_swap 9\ncache 1\ntotal_cache 35\ntotal_rss 48\n");
+  EXPECT_EQ(parse.rss, 48u);
+  EXPECT_EQ(parse.cache, 35u);
+}
+
+TEST(FlatKeyedValue, ThroughALayout) {
+  FlatKeyedLayout layout;
+  EXPECT_EQ(FlatKeyedValue("nr_free_pages 5\noom_kill 2\n", "oom_kill", layout), 2u);
+  EXPECT_EQ(FlatKeyedValue("nr_free_pages 6\noom_kill 3\n", "oom_kill", layout), 3u);
+  EXPECT_EQ(FlatKeyedValue("nr_free_pages 6\n", "oom_kill", layout), std::nullopt);
 }
 
 TEST(FlatKeyedValue, OomControl) {
