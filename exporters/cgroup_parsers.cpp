@@ -182,8 +182,7 @@ void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields) {
 
 bool FlatKeyedLayout::ParseAsLaidOut(std::string_view text,
                                      std::span<const KeyedField> fields) const {
-  constexpr std::size_t kMostFields = 32;
-  if (keys_.empty() || fields.size() != keys_.size() || fields.size() > kMostFields)
+  if (!complete_ || fields.size() != keys_.size())
     return false;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     if (fields[i].key != keys_[i])
@@ -219,26 +218,37 @@ bool FlatKeyedLayout::ParseAsLaidOut(std::string_view text,
 }
 
 void FlatKeyedLayout::ParseAndTake(std::string_view text, std::span<const KeyedField> fields) {
-  keys_.assign(fields.size(), {});
-  for (std::size_t i = 0; i < fields.size(); ++i)
-    keys_[i] = fields[i].key;
-  std::vector<std::uint32_t> line_of(fields.size(), std::numeric_limits<std::uint32_t>::max());
+  // Taken again at every whole parse, without allocating once the keys are known: a host whose
+  // files lack a wanted key (memory.stat without swap accounting) parses them whole every time.
+  complete_ = false;
+  if (fields.size() > kMostFields) {
+    ParseFlatKeyed(text, fields);
+    return;
+  }
+  std::array<std::uint32_t, kMostFields> line_of;
+  line_of.fill(std::numeric_limits<std::uint32_t>::max());
   lines_ = ParseWhole(text, fields,
                       [&](std::uint32_t line, std::uint32_t field) { line_of[field] = line; });
+  const bool same_keys =
+      std::equal(keys_.begin(), keys_.end(), fields.begin(), fields.end(),
+                 [](const std::string& key, const KeyedField& field) { return key == field.key; });
+  if (!same_keys) {
+    keys_.clear();
+    for (const KeyedField& field : fields)
+      keys_.emplace_back(field.key);
+  }
   wanted_.clear();
   for (std::uint32_t i = 0; i < fields.size(); ++i) {
     // A key the text lacks could stand on any line of the next: only a layout of every key is
     // of use.
-    if (line_of[i] == std::numeric_limits<std::uint32_t>::max()) {
-      keys_.clear();
-      wanted_.clear();
+    if (line_of[i] == std::numeric_limits<std::uint32_t>::max())
       return;
-    }
     wanted_.push_back({line_of[i], i});
   }
   std::sort(wanted_.begin(), wanted_.end(), [](const Wanted& a, const Wanted& b) {
     return a.line != b.line ? a.line < b.line : a.field < b.field;
   });
+  complete_ = true;
 }
 
 void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields,

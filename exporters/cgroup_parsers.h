@@ -58,9 +58,11 @@ class FlatKeyedLayout {
   };
 
  private:
-  std::vector<std::string> keys_;  // the wanted keys it was taken for; none: no layout
-  std::vector<Wanted> wanted_;     // the lines of the keys found, in line order
+  static constexpr std::size_t kMostFields = 32;  // more: parsed whole
+  std::vector<std::string> keys_;                 // the wanted keys it was last taken for
+  std::vector<Wanted> wanted_;                    // their lines, in line order
   std::uint32_t lines_ = 0;
+  bool complete_ = false;  // every key found: the layout can be used
 };
 // ParseFlatKeyed through `layout`: the same values, for a file of the layout's kind.
 void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields,

@@ -138,6 +138,25 @@ TEST(FlatKeyedLayout, AFileLaidOutOtherwiseIsParsedWholeAndTeachesItsLayout) {
   EXPECT_EQ(parse.cache, 35u);
 }
 
+TEST(FlatKeyedLayout, MoreKeysThanALayoutHoldsAreParsedWhole) {
+  std::vector<std::string> keys;
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    keys.push_back("key" + std::to_string(i));
+    text += keys.back() + " " + std::to_string(i * 10) + "\n";
+  }
+  std::vector<std::optional<std::uint64_t>> values(keys.size());
+  std::vector<KeyedField> fields;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    fields.push_back({keys[i], &values[i]});
+  FlatKeyedLayout layout;
+  for (int pass = 0; pass < 2; ++pass) {
+    ParseFlatKeyed(text, fields, layout);
+    EXPECT_FALSE(layout.ParseAsLaidOut(text, fields));
+    EXPECT_EQ(values[39], 390u);
+  }
+}
+
 TEST(FlatKeyedValue, ThroughALayout) {
   FlatKeyedLayout layout;
   EXPECT_EQ(FlatKeyedValue("nr_free_pages 5\noom_kill 2\n", "oom_kill", layout), 2u);
