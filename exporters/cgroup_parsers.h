@@ -52,12 +52,11 @@ class FlatKeyedLayout {
   // ParseFlatKeyed, and the layout taken from `text`.
   void ParseAndTake(std::string_view text, std::span<const KeyedField> fields);
 
+ private:
   struct Wanted {
     std::uint32_t line;
     std::uint32_t field;
   };
-
- private:
   static constexpr std::size_t kMostFields = 32;  // more: parsed whole
   std::vector<std::string> keys_;                 // the wanted keys it was last taken for
   std::vector<Wanted> wanted_;                    // their lines, in line order

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/pressure_text.h"
+
 namespace swarmwatch {
 namespace {
 
@@ -235,12 +237,6 @@ TEST(CgroupReaderV1, WhileTheCpuTimeReadsTheSameWhatMovesOnlyByRunningComesFromT
   EXPECT_EQ(reader.Read("/docker/abc123", options)->processes, 3u);
 }
 
-// A pressure file of the hybrid host's unified hierarchy: "some" and "full" totals in microseconds.
-std::string PressureText(std::uint64_t some_us, std::uint64_t full_us) {
-  return "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(some_us) +
-         "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(full_us) + "\n";
-}
-
 TEST(CgroupReaderV1, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceMoved) {
   const TreeCopy tree(kV1);
   const CgroupReader reader(tree.dir(), CgroupVersion::kV1);
@@ -258,9 +254,9 @@ TEST(CgroupReaderV1, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceM
   EXPECT_DOUBLE_EQ(*memo.io.cgroup.stalled_seconds, 0.003247);
 
   // Files that moved while the host's totals did not cannot be, on a kernel: the memo answers.
-  tree.Write("unified/docker/abc123/cpu.pressure", PressureText(7000, 4000));
-  tree.Write("unified/docker/abc123/memory.pressure", PressureText(5, 1));
-  tree.Write("unified/docker/abc123/io.pressure", PressureText(9000, 8000));
+  tree.Write("unified/docker/abc123/cpu.pressure", testing::PressureText(7000, 4000));
+  tree.Write("unified/docker/abc123/memory.pressure", testing::PressureText(5, 1));
+  tree.Write("unified/docker/abc123/io.pressure", testing::PressureText(9000, 8000));
   const auto same = reader.Read("/docker/abc123", options);
   EXPECT_DOUBLE_EQ(*same->cpu_pressure.waiting_seconds, 0.006225);
   EXPECT_DOUBLE_EQ(*same->memory_pressure.waiting_seconds, 0.0);
@@ -282,7 +278,7 @@ TEST(CgroupReaderV1, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceM
   host.cpu.waiting_seconds.reset();
   EXPECT_DOUBLE_EQ(*reader.Read("/docker/abc123", options)->cpu_pressure.stalled_seconds, 0.004);
   // Without a memo, every file is read.
-  tree.Write("unified/docker/abc123/io.pressure", PressureText(9500, 8000));
+  tree.Write("unified/docker/abc123/io.pressure", testing::PressureText(9500, 8000));
   options.pressure_memo = nullptr;
   EXPECT_DOUBLE_EQ(*reader.Read("/docker/abc123", options)->io_pressure.waiting_seconds, 0.0095);
 }
@@ -544,9 +540,9 @@ TEST(CgroupReaderV2, APressureFileIsReadAgainOnlyOnceTheHostsTotalOfItsResourceM
   options.pressure_memo = &memo;
   const std::string cgroup = "/system.slice/docker-abc123.scope";
   EXPECT_DOUBLE_EQ(*reader.Read(cgroup, options)->memory_pressure.waiting_seconds, 0.002);
-  tree.Write(cgroup.substr(1) + "/memory.pressure", PressureText(2500, 1500));
+  tree.Write(cgroup.substr(1) + "/memory.pressure", testing::PressureText(2500, 1500));
   EXPECT_DOUBLE_EQ(*reader.Read(cgroup, options)->memory_pressure.waiting_seconds, 0.002);
-  tree.Write("memory.pressure", PressureText(999999999, 1));
+  tree.Write("memory.pressure", testing::PressureText(999999999, 1));
   host.memory = reader.Read("/")->memory_pressure;
   const auto moved = reader.Read(cgroup, options);
   EXPECT_DOUBLE_EQ(*moved->memory_pressure.waiting_seconds, 0.0025);

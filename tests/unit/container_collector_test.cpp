@@ -12,6 +12,7 @@
 #include <string>
 
 #include "exporters/text_format.h"
+#include "tests/pressure_text.h"
 #include "tests/temp_dir.h"
 
 namespace swarmwatch {
@@ -406,27 +407,22 @@ TEST(ContainerCollectorIdle, ThePeakAndBlockIoAreReadAgainOnceTheContainerRan) {
   EXPECT_EQ(tree.SampleOf("container_fs_writes_total", "device=\"/dev/vda\""), 13);
 }
 
-std::string PressureText(std::uint64_t some_us, std::uint64_t full_us) {
-  return "some avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(some_us) +
-         "\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=" + std::to_string(full_us) + "\n";
-}
-
 TEST(ContainerCollectorPressure, AContainersFileIsReadAgainOnceTheHostsTotalMovedOrAMinuteOn) {
   ChangingTree tree;
   const std::string waiting = "container_pressure_memory_waiting_seconds_total";
   EXPECT_EQ(tree.Sample(waiting), 0);
   // Changed behind the collector's back, which the kernel cannot do while the host's total stays.
-  tree.Write("unified/docker/abc123/memory.pressure", PressureText(5000, 1000));
+  tree.Write("unified/docker/abc123/memory.pressure", testing::PressureText(5000, 1000));
   tree.now_ += 1;
   EXPECT_EQ(tree.Sample(waiting), 0);
   EXPECT_EQ(tree.Sample("container_pressure_memory_stalled_seconds_total"), 0);
   // The host's total moved: the root is read before the container, which is read again.
-  tree.Write("unified/memory.pressure", PressureText(123456789, 1000));
+  tree.Write("unified/memory.pressure", testing::PressureText(123456789, 1000));
   tree.now_ += 1;
   EXPECT_DOUBLE_EQ(tree.Sample(waiting), 0.005);
   EXPECT_DOUBLE_EQ(tree.Sample("container_pressure_memory_stalled_seconds_total"), 0.001);
   // Not trusted for longer than a minute.
-  tree.Write("unified/docker/abc123/memory.pressure", PressureText(6000, 1000));
+  tree.Write("unified/docker/abc123/memory.pressure", testing::PressureText(6000, 1000));
   tree.now_ += 30;
   EXPECT_DOUBLE_EQ(tree.Sample(waiting), 0.005);
   tree.now_ += 31;
