@@ -265,13 +265,6 @@ std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_v
   return value;
 }
 
-std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key) {
-  std::optional<std::uint64_t> value;
-  const KeyedField field{key, &value};
-  ParseFlatKeyed(text, std::span<const KeyedField>(&field, 1));
-  return value;
-}
-
 bool ParseBlkioV1(std::string_view text, BlkioCounter counter,
                   std::vector<BlkioDeviceStats>& devices) {
   std::string_view line;

@@ -34,8 +34,6 @@ struct KeyedField {
 // memory.oom_control). Fills each wanted key found with a valid value; other lines are ignored, and
 // a wanted key whose value is not a number stays empty.
 void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields);
-// The value of one key of a flat keyed file.
-std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key);
 
 // Where the wanted keys of one kind of flat keyed file stood at its last whole parse. The kernel
 // writes a file of one kind with the same keys in the same order every time: a parse with a
@@ -66,6 +64,7 @@ class FlatKeyedLayout {
 // ParseFlatKeyed through `layout`: the same values, for a file of the layout's kind.
 void ParseFlatKeyed(std::string_view text, std::span<const KeyedField> fields,
                     FlatKeyedLayout& layout);
+// The value of one key of a flat keyed file.
 std::optional<std::uint64_t> FlatKeyedValue(std::string_view text, std::string_view key,
                                             FlatKeyedLayout& layout);
 

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::optional<std::uint64_t> a, b, c;
   const KeyedField fields[] = {{"total_inactive_file", &a}, {"pgfault", &b}, {"max", &c}};
   ParseFlatKeyed(text, fields);
-  (void)FlatKeyedValue(text, "oom_kill");
+  FlatKeyedLayout oom_layout;
+  (void)FlatKeyedValue(text, "oom_kill", oom_layout);
   // Through a layout, taken from the text itself and then used on it: the whole parse's values.
   FlatKeyedLayout layout;
   for (int pass = 0; pass < 2; ++pass) {

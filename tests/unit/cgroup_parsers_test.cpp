@@ -165,9 +165,11 @@ TEST(FlatKeyedValue, ThroughALayout) {
 }
 
 TEST(FlatKeyedValue, OomControl) {
-  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", "oom_kill"), 4u);
-  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\n", "oom_kill"), std::nullopt);
-  EXPECT_EQ(FlatKeyedValue("", "oom_kill"), std::nullopt);
+  FlatKeyedLayout layout;
+  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n", "oom_kill", layout),
+            4u);
+  EXPECT_EQ(FlatKeyedValue("oom_kill_disable 0\n", "oom_kill", layout), std::nullopt);
+  EXPECT_EQ(FlatKeyedValue("", "oom_kill", layout), std::nullopt);
 }
 
 TEST(ParseBlkioV1, ReadWritePerDevice) {
