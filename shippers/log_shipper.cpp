@@ -54,6 +54,7 @@ struct LogShipper::Followed {
   bool running = true;
   bool gone = false;
   prometheus::Gauge* lag = nullptr;
+  std::uint64_t losses_counted = 0;  // the follower's lost_starts already in the metric
 
   Followed(std::string id_in, const std::string& path, FollowerOptions options,
            std::size_t max_line)
@@ -120,11 +121,14 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                          .Help("json-file lines that did not decode; shipped as they are")
                          .Register(*registry_)
                          .Add({})),
-      lost_starts_(prometheus::BuildCounter()
-                       .Name("swarmwatch_log_rotated_away_total")
-                       .Help("Saved positions whose file was rotated away unread: lines lost")
-                       .Register(*registry_)
-                       .Add({})),
+      lost_starts_(
+          prometheus::BuildCounter()
+              .Name("swarmwatch_log_rotated_away_total")
+              .Help(
+                  "Log files rotated away unread (while the agent was down or fell behind by more "
+                  "than max-file rotations): lines lost")
+              .Register(*registry_)
+              .Add({})),
       truncated_lines_(prometheus::BuildCounter()
                            .Name("swarmwatch_log_truncated_lines_total")
                            .Help("Lines longer than max_line_bytes, cut and marked truncated")
@@ -276,10 +280,10 @@ void LogShipper::Reconcile(const ContainerMap& containers,
       continue;
     }
     if (followed->follower.stats().lost_starts > 0) {
-      lost_starts_.Increment();
       log::Warn("log shipper: {}: the saved position was rotated away; lines were lost",
                 container.name);
     }
+    CountLosses(*followed);
     followed->after_last_line = followed->follower.position();
 
     const std::string node = options_.node_name();
@@ -415,6 +419,16 @@ bool LogShipper::ReadContainer(Followed& followed) {
   return result.more;
 }
 
+void LogShipper::CountLosses(Followed& followed) {
+  // At Open (a saved position rotated away while the agent was down) and while following (more
+  // rotations between two reads than Docker keeps files): both are lines deleted unread.
+  const std::uint64_t lost = followed.follower.stats().lost_starts;
+  if (lost > followed.losses_counted) {
+    lost_starts_.Increment(static_cast<double>(lost - followed.losses_counted));
+    followed.losses_counted = lost;
+  }
+}
+
 void LogShipper::UpdateLag(Followed& followed) {
   // Unread bytes, plus those read and not yet accepted. Bytes in flight from a file that has
   // since rotated away are left out: the position cannot tell them.
@@ -488,6 +502,7 @@ void LogShipper::ReadLoop() {
         if (ReadContainer(followed))
           dirty.insert(followed.id);
         UpdateLag(followed);
+        CountLosses(followed);
       }
       // A removed container whose file is read to its end and whose lines are all accepted is
       // forgotten, and so is its saved position.

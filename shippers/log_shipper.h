@@ -131,6 +131,8 @@ class LogShipper {
   void MarkRead(Followed& followed);
   void CloseBatchIfDue(bool force);
   void UpdateLag(Followed& followed);
+  // Adds the follower's newly counted losses to swarmwatch_log_rotated_away_total.
+  void CountLosses(Followed& followed);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
   std::size_t ReadAheadLocked() const;
   void SavePositions(bool sync);
