@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -99,6 +100,31 @@ def ensure_engine(private_dir: str | None = None) -> None:
     if p.returncode != 0:
         raise RuntimeError(f"scripts/ensure-docker failed ({p.returncode})")
     _engine_checked.add(key)
+
+
+def ensure_swarm_manager(test_class) -> None:
+    """Makes the host engine a single-node Swarm manager for `test_class` (a unittest.TestCase
+    class, from its setUpClass): `docker swarm init` if it is in no swarm (a fresh machine's is
+    not), and at the class's clean-up `swarm leave` again unless someone else's services run on it
+    by then. An engine that is a worker or in some other state is not touched: SkipTest."""
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}")
+    if state == "active":
+        if docker("info", "--format", "{{.Swarm.ControlAvailable}}") != "true":
+            raise unittest.SkipTest("the engine is a Swarm worker: services need a manager")
+        return
+    if state != "inactive":
+        raise unittest.SkipTest(f"the engine's swarm state is {state!r}; not touching it")
+    p = run([DOCKER, "swarm", "init"], check=False)
+    if p.returncode != 0:  # several addresses: pick one explicitly
+        run([DOCKER, "swarm", "init", "--advertise-addr", "127.0.0.1"])
+
+    def leave_if_ours():
+        others = docker("service", "ls", "-q", check=False).split()
+        if others:
+            print(f"swarm: leaving it active, other services exist: {others}")
+            return
+        docker("swarm", "leave", "--force", check=False)
+    test_class.addClassCleanup(leave_if_ours)
 
 
 def unique(kind: str) -> str:
@@ -202,6 +228,82 @@ def cgroup_version() -> int:
 def read_cgroup(controller: str, cgroup: str, filename: str) -> str:
     base = CGROUP_ROOT if cgroup_version() == 2 else CGROUP_ROOT / controller
     return (base / cgroup.lstrip("/") / filename).read_text()
+
+
+def block_io_bytes(cgroup: str) -> tuple[int, int]:
+    """(read, written) bytes the kernel charged to `cgroup`'s block I/O: io.stat on v2,
+    blkio.throttle.io_service_bytes on v1 (0, 0 where the file is missing)."""
+    read = written = 0
+    try:
+        if cgroup_version() == 2:
+            for line in read_cgroup("io", cgroup, "io.stat").splitlines():
+                fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+                read += int(fields.get("rbytes", 0))
+                written += int(fields.get("wbytes", 0))
+        else:
+            for line in read_cgroup("blkio", cgroup, "blkio.throttle.io_service_bytes").splitlines():
+                parts = line.split()
+                if len(parts) == 3 and parts[1] == "Read":
+                    read += int(parts[2])
+                elif len(parts) == 3 and parts[1] == "Write":
+                    written += int(parts[2])
+    except OSError:
+        pass
+    return read, written
+
+
+def block_io_blindness() -> str:
+    """Why a cgroup's block I/O counters did not move: the kernel counts none per cgroup (the root
+    cgroup's counters read 0 too, as on some v1 kernels), or the I/O reached no block device."""
+    if block_io_bytes("/") == (0, 0):
+        return "this kernel counts no block I/O per cgroup (the root cgroup's counters read 0 too)"
+    return "the I/O reached no block device (e.g. overlay or a bind mount over tmpfs)"
+
+
+def block_io_uncounted(directory: str | Path, timeout: float = 10) -> str | None:
+    """Why block I/O to `directory` would not show in a container's cgroup, or None if it does:
+    a container writes and reads 1 MiB there with O_DIRECT (charged to the writer's cgroup on v1
+    too) and the kernel's counters of its cgroup must move. Some kernels count nothing per cgroup
+    (every blkio file reading `Total 0`, the root's included), and a directory on tmpfs or
+    overlay-on-tmpfs is no block device."""
+    name = unique("blkio-probe")
+    script = ("dd if=/dev/zero of=/probe/blob bs=64k count=16 oflag=direct 2>/dev/null && "
+              "dd if=/probe/blob of=/dev/null bs=64k iflag=direct 2>/dev/null; exec sleep 60")
+    cid = docker("run", "-d", "--name", name, "-v", f"{directory}:/probe", IMAGE, "sh", "-c", script)
+    try:
+        cgroup = f"/docker/{cid}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            read, written = block_io_bytes(cgroup)
+            if read > 0 and written > 0:
+                return None
+            time.sleep(0.25)
+        return (f"the kernel charged no block I/O to a container's cgroup after 1 MiB of O_DIRECT "
+                f"writes and reads to {directory} (read {read}, written {written} bytes): "
+                + block_io_blindness())
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+
+
+def unified_cpu_time(cgroup: str) -> dict[str, float] | None:
+    """A hybrid (v1) host's unified cpu.stat of `cgroup` in seconds ({'usage', 'user', 'system'}),
+    where it holds the cgroup's CPU time: the agent's source then, not cpuacct.usage (the two are
+    separate kernel counters and drift apart by a millisecond or so). None on v2 and where the
+    unified cgroup has no time (the same test as the agent's reader)."""
+    if cgroup_version() == 2:
+        return None
+    f = CGROUP_ROOT / "unified" / cgroup.lstrip("/") / "cpu.stat"
+    try:
+        stat = dict(line.split() for line in f.read_text().splitlines() if line.strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        usage, user, system = (int(stat[k]) for k in ("usage_usec", "user_usec", "system_usec"))
+    except (KeyError, ValueError):
+        return None
+    if usage <= 0:
+        return None
+    return {"usage": usage / 1e6, "user": user / 1e6, "system": system / 1e6}
 
 
 def read_pressure(cgroup: str, resource: str) -> dict[str, float] | None:

@@ -4,10 +4,13 @@ within a stated tolerance, and agree with the kernel's own cgroup files.
 """
 
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import unittest
+from pathlib import Path
 
 import harness as h
 from harness import MiB
@@ -58,7 +61,8 @@ class ContainerMetricsTest(unittest.TestCase):
         self.assertGreaterEqual(used, 0.5 * expected, f"cpu usage rose by {used:.3f}s, expected ~{expected}s")
         self.assertLessEqual(used, 1.1 * expected, f"cpu usage rose by {used:.3f}s, quota allows {expected}s")
 
-        # The agent's figures are the kernel's (cpuacct.usage in ns, cpu.stat).
+        # The agent's figures are the kernel's, from the file it reads (v2 or a hybrid host's
+        # unified cpu.stat in us, else cpuacct.usage in ns; the latter is tested on its own below).
         assert_bracketed("container_cpu_usage_seconds_total", "usage", 0.001, cpu="total")
 
         # user + system come from USER_HZ ticks: within 10% (+ 2 ticks) of the total.
@@ -183,17 +187,16 @@ class ContainerMetricsTest(unittest.TestCase):
         c = self.docker.run("disk")
         cg = c.cgroup_id
         before = self.scrape_with(c)
-        kernel_before = self._blkio_write_bytes(cg)
+        kernel_before = h.block_io_bytes(cg)[1]
         # O_DIRECT: the writes are issued by the container's process, so cgroup v1's blkio charges
         # them to its cgroup (buffered writeback would be charged to the root cgroup).
         c.exec("busybox", "dd", "if=/dev/zero", "of=/ddtest", "bs=1M", f"count={size_mib}", "oflag=direct")
         after = self.agent.scrape()
-        kernel_rise = self._blkio_write_bytes(cg) - kernel_before
+        kernel_rise = h.block_io_bytes(cg)[1] - kernel_before
         if kernel_rise < size_mib * MiB:
             self.skipTest(f"the kernel charged only {kernel_rise} bytes of {size_mib} MiB of O_DIRECT "
-                          "writes to the container's blkio cgroup: the container's root filesystem is "
-                          "not on a block device here (e.g. overlay over tmpfs), so there is nothing "
-                          "for container_fs_writes_bytes_total to count")
+                          f"writes to the container's cgroup: {h.block_io_blindness()}; there is "
+                          "nothing for container_fs_writes_bytes_total to count")
         rise = after.total("container_fs_writes_bytes_total", id=cg) - before.total("container_fs_writes_bytes_total", id=cg)
         self.assertGreaterEqual(rise, size_mib * MiB, "container_fs_writes_bytes_total rise")
         h.assert_close(self, rise, kernel_rise, 0.02, "fs writes vs blkio.throttle.io_service_bytes",
@@ -207,28 +210,52 @@ class ContainerMetricsTest(unittest.TestCase):
 
     @staticmethod
     def _cpu_kernel(cgroup: str) -> dict:
+        """The kernel's CPU figures of `cgroup`, each from the file the agent reads it from."""
         stat = {k: int(v) for k, v in (line.split() for line in h.read_cgroup("cpu", cgroup, "cpu.stat").splitlines())}
         if h.cgroup_version() == 2:
             return {"usage": stat["usage_usec"] / 1e6, "nr_periods": stat["nr_periods"],
                     "nr_throttled": stat["nr_throttled"], "throttled_time": stat["throttled_usec"] / 1e6}
-        return {"usage": int(h.read_cgroup("cpuacct", cgroup, "cpuacct.usage")) / 1e9,
-                "nr_periods": stat["nr_periods"], "nr_throttled": stat["nr_throttled"],
+        unified = h.unified_cpu_time(cgroup)
+        usage = unified["usage"] if unified else int(h.read_cgroup("cpuacct", cgroup, "cpuacct.usage")) / 1e9
+        return {"usage": usage, "nr_periods": stat["nr_periods"], "nr_throttled": stat["nr_throttled"],
                 "throttled_time": stat["throttled_time"] / 1e9}
 
-    @staticmethod
-    def _blkio_write_bytes(cgroup: str) -> int:
+    # ---------------------------------------------------------------------------------------
+    def test_cpu_time_from_cpuacct_where_the_unified_hierarchy_has_none(self):
+        """The v1 source on its own: an agent given a cgroup root without the `unified` hierarchy
+        (as on a pure v1 host) reads cpuacct.usage and cpuacct.stat, and equals them."""
         if h.cgroup_version() == 2:
-            total = 0
-            for line in h.read_cgroup("io", cgroup, "io.stat").splitlines():
-                fields = dict(f.split("=") for f in line.split()[1:])
-                total += int(fields.get("wbytes", 0))
-            return total
-        total = 0
-        for line in h.read_cgroup("blkio", cgroup, "blkio.throttle.io_service_bytes").splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[1] == "Write":
-                total += int(parts[2])
-        return total
+            self.skipTest("cgroup v2 host: there is no cpuacct controller")
+        root = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-v1root-"))
+        self.addCleanup(shutil.rmtree, root, True)
+        for entry in h.CGROUP_ROOT.iterdir():
+            if entry.name != "unified":
+                (root / entry.name).symlink_to(entry)
+        agent = h.Agent("--docker-host", h.HOST_SOCKET, "--cgroup-root", str(root))
+        self.addCleanup(agent.kill)
+        agent.wait_ready(60)
+        c = self.docker.run("cpuacct")
+        cg = c.cgroup_id
+        self.docker("exec", c.name, "sh", "-c", "busybox timeout 1 busybox yes >/dev/null",
+                    check=False, timeout=60)
+        agent.scrape_until(lambda s: s.series_of(cg), 15, what=f"series of {c.name}")
+
+        def ns(name):
+            return int(h.read_cgroup("cpuacct", cg, name)) / 1e9
+        before = ns("cpuacct.usage")
+        s = agent.scrape()
+        after = ns("cpuacct.usage")
+        usage = s.value("container_cpu_usage_seconds_total", id=cg, cpu="total")
+        self.assertGreater(usage, 0.1, "a second of `yes` at most one CPU")
+        self.assertTrue(before - 1e-6 <= usage <= after + 1e-6,
+                        f"container_cpu_usage_seconds_total = {usage}, cpuacct.usage went {before} -> {after}")
+        # cpuacct.stat counts user and system in USER_HZ ticks (1/100 s here).
+        ticks = {k: int(v) for k, v in (line.split() for line in h.read_cgroup("cpuacct", cg, "cpuacct.stat").splitlines())}
+        hz = os.sysconf("SC_CLK_TCK")
+        h.assert_close(self, s.value("container_cpu_user_seconds_total", id=cg), ticks["user"] / hz, 0,
+                       "user seconds vs cpuacct.stat", abs_tol=2 / hz)
+        h.assert_close(self, s.value("container_cpu_system_seconds_total", id=cg), ticks["system"] / hz, 0,
+                       "system seconds vs cpuacct.stat", abs_tol=2 / hz)
 
     # ---------------------------------------------------------------------------------------
     def test_processes_labels_start_time_and_removal(self):

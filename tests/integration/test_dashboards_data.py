@@ -162,6 +162,7 @@ class DashboardsOnRealDataTest(unittest.TestCase):
     def setUpClass(cls):
         started = time.monotonic()
         h.ensure_engine()
+        h.ensure_swarm_manager(cls)
         build = subprocess.run([str(h.REPO / "stack/images/build"), "web", "proxy"],
                                capture_output=True, text=True, timeout=1200)
         if build.returncode != 0:
@@ -199,6 +200,8 @@ class DashboardsOnRealDataTest(unittest.TestCase):
         port = h.free_port()
         io = cls.tmp / "io"
         io.mkdir()
+        # Where the kernel counts no block I/O per cgroup, the block I/O panels cannot have data.
+        cls.block_io_uncounted = h.block_io_uncounted(io)
         h.docker("service", "create", "--detach", "--name", BUSY, *stack,
                  "--limit-cpu", "0.2", "--limit-memory", "64m",
                  "--mount", f"type=bind,source={io},target=/data", h.IMAGE, "sh", "-c", BUSY_SCRIPT)
@@ -236,9 +239,9 @@ class DashboardsOnRealDataTest(unittest.TestCase):
                 f'count(sum by (service) (rate(http_requests_total{{stack="{STACK}"}}[10s])) > 0) == 2',
             "CPU of the worker":
                 f'sum(rate(container_cpu_usage_seconds_total{{{SVC}="{BUSY}"}}[10s])) > 0',
-            "block I/O of the worker":
+            **({} if cls.block_io_uncounted else {"block I/O of the worker":
                 f'sum(rate(container_fs_writes_bytes_total{{{SVC}="{BUSY}"}}[10s])) > 0 and '
-                f'sum(rate(container_fs_reads_bytes_total{{{SVC}="{BUSY}"}}[10s])) > 0',
+                f'sum(rate(container_fs_reads_bytes_total{{{SVC}="{BUSY}"}}[10s])) > 0'}),
             "log lines shipped":
                 'sum(rate(swarmwatch_loki_entries_sent_total[10s])) > 0',
             "5xx answers":
@@ -281,6 +284,8 @@ class DashboardsOnRealDataTest(unittest.TestCase):
             return EXPECTED_EMPTY[key]
         if key in SWARM_STATE and not self.scrape.select(SWARM_STATE[key]):
             return f"needs {SWARM_STATE[key]} (being added to the agent; not in its /metrics yet)"
+        if self.block_io_uncounted and "container_fs_" in q.expr:
+            return self.block_io_uncounted
         if q.panel in PSI_PANELS and not self.scrape.select(
                 f"container_pressure_{'cpu' if q.ref == 'A' else 'memory' if q.ref == 'B' else 'io'}"
                 f"_{'waiting' if 'waiting' in q.panel else 'stalled'}_seconds_total"):

@@ -25,16 +25,7 @@ class SwarmTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         h.ensure_engine()
-        state = h.docker("info", "--format", "{{.Swarm.LocalNodeState}}")
-        cls.we_initialised = False
-        if state == "inactive":
-            p = h.run([h.DOCKER, "swarm", "init"], check=False)
-            if p.returncode != 0:  # several addresses: pick one explicitly
-                h.run([h.DOCKER, "swarm", "init", "--advertise-addr", "127.0.0.1"])
-            cls.we_initialised = True
-            cls.addClassCleanup(cls._leave_swarm_if_ours)
-        elif state != "active":
-            raise unittest.SkipTest(f"engine's swarm state is {state!r}; not touching it")
+        h.ensure_swarm_manager(cls)
         cls.node_id = h.docker("info", "--format", "{{.Swarm.NodeID}}")
 
         cls.docker = h.Docker()
@@ -56,14 +47,6 @@ class SwarmTest(unittest.TestCase):
         cls.agent = h.Agent("--docker-host", h.HOST_SOCKET)
         cls.addClassCleanup(cls.agent.kill)
         cls.agent.wait_ready(60)
-
-    @classmethod
-    def _leave_swarm_if_ours(cls):
-        others = h.docker("service", "ls", "-q", check=False).split()
-        if others:
-            print(f"swarm: leaving it active, other services exist: {others}")
-            return
-        h.docker("swarm", "leave", "--force", check=False)
 
     def test_every_task_carries_swarm_labels(self):
         wanted = {f"/docker/{cid}" for cid in self.task_ids}
