@@ -29,7 +29,33 @@ bool OneOf(std::string_view action, std::initializer_list<std::string_view> set)
   return std::find(set.begin(), set.end(), action) != set.end();
 }
 
+// Attributes Docker adds to a container event besides the container's labels.
+bool IsEventDetail(std::string_view key) {
+  return OneOf(key, {"name", "image", "exitCode", "signal", "oldName", "execID", "execDuration"});
+}
+
 }  // namespace
+
+ContainerInfo ContainerFromEvent(const DockerEvent& event) {
+  ContainerInfo c;
+  c.id = event.id;
+  if (auto name = event.attributes.find("name"); name != event.attributes.end())
+    c.name = name->second;
+  if (auto image = event.attributes.find("image"); image != event.attributes.end())
+    c.image = image->second;
+  for (const auto& [key, value] : event.attributes) {
+    if (!IsEventDetail(key))
+      c.labels.emplace(key, value);
+  }
+  const std::string_view action = BaseAction(event.action);
+  c.running = OneOf(action, {"start", "restart", "unpause"});
+  c.created_at = static_cast<double>(event.time_nano) / 1e9;
+  if (c.running)
+    c.started_at = c.created_at;
+  // The log driver is not in the event: left empty (unknown), the shipper follows the container
+  // only if its json-file log exists or was caught when it was created.
+  return c;
+}
 
 ContainerCatalog::ContainerCatalog(std::shared_ptr<DockerApi> api, Options options)
     : api_(std::move(api)),
@@ -227,9 +253,17 @@ void ContainerCatalog::HandleEvent(const DockerEvent& event) {
     c = it->second;
     c.running = false;
     c.pid = 0;
-  } else {
+  } else if (it != current->end()) {
     log::Warn("event {} {}: {}", action, event.id, loaded.error().message);
     return;
+  } else {
+    // Gone already (a `docker run --rm` that was quick, a one-shot task): what the event says
+    // is all there is, and enough to ship what the container wrote. Its destroy event follows.
+    log::Debug("event {} {}: {}; taking the container from the event", action, event.id,
+               loaded.error().message);
+    c = ContainerFromEvent(event);
+    if (!c.running && stopped)
+      c.pid = 0;
   }
   if (it != current->end() && SameContainer(it->second, c)) {
     return;  // duplicate or no-op event (kill before die, replayed events after a reconnect)

@@ -34,6 +34,10 @@ struct ContainerCatalogCounters {
   std::uint64_t events_handled = 0;         // container events received
 };
 
+// What a container event alone tells of its container (Actor.Attributes: name, image and the
+// container's labels), for a container that is gone before it could be inspected.
+ContainerInfo ContainerFromEvent(const DockerEvent& event);
+
 class ContainerCatalog {
  public:
   using Options = ContainerCatalogOptions;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "tests/fake_docker_api.h"
 
@@ -197,6 +198,57 @@ TEST_F(ContainerCatalogTest, DieWhenInspectFailsMarksStopped) {
   EXPECT_EQ(Find("a")->pid, 0);
   EXPECT_GE(catalog_.counters().docker_api_errors, 1U);
   api_->FailInspect(false);
+}
+
+TEST_F(ContainerCatalogTest, AContainerGoneBeforeItsInspectIsTakenFromItsEvents) {
+  // `docker run --rm` that was quick: the engine answers 404 to the inspect of its start event.
+  std::vector<std::pair<std::string, bool>> seen;
+  std::mutex seen_mu;
+  catalog_.Subscribe([&](const ContainerInfo& c, bool removed) {
+    const std::lock_guard lock(seen_mu);
+    seen.emplace_back(c.name, removed);
+  });
+  StartAndWait();
+  DockerEvent start;
+  start.type = "container";
+  start.action = "start";
+  start.id = "gone";
+  start.time_nano = 1'700'000'000'000'000'000;
+  start.attributes = {{"name", "quick"},
+                      {"image", "busybox:local"},
+                      {"com.docker.swarm.service.name", "jobs_once"},
+                      {"exitCode", "0"}};
+  api_->Push(start);
+  ASSERT_TRUE(WaitFor([&] { return api_->drained(); }));
+  const ContainerInfo* c = Find("gone");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->name, "quick");
+  EXPECT_EQ(c->image, "busybox:local");
+  EXPECT_EQ(c->Label("com.docker.swarm.service.name"), "jobs_once");
+  EXPECT_EQ(c->labels.count("exitCode"), 0U);  // an event's detail, not a label
+  EXPECT_TRUE(c->log_driver.empty());          // unknown: the shipper looks for the file
+  EXPECT_EQ(c->pid, 0);
+  Event("destroy", "gone");
+  EXPECT_EQ(Find("gone"), nullptr);
+  const std::lock_guard lock(seen_mu);
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, bool>>{{"quick", false}, {"quick", true}}));
+}
+
+TEST(ContainerFromEvent, NameImageAndLabelsWithoutTheEventsDetails) {
+  DockerEvent e;
+  e.type = "container";
+  e.action = "die";
+  e.id = "abc";
+  e.attributes = {{"name", "n"},       {"image", "i"},
+                  {"exitCode", "137"}, {"signal", "9"},
+                  {"oldName", "/o"},   {"app", "shop"},
+                  {"execID", "e1"},    {"com.docker.stack.namespace", "st"}};
+  const ContainerInfo c = ContainerFromEvent(e);
+  EXPECT_EQ(c.id, "abc");
+  EXPECT_EQ(c.name, "n");
+  EXPECT_EQ(c.image, "i");
+  EXPECT_EQ(c.labels, (LabelMap{{"app", "shop"}, {"com.docker.stack.namespace", "st"}}));
+  EXPECT_FALSE(c.running);
 }
 
 TEST_F(ContainerCatalogTest, ResyncAfterDropDropsVanishedContainers) {
