@@ -54,6 +54,17 @@ Status FileWatcher::Add(const std::string& id, const std::string& directory) {
   return {};
 }
 
+Status FileWatcher::WatchRoot(const std::string& directory) {
+  if (!status_.ok())
+    return status_;
+  const int wd =
+      ::inotify_add_watch(inotify_fd_, directory.c_str(), IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+  if (wd < 0)
+    return Error{"watch " + directory + ": " + std::strerror(errno)};
+  root_wd_ = wd;
+  return {};
+}
+
 void FileWatcher::Remove(const std::string& id) {
   const auto it = by_id_.find(id);
   if (it == by_id_.end())
@@ -99,6 +110,11 @@ void FileWatcher::Drain() {
         events_.overflow = true;
         continue;
       }
+      if (event.wd == root_wd_ && root_wd_ >= 0) {
+        if ((event.mask & IN_ISDIR) != 0 && !name.empty())
+          events_.new_directories.emplace_back(name);
+        continue;
+      }
       const auto watch = by_descriptor_.find(event.wd);
       if (watch == by_descriptor_.end())
         continue;
@@ -118,6 +134,7 @@ void FileWatcher::Drain() {
 
 const FileWatcher::Events& FileWatcher::Wait(std::chrono::milliseconds timeout) {
   events_.ids.clear();
+  events_.new_directories.clear();
   events_.overflow = false;
   events_.woken = false;
   if (!status_.ok())

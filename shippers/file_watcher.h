@@ -14,9 +14,10 @@ namespace swarmwatch {
 class FileWatcher {
  public:
   struct Events {
-    std::vector<std::string> ids;  // containers whose log directory changed, each once
-    bool overflow = false;         // the kernel dropped events: check every container
-    bool woken = false;            // Wake() was called
+    std::vector<std::string> ids;              // containers whose log directory changed, each once
+    std::vector<std::string> new_directories;  // created in the WatchRoot directory, by name
+    bool overflow = false;                     // the kernel dropped events: check every container
+    bool woken = false;                        // Wake() was called
   };
 
   // Fails only if inotify or eventfd cannot be created (descriptor limits); check ok().
@@ -32,6 +33,10 @@ class FileWatcher {
   // replaces its directory.
   Status Add(const std::string& id, const std::string& directory);
   void Remove(const std::string& id);
+  // Watches the engine's containers directory for new container directories (reported in
+  // Events::new_directories): a container that starts, writes and is removed between two catalog
+  // updates still has its log file noticed the moment it is created.
+  Status WatchRoot(const std::string& directory);
 
   // Blocks until something happened or `timeout` passed; the result is valid until the next Wait.
   // Add, Remove and Wait belong to one thread.
@@ -49,6 +54,7 @@ class FileWatcher {
   void Note(const std::string& id);
 
   int inotify_fd_ = -1;
+  int root_wd_ = -1;
   int wake_fd_ = -1;
   Status status_;
   std::unordered_map<int, Watch> by_descriptor_;

@@ -299,6 +299,24 @@ bool LogFileFollower::Advance() {
   return false;  // renamed, but the new file is not there yet
 }
 
+void LogFileFollower::Adopt(int fd) {
+  CloseFile();
+  ClosePending();
+  gone_ = false;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    position_ = {};
+    return;
+  }
+  fd_ = fd;
+  position_ = FilePosition{static_cast<std::uint64_t>(st.st_ino), 0};
+  read_offset_ = 0;
+  begin_ = end_ = 0;
+  rotation_seen_ = false;
+  Observe(true);
+}
+
 bool LogFileFollower::MoreAvailable() const {
   if (begin_ < end_ && std::memchr(buffer_.data() + begin_, '\n', end_ - begin_) != nullptr)
     return true;

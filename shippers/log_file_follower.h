@@ -71,7 +71,9 @@ struct ReadResult {
 //   nowhere (rotated away while the agent was down), it starts at the oldest file's beginning and
 //   counts lost_starts. Without a saved position, FollowerOptions::start decides.
 // - A file that does not exist yet (a container created but never started) is waited for; when it
-//   appears it is read from offset 0 whatever the start rule, since all of it is new.
+//   appears it is read from offset 0 whatever the start rule, since all of it is new. Adopt()
+//   starts the same way from a descriptor opened when the file was created, so a container that
+//   wrote and was removed before it was followed is still read.
 // - Truncation (the size drops below the read offset on the same inode) restarts at 0, counted.
 //   A truncation followed by writes past the old offset before the next read is not detectable
 //   while following (at Open, the head tells; see below).
@@ -93,6 +95,10 @@ class LogFileFollower {
   // Positions the follower (see the rules above). Errors are I/O failures other than a missing
   // file (permissions, ...).
   Status Open(std::optional<FilePosition> saved);
+  // Positions the follower at offset 0 of `fd`, a descriptor of the log file opened by someone
+  // who saw it created (so it is the container's first file, all of it new), and takes it over.
+  // The file may already be deleted: it is read to its end, then the newer files on disk if any.
+  void Adopt(int fd);
 
   // Reads what is available now, calling on_line(std::string_view line, FilePosition after_line)
   // for every complete line, without its '\n'. The view points into the follower's buffer and is

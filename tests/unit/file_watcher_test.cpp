@@ -99,5 +99,21 @@ TEST(FileWatcher, WakeEndsAWaitEarly) {
   EXPECT_FALSE(watcher.Wait(milliseconds(10)).woken);
 }
 
+TEST(FileWatcher, ReportsNewDirectoriesOfTheWatchedRoot) {
+  TempDir root;
+  FileWatcher watcher;
+  ASSERT_TRUE(watcher.WatchRoot(root.path()).ok());
+  std::ofstream(root.path() + "/a-file") << "x\n";  // files are not containers
+  fs::create_directories(root.path() + "/c1");
+  std::vector<std::string> seen;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (seen.empty() && std::chrono::steady_clock::now() < deadline) {
+    const auto& events = watcher.Wait(milliseconds(100));
+    seen.insert(seen.end(), events.new_directories.begin(), events.new_directories.end());
+  }
+  EXPECT_EQ(seen, std::vector<std::string>{"c1"});
+  EXPECT_FALSE(watcher.WatchRoot(root.path() + "/missing").ok());
+}
+
 }  // namespace
 }  // namespace swarmwatch
