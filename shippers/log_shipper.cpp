@@ -1,6 +1,8 @@
 #include "shippers/log_shipper.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <set>
@@ -27,6 +29,31 @@ constexpr std::size_t kReadSlice = 256 << 10;
 constexpr std::chrono::seconds kReconcileInterval{30};
 // Docker writes lines of at most 16 KiB (longer ones in pieces), about 17 KiB as JSON.
 constexpr std::size_t kLineReserve = 32 << 10;
+// A log file opened when it was created waits this long for the catalog to say whose it is
+// (an engine's event, then an inspect), and at most this many wait at once.
+constexpr std::chrono::seconds kEarlyLogWait{60};
+constexpr std::size_t kMaxEarlyLogs = 1024;
+
+// The shipper's registry and the lag gauges rendered at scrape time, as one source.
+class ShipperMetrics : public prometheus::Collectable {
+ public:
+  ShipperMetrics(std::shared_ptr<prometheus::Registry> registry, std::shared_ptr<LogLagMetrics> lag)
+      : registry_(std::move(registry)), lag_(std::move(lag)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> families = registry_->Collect();
+    for (auto& family : lag_->Collect())
+      families.push_back(std::move(family));
+    return families;
+  }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<LogLagMetrics> lag_;
+};
+
+bool IsContainerId(std::string_view name) {
+  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 
 std::int64_t NowNanos() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -53,7 +80,6 @@ struct LogShipper::Followed {
   bool in_catalog = true;
   bool running = true;
   bool gone = false;
-  prometheus::Gauge* lag = nullptr;
   std::uint64_t losses_counted = 0;  // the follower's lost_starts already in the metric
 
   Followed(std::string id_in, const std::string& path, FollowerOptions options,
@@ -145,10 +171,8 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                           .Help("Containers whose log files are followed")
                           .Register(*registry_)
                           .Add({})),
-      lag_(prometheus::BuildGauge()
-               .Name("swarmwatch_log_lag_bytes")
-               .Help("Bytes of a container's log not yet accepted by Loki")
-               .Register(*registry_)) {
+      lag_(std::make_shared<LogLagMetrics>()),
+      metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
   for (const char* reason : {"rejected", "retries_exhausted"})
     dropped_.Add({{"reason", reason}});
   if (!options_.positions_file.empty()) {
@@ -166,15 +190,32 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
 
 LogShipper::~LogShipper() {
   Stop();
+  for (auto& [id, early] : early_) {
+    if (early.fd >= 0)
+      ::close(early.fd);
+  }
 }
 
 void LogShipper::ContainersChanged() {
   watcher_.Wake();
 }
 
+void LogShipper::Announce(const ContainerInfo& container) {
+  {
+    std::lock_guard lock(announced_mu_);
+    announced_.insert_or_assign(container.id, container);
+  }
+  watcher_.Wake();
+}
+
 void LogShipper::Start() {
   if (started_.exchange(true))
     return;
+  const std::string containers = options_.docker_root + "/containers";
+  if (Status watched = watcher_.WatchRoot(containers); !watched.ok()) {
+    log::Warn("log shipper: {}; a container removed before the catalog reports it may go unread",
+              watched.message());
+  }
   reader_ = std::thread([this] { ReadLoop(); });
   sender_ = std::thread([this] { SendLoop(); });
 }
@@ -215,7 +256,7 @@ std::string LogShipper::HostLogPath(const std::string& engine_path) const {
   return options_.docker_root + std::string(path.substr(containers));
 }
 
-void LogShipper::Reconcile(const ContainerMap& containers,
+void LogShipper::Reconcile(const ContainerMap& containers, const ContainerMap& announced,
                            std::set<std::string, std::less<>>& dirty) {
   {
     // Containers removed while the agent was down: the engine no longer knows them and their log
@@ -224,7 +265,7 @@ void LogShipper::Reconcile(const ContainerMap& containers,
     std::lock_guard lock(mu_);
     std::erase_if(committed_, [&](const auto& entry) {
       const std::string& id = entry.first;
-      if (containers.contains(id) || followed_.contains(id))
+      if (containers.contains(id) || followed_.contains(id) || announced.contains(id))
         return false;
       std::error_code error;
       const bool gone = !std::filesystem::exists(
@@ -239,91 +280,175 @@ void LogShipper::Reconcile(const ContainerMap& containers,
     followed->in_catalog = false;
   for (const auto& [id, container] : containers) {
     auto it = followed_.find(id);
-    if (it != followed_.end()) {
-      it->second->in_catalog = true;
-      it->second->running = container.running;
+    if (it == followed_.end()) {
+      Follow(container, /*in_catalog=*/true, dirty);
       continue;
     }
-    if (container.log_driver != "json-file")
-      continue;
-    const bool ships = target_ != nullptr && Ships(container);
-    std::vector<std::unique_ptr<LogLineSink>> sinks;
+    Followed& followed = *it->second;
+    followed.in_catalog = true;
+    followed.running = container.running;
+    if (followed.name != container.name)
+      Label(followed, container);  // renamed: every label follows
+  }
+  // Containers the catalog reported and no longer lists: gone already, but what they wrote is
+  // read to its end under the name they had.
+  for (const auto& [id, container] : announced) {
+    if (!containers.contains(id) && !followed_.contains(id))
+      Follow(container, /*in_catalog=*/false, dirty);
+  }
+}
+
+void LogShipper::Label(Followed& followed, const ContainerInfo& container) {
+  const bool renamed = !followed.name.empty() && followed.name != container.name;
+  followed.name = container.name;
+  const std::string node = options_.node_name();
+  std::vector<LokiLabel> labels = {
+      {"job", options_.job},
+      {"swarm_stack", container.Label(kStackNamespace)},
+      {"swarm_service", container.Label(kSwarmServiceName)},
+      {"node", node},
+      {"container", container.name},
+  };
+  for (const auto& [name, value] : options_.static_labels)
+    labels.push_back({name, value});
+  std::vector<std::pair<std::string, std::string>> metadata = {{"container_id", container.id}};
+  if (auto task = container.Label(kSwarmTaskId); !task.empty()) {
+    metadata.emplace_back("task_id", std::string(task));
+  }
+  for (LogStream stream : {LogStream::kStdout, LogStream::kStderr}) {
+    auto with_stream = labels;
+    with_stream.push_back({"stream", StreamName(stream)});
+    followed.streams[static_cast<int>(stream)] =
+        MakeStreamIdentity(RenderLabelSet(with_stream), metadata);
+  }
+  if (renamed) {
+    // The consumers label by name where a container has no service: a new sink under the new
+    // name (the old name's series go with the old sink, if it was the last one).
+    followed.sinks.clear();
     for (const auto& consumer : options_.consumers) {
       if (auto sink = consumer->Attach(container))
-        sinks.push_back(std::move(sink));
+        followed.sinks.push_back(std::move(sink));
     }
-    if (!ships && sinks.empty())
-      continue;
-    FollowerOptions follower_options;
-    follower_options.start = options_.start;
-    follower_options.max_line_bytes = options_.max_line_bytes + 1024;
-    // The engine reports LogPath only from the first start; the file's place is known before, and
-    // following from creation means a container that floods and rotates at once loses nothing.
-    const std::string log_path =
-        container.log_path.empty()
-            ? fmt::format("{}/containers/{}/{}-json.log", options_.docker_root, id, id)
-            : HostLogPath(container.log_path);
-    auto followed =
-        std::make_unique<Followed>(id, log_path, follower_options, options_.max_line_bytes);
-    followed->name = container.name;
-    followed->running = container.running;
-    followed->ships = ships;
-    followed->sinks = std::move(sinks);
-    std::optional<FilePosition> saved;
-    {
-      std::lock_guard lock(mu_);
-      if (auto s = committed_.find(id); s != committed_.end())
-        saved = s->second;
-    }
-    if (Status opened = followed->follower.Open(saved); !opened.ok()) {
-      log::Warn("log shipper: cannot follow {}: {}", container.name, opened.message());
-      continue;
-    }
-    if (followed->follower.stats().lost_starts > 0) {
-      log::Warn("log shipper: {}: the saved position was rotated away; lines were lost",
-                container.name);
-    }
-    CountLosses(*followed);
-    followed->after_last_line = followed->follower.position();
-
-    const std::string node = options_.node_name();
-    std::vector<LokiLabel> labels = {
-        {"job", options_.job},
-        {"swarm_stack", container.Label(kStackNamespace)},
-        {"swarm_service", container.Label(kSwarmServiceName)},
-        {"node", node},
-        {"container", container.name},
-    };
-    for (const auto& [name, value] : options_.static_labels)
-      labels.push_back({name, value});
-    std::vector<std::pair<std::string, std::string>> metadata = {{"container_id", id}};
-    if (auto task = container.Label(kSwarmTaskId); !task.empty()) {
-      metadata.emplace_back("task_id", std::string(task));
-    }
-    for (LogStream stream : {LogStream::kStdout, LogStream::kStderr}) {
-      auto with_stream = labels;
-      with_stream.push_back({"stream", StreamName(stream)});
-      followed->streams[static_cast<int>(stream)] =
-          MakeStreamIdentity(RenderLabelSet(with_stream), metadata);
-    }
-    followed->lag = &lag_.Add({{"container", container.name}});
-    const std::string directory =
-        std::filesystem::path(followed->follower.path()).parent_path().string();
-    if (Status watched = watcher_.Add(id, directory); !watched.ok()) {
-      log::Debug("log shipper: no inotify watch for {} ({}); polling it", container.name,
-                 watched.message());
-    }
-    dirty.insert(id);
-    {
-      std::lock_guard lock(mu_);
-      // A container seen the first time commits its starting point at once (with start=end
-      // nothing before it is ever wanted); one without a log file yet has nothing to commit.
-      if (followed->SafePosition().inode != 0)
-        committed_.try_emplace(id, followed->SafePosition());
-    }
-    followed_.emplace(id, std::move(followed));
+    lag_->Rename(followed.id, container.name);
+    log::Info("log shipper: container {} renamed to {}", followed.id.substr(0, 12), container.name);
   }
-  followed_gauge_.Set(static_cast<double>(followed_.size()));
+}
+
+void LogShipper::Follow(const ContainerInfo& container, bool in_catalog,
+                        std::set<std::string, std::less<>>& dirty) {
+  const std::string& id = container.id;
+  auto early = early_.find(id);
+  // A container taken from an engine's event alone (gone before it was inspected) has no log
+  // driver: followed if its json-file log was caught when it was created, or is there.
+  const std::string default_path =
+      fmt::format("{}/containers/{}/{}-json.log", options_.docker_root, id, id);
+  bool json_file = container.log_driver == "json-file";
+  if (container.log_driver.empty()) {
+    std::error_code error;
+    json_file = (early != early_.end() && early->second.fd >= 0) ||
+                std::filesystem::exists(default_path, error);
+  }
+  if (!json_file)
+    return;
+  const bool ships = target_ != nullptr && container.Label(kLogsLabel) != "false";
+  std::vector<std::unique_ptr<LogLineSink>> sinks;
+  for (const auto& consumer : options_.consumers) {
+    if (auto sink = consumer->Attach(container))
+      sinks.push_back(std::move(sink));
+  }
+  if (!ships && sinks.empty())
+    return;
+  FollowerOptions follower_options;
+  follower_options.start = options_.start;
+  follower_options.max_line_bytes = options_.max_line_bytes + 1024;
+  // The engine reports LogPath only from the first start; the file's place is known before, and
+  // following from creation means a container that floods and rotates at once loses nothing.
+  const std::string log_path =
+      container.log_path.empty() ? default_path : HostLogPath(container.log_path);
+  auto followed =
+      std::make_unique<Followed>(id, log_path, follower_options, options_.max_line_bytes);
+  followed->running = container.running;
+  followed->in_catalog = in_catalog;
+  followed->ships = ships;
+  followed->sinks = std::move(sinks);
+  std::optional<FilePosition> saved;
+  {
+    std::lock_guard lock(mu_);
+    if (auto s = committed_.find(id); s != committed_.end())
+      saved = s->second;
+  }
+  if (!saved && early != early_.end() && early->second.fd >= 0) {
+    // Caught when it was created: all of it is new, even if the container is gone by now.
+    followed->follower.Adopt(std::exchange(early->second.fd, -1));
+  } else if (Status opened = followed->follower.Open(saved); !opened.ok()) {
+    log::Warn("log shipper: cannot follow {}: {}", container.name, opened.message());
+    return;
+  }
+  if (early != early_.end()) {
+    if (early->second.fd >= 0)
+      ::close(early->second.fd);
+    early_.erase(early);
+  }
+  if (followed->follower.stats().lost_starts > 0) {
+    log::Warn("log shipper: {}: the saved position was rotated away; lines were lost",
+              container.name);
+  }
+  CountLosses(*followed);
+  followed->after_last_line = followed->follower.position();
+  Label(*followed, container);
+  lag_->Set(id, container.name, 0);
+  const std::string directory =
+      std::filesystem::path(followed->follower.path()).parent_path().string();
+  if (Status watched = watcher_.Add(id, directory); !watched.ok()) {
+    log::Debug("log shipper: no inotify watch for {} ({}); polling it", container.name,
+               watched.message());
+  }
+  dirty.insert(id);
+  {
+    std::lock_guard lock(mu_);
+    // A container seen the first time commits its starting point at once (with start=end
+    // nothing before it is ever wanted); one without a log file yet has nothing to commit.
+    if (followed->SafePosition().inode != 0)
+      committed_.try_emplace(id, followed->SafePosition());
+  }
+  followed_.emplace(id, std::move(followed));
+}
+
+void LogShipper::NoticeNewDirectory(const std::string& name) {
+  if (!IsContainerId(name) || followed_.contains(name) || early_.contains(name))
+    return;
+  if (early_.size() >= kMaxEarlyLogs)
+    return;
+  const std::string directory = fmt::format("{}/containers/{}", options_.docker_root, name);
+  if (!watcher_.Add(name, directory).ok())
+    return;  // gone already
+  early_.emplace(name, EarlyLog{-1, Clock::now() + kEarlyLogWait});
+  OpenEarly(name);
+}
+
+void LogShipper::OpenEarly(const std::string& id) {
+  auto it = early_.find(id);
+  if (it == early_.end() || it->second.fd >= 0)
+    return;
+  const std::string path =
+      fmt::format("{}/containers/{}/{}-json.log", options_.docker_root, id, id);
+  it->second.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+}
+
+void LogShipper::ExpireEarly() {
+  const auto now = Clock::now();
+  for (auto it = early_.begin(); it != early_.end();) {
+    if (it->second.expires > now) {
+      ++it;
+      continue;
+    }
+    // Nobody claimed it: not a container of this engine, or one the catalog never reported.
+    if (it->second.fd >= 0)
+      ::close(it->second.fd);
+    if (!followed_.contains(it->first))
+      watcher_.Remove(it->first);
+    it = early_.erase(it);
+  }
 }
 
 void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns,
@@ -440,13 +565,11 @@ void LogShipper::UpdateLag(Followed& followed) {
                                                      read.offset > committed->second.offset) {
     lag += read.offset - committed->second.offset;
   }
-  followed.lag->Set(static_cast<double>(lag));
-  lags_[followed.id] = lag;
+  lag_->Set(followed.id, followed.name, lag);
 }
 
 std::map<std::string, std::uint64_t> LogShipper::Lags() const {
-  std::lock_guard lock(mu_);
-  return lags_;
+  return lag_->ById();
 }
 
 std::size_t LogShipper::ReadAheadLocked() const {
@@ -487,11 +610,18 @@ void LogShipper::ReadLoop() {
     // follow (a node with no labelled container and no Loki then costs nothing between scrapes).
     // Now and then it is looked at again, for a log that could not be opened.
     const ContainerSnapshot snapshot = containers_();
-    if (snapshot && (snapshot != reconciled_ || Clock::now() >= next_reconcile)) {
-      Reconcile(*snapshot, dirty);
+    ContainerMap announced;
+    {
+      std::lock_guard lock(announced_mu_);
+      announced.swap(announced_);
+    }
+    if (snapshot &&
+        (snapshot != reconciled_ || !announced.empty() || Clock::now() >= next_reconcile)) {
+      Reconcile(*snapshot, announced, dirty);
       reconciled_ = snapshot;
       next_reconcile = Clock::now() + kReconcileInterval;
     }
+    ExpireEarly();
     const bool full_scan = Clock::now() >= next_full_scan;
     if (full_scan)
       next_full_scan = Clock::now() + options_.poll_interval;
@@ -505,14 +635,13 @@ void LogShipper::ReadLoop() {
         CountLosses(followed);
       }
       // A removed container whose file is read to its end and whose lines are all accepted is
-      // forgotten, and so is its saved position.
-      if (!followed.in_catalog && followed.gone) {
+      // forgotten, and so is its saved position; so is one removed before it ever had a file.
+      if (!followed.in_catalog && (followed.gone || NeverHadALog(followed))) {
         std::lock_guard lock(mu_);
         const bool in_open_batch = open_batch_ && open_batch_->commits().contains(followed.id);
         if (!in_open_batch && !outstanding_.contains(followed.id)) {
           committed_.erase(followed.id);
-          lag_.Remove(followed.lag);
-          lags_.erase(followed.id);
+          lag_->Forget(followed.id);
           watcher_.Remove(followed.id);
           it = followed_.erase(it);
           continue;
@@ -520,6 +649,7 @@ void LogShipper::ReadLoop() {
       }
       ++it;
     }
+    followed_gauge_.Set(static_cast<double>(followed_.size()));
     CloseBatchIfDue(false);
 
     std::chrono::milliseconds wait = options_.poll_interval;
@@ -528,28 +658,46 @@ void LogShipper::ReadLoop() {
       if (stopping_)
         break;
       const bool over_budget = ReadAheadLocked() + kLineReserve >= options_.read_ahead_bytes;
-      // More to read right now and room for it: go on without sleeping.
-      if (!dirty.empty() && !over_budget)
-        continue;
-      // Rounded up: a wait rounded down to 0 ms wakes at once, again and again until the
-      // fraction of a millisecond has passed.
-      if (open_batch_ && !open_batch_->empty()) {
-        const auto due = std::chrono::ceil<std::chrono::milliseconds>(
-            open_batch_->opened() + options_.batch_wait - Clock::now());
-        wait = std::max(std::chrono::milliseconds(1), std::min(wait, due));
+      if (!dirty.empty() && !over_budget) {
+        // More to read right now and room for it: go on without sleeping, but look at what
+        // inotify saw meanwhile (a new container's log is to be opened before it can go away).
+        wait = std::chrono::milliseconds(0);
+      } else {
+        // Rounded up: a wait rounded down to 0 ms wakes at once, again and again until the
+        // fraction of a millisecond has passed.
+        if (open_batch_ && !open_batch_->empty()) {
+          const auto due = std::chrono::ceil<std::chrono::milliseconds>(
+              open_batch_->opened() + options_.batch_wait - Clock::now());
+          wait = std::max(std::chrono::milliseconds(1), std::min(wait, due));
+        }
+        const auto until_scan =
+            std::chrono::ceil<std::chrono::milliseconds>(next_full_scan - Clock::now());
+        wait = std::max(std::chrono::milliseconds(1), std::min(wait, until_scan));
       }
-      const auto until_scan =
-          std::chrono::ceil<std::chrono::milliseconds>(next_full_scan - Clock::now());
-      wait = std::max(std::chrono::milliseconds(1), std::min(wait, until_scan));
     }
     // Sleeps until a log changes, the sender frees budget (Wake), a batch is due or the poll.
     const FileWatcher::Events& events = watcher_.Wait(wait);
     if (events.overflow)
       next_full_scan = Clock::now();
-    dirty.insert(events.ids.begin(), events.ids.end());
+    for (const std::string& name : events.new_directories)
+      NoticeNewDirectory(name);
+    for (const std::string& id : events.ids) {
+      if (early_.contains(id))
+        OpenEarly(id);
+      else
+        dirty.insert(id);
+    }
   }
   // Hand over what was read so the sender can try it once more before stopping.
   CloseBatchIfDue(true);
+}
+
+bool LogShipper::NeverHadALog(const Followed& followed) const {
+  if (followed.follower.position().inode != 0)
+    return false;
+  std::error_code error;
+  const auto directory = std::filesystem::path(followed.follower.path()).parent_path();
+  return !std::filesystem::exists(directory, error) && !error;
 }
 
 void LogShipper::SendLoop() {

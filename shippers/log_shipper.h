@@ -34,6 +34,7 @@
 #include "agent/log_line_consumer.h"
 #include "shippers/file_watcher.h"
 #include "shippers/log_file_follower.h"
+#include "shippers/log_lag_metrics.h"
 #include "shippers/loki_batch.h"
 #include "shippers/loki_client.h"
 
@@ -98,9 +99,13 @@ class LogShipper {
   // Tells the reader that the catalog changed, so a new container is followed at once rather than
   // at the next poll (a container that floods its log rotates files away within a second).
   void ContainersChanged();
+  // Tells the reader of one container the catalog added, changed or removed, and wakes it: a
+  // container that came and went between two looks at the catalog's snapshot is still followed
+  // (its log read to the end) under the name and labels it had.
+  void Announce(const ContainerInfo& container);
 
   // swarmwatch_loki_* and swarmwatch_log_* metrics.
-  std::shared_ptr<prometheus::Collectable> metrics() const { return registry_; }
+  std::shared_ptr<prometheus::Collectable> metrics() const { return metrics_; }
 
   // For the status page: the last push error ("" when the last push succeeded).
   std::string last_error() const;
@@ -120,8 +125,20 @@ class LogShipper {
   struct Followed;
   void ReadLoop();
   void SendLoop();
-  // Follows new containers (marking them dirty), notes which are gone from the catalog.
-  void Reconcile(const ContainerMap& containers, std::set<std::string, std::less<>>& dirty);
+  // Follows new containers (marking them dirty), notes which are gone from the catalog, and
+  // relabels renamed ones. `announced`: containers the catalog reported since the last call, which
+  // may be gone from `containers` already.
+  void Reconcile(const ContainerMap& containers, const ContainerMap& announced,
+                 std::set<std::string, std::less<>>& dirty);
+  // Starts following `container` (in the catalog's snapshot or not).
+  void Follow(const ContainerInfo& container, bool in_catalog,
+              std::set<std::string, std::less<>>& dirty);
+  // The labels, stream identities and consumers' sinks of `followed`, from `container`.
+  void Label(Followed& followed, const ContainerInfo& container);
+  // Log files opened the moment they are created, before the catalog tells whose they are.
+  void NoticeNewDirectory(const std::string& name);
+  void OpenEarly(const std::string& id);
+  void ExpireEarly();
   // Reads from one container within the budget; returns whether it stopped at the budget.
   bool ReadContainer(Followed& followed);
   void Emit(Followed& followed, LogStream stream, std::int64_t time_ns, std::string_view line,
@@ -131,6 +148,8 @@ class LogShipper {
   void MarkRead(Followed& followed);
   void CloseBatchIfDue(bool force);
   void UpdateLag(Followed& followed);
+  // Removed before it ever had a log file (created, never started): nothing will come.
+  bool NeverHadALog(const Followed& followed) const;
   // Adds the follower's newly counted losses to swarmwatch_log_rotated_away_total.
   void CountLosses(Followed& followed);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
@@ -151,6 +170,14 @@ class LogShipper {
   std::string spare_arena_;  // the last sealed batch's line storage, for the next batch  // read,
                              // in no batch yet (pieces being rejoined)
   std::string scratch_;
+  struct EarlyLog {
+    int fd = -1;  // the container's first log file, once created
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<std::string, EarlyLog, std::less<>> early_;  // by container id, not yet followed
+
+  std::mutex announced_mu_;
+  ContainerMap announced_;  // reported by the catalog since the reader last looked
 
   // Shared between the threads.
   mutable std::mutex mu_;
@@ -163,7 +190,6 @@ class LogShipper {
   bool saved_synced_ = true;
   std::chrono::steady_clock::time_point last_save_;
   std::string last_error_;
-  std::map<std::string, std::uint64_t> lags_;
   bool stopping_ = false;
   std::atomic<bool> started_{false};
   std::thread reader_;
@@ -184,7 +210,8 @@ class LogShipper {
   prometheus::Counter& truncated_lines_;
   prometheus::Gauge& buffered_gauge_;
   prometheus::Gauge& followed_gauge_;
-  prometheus::Family<prometheus::Gauge>& lag_;
+  std::shared_ptr<LogLagMetrics> lag_;
+  std::shared_ptr<prometheus::Collectable> metrics_;  // registry_ and lag_
 };
 
 }  // namespace swarmwatch

@@ -202,9 +202,8 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
     return shipper.error();
   parts->shipper = std::move(shipper).value();
   sources.push_back(parts->shipper->metrics());
-  parts->catalog->Subscribe([shipper = parts->shipper.get()](const ContainerInfo&, bool) {
-    shipper->ContainersChanged();
-  });
+  parts->catalog->Subscribe(
+      [shipper = parts->shipper.get()](const ContainerInfo& c, bool) { shipper->Announce(c); });
   parts->shipper->Start();
   if (config.loki_url.empty()) {
     log::Info(

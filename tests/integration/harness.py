@@ -787,6 +787,83 @@ class LokiReceiver:
     close = stop
 
 
+class SlowEventsProxy:
+    """A Unix socket in front of the host's Docker engine that relays every request and answer,
+    holding back what the engine sends on /events by `delay` seconds: an engine too busy to tell
+    its events in time, so that short-lived containers are gone before the agent can inspect them.
+    Pass `docker_host` to the agent."""
+
+    def __init__(self, delay: float, target: str = "/var/run/docker.sock"):
+        self.delay = delay
+        self.target = target
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-proxy-"))
+        self.path = self.dir / "docker.sock"
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(self.path))
+        self.server.listen(64)
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.path}"
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            engine.connect(self.target)
+        except OSError:
+            client.close()
+            return
+        first = client.recv(65536)
+        delayed = b"/events" in first.split(b"\r\n", 1)[0]
+        engine.sendall(first)
+        threading.Thread(target=self._pipe, args=(client, engine, 0.0), daemon=True).start()
+        self._pipe(engine, client, self.delay if delayed else 0.0)
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, delay: float) -> None:
+        import queue
+        chunks: queue.Queue = queue.Queue()
+
+        def send() -> None:
+            while True:
+                at, data = chunks.get()
+                if data is None:
+                    break
+                time.sleep(max(0.0, at + delay - time.monotonic()))
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    break
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                chunks.put((time.monotonic(), data))
+        except OSError:
+            pass
+        chunks.put((time.monotonic(), None))
+
+    def close(self) -> None:
+        self.closed.set()
+        with contextlib.suppress(OSError):
+            self.server.close()
+        shutil.rmtree(self.dir, True)
+
+
 def process_user_system_seconds(pid: int) -> tuple[float, float]:
     """utime and stime of a process (all its threads) from /proc/<pid>/stat (fields 14, 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

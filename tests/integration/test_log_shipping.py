@@ -8,6 +8,7 @@ test_log_shipping_faults.py.
 import json
 import os
 import signal
+import time
 import unittest
 
 import harness as h
@@ -171,6 +172,71 @@ class LogShippingTest(ShippingTest):
             self.assertEqual(e["metadata"], {"container_id": info["Id"],
                                              "task_id": info["Config"]["Labels"]["com.docker.swarm.task.id"]})
         self.assert_nothing_refused(agent)
+
+    def test_a_renamed_container_and_a_reused_name_reach_every_label(self):
+        """Compose and `docker rename` reuse names: x is renamed x-old, a new x starts, x-old is
+        removed. The agent must neither crash (the lag gauge of a name shared by two containers was
+        freed under the other) nor keep the old name on the renamed container's lines."""
+        agent = self.start_agent()
+        x = h.unique("reuse")
+        old = x + "-old"
+        for name in (x, old):
+            self.addCleanup(self.docker.remove_container, name)
+        loop = 'i=0; while :; do echo "{} $i"; i=$((i+1)); sleep 0.2; done'
+        first = self.docker("run", "-d", "--name", x, h.IMAGE, "sh", "-c", loop.format("first"))
+        self.wait_count(x, 5, 30, agent)
+        self.docker("rename", x, old)
+        second = self.docker("run", "-d", "--name", x, h.IMAGE, "sh", "-c", loop.format("second"))
+        self.wait_count(old, 5, 30, agent)  # the renamed container's lines, under its new name
+        self.docker("rm", "-f", old)
+        time.sleep(3)
+        self.assertIsNone(agent.proc.poll(), f"the agent died:\n{agent.log(30)}")
+        got = {e["line"].split()[0] for e in self.entries.of(x)}
+        got_old = self.entries.of(old)
+        self.assertTrue({"first", "second"} <= got, got)
+        self.assertEqual({e["line"].split()[0] for e in got_old}, {"first"})
+        self.assertEqual({e["metadata"]["container_id"] for e in got_old}, {first})
+        # Lines of the first container from before the rename stay under x, those after it under
+        # x-old: one sequence, nothing lost or sent twice.
+        firsts = sorted(int(e["line"].split()[1]) for e in self.entries.of(x) + got_old
+                        if e["line"].startswith("first "))
+        self.assertEqual(firsts, list(range(len(firsts))))
+
+        def lag_names(s):
+            return {x.labels["container"] for x in s.select("swarmwatch_log_lag_bytes")}
+        s = agent.scrape_until(lambda s: old not in lag_names(s), 30,
+                               what="the removed container's lag series to go")
+        self.assertIn(x, lag_names(s))
+        self.assertEqual(len(s.select("swarmwatch_log_lag_bytes", container=x)), 1)
+        self.docker("rm", "-f", x)
+        self.assertTrue(second)
+
+    def test_short_lived_containers_are_shipped_though_gone_before_inspected(self):
+        """`docker run --rm` containers that start, write and are removed before the agent hears
+        of them (the engine tells its events 3 s late here): what they wrote is read from the log
+        file caught when it was created, labelled from the event."""
+        proxy = h.SlowEventsProxy(3.0)
+        self.addCleanup(proxy.close)
+        agent = h.Agent("--docker-host", proxy.docker_host, "--loki-url", self.receiver.push_url,
+                        "--positions-file", str(self.positions))
+        self.addCleanup(agent.kill)
+        agent.wait_ready(60)
+        n, token = 30, h.unique("rm")
+        names = [f"{token}-{i}" for i in range(n)]
+        for i, name in enumerate(names):
+            self.docker("run", "--rm", "--name", name, "--label", "app=churn", h.IMAGE,
+                        "echo", f"churn {i}")
+        for i, name in enumerate(names):
+            got = self.wait_count(name, 1, 60, agent)
+            self.assertEqual([e["line"] for e in got], [f"churn {i}"], name)
+            self.assertEqual(got[0]["labels"]["container"], name)
+        self.assertIsNone(agent.proc.poll(), agent.log(20))
+        s = self.settle(agent)
+        # Forgotten once read: no series, no followed container, no open file left of them.
+        self.assertFalse([x for x in s.select("swarmwatch_log_lag_bytes")
+                          if x.labels["container"].startswith(token)])
+        held = [os.readlink(f"/proc/{agent.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{agent.pid}/fd")]
+        self.assertFalse([f for f in held if "-json.log" in f and "(deleted)" in f], held)
 
     def test_opted_out_container_ships_nothing(self):
         agent = self.start_agent()

@@ -10,7 +10,10 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <thread>
 
 #include "shippers/positions_file.h"
 #include "tests/fake_log_push_target.h"
@@ -23,6 +26,17 @@ using ::testing::Contains;
 using ::testing::Pair;
 
 constexpr auto kWait = std::chrono::seconds(10);
+
+// Polls `condition` for up to kWait.
+bool WaitFor(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 // A consumer that wants the containers whose name starts with "want" and records their lines.
 class RecordingConsumer : public LogLineConsumer {
@@ -134,9 +148,13 @@ class LogShipperTest : public ::testing::Test {
       target_ = nullptr;
     }
     auto snapshot = snapshot_;
+    auto mu = snapshot_mu_;
     shipper_ = std::make_unique<LogShipper>(
-        [snapshot] { return std::make_shared<const ContainerMap>(*snapshot); }, std::move(target),
-        options);
+        [snapshot, mu] {
+          std::lock_guard lock(*mu);
+          return std::make_shared<const ContainerMap>(*snapshot);
+        },
+        std::move(target), options);
     shipper_->Start();
   }
 
@@ -147,8 +165,30 @@ class LogShipperTest : public ::testing::Test {
     return lines;
   }
 
+  // Changes the catalog while the shipper runs, and tells it.
+  void ChangeCatalog(const std::function<void(ContainerMap&)>& change) {
+    {
+      std::lock_guard lock(*snapshot_mu_);
+      change(*snapshot_);
+    }
+    shipper_->ContainersChanged();
+  }
+
+  // swarmwatch_log_lag_bytes: container name -> value.
+  std::map<std::string, double> LagSeries() {
+    std::map<std::string, double> out;
+    for (const auto& family : shipper_->metrics()->Collect()) {
+      if (family.name != "swarmwatch_log_lag_bytes")
+        continue;
+      for (const auto& metric : family.metric)
+        out[metric.label.at(0).value] = metric.gauge.value;
+    }
+    return out;
+  }
+
   static inline int counter_ = 0;
   fs::path root_;
+  std::shared_ptr<std::mutex> snapshot_mu_ = std::make_shared<std::mutex>();
   std::shared_ptr<ContainerMap> snapshot_;
   std::unique_ptr<LogShipper> shipper_;
   FakeLogPushTarget* target_ = nullptr;
@@ -432,6 +472,83 @@ TEST_F(LogShipperTest, AConsumedContainerThatIsNotShippedIsReadWhileLokiIsDown) 
   Write("c21", {"GET /while-loki-is-down"});
   ASSERT_TRUE(consumer->WaitForLines(1, kWait));
   EXPECT_EQ(consumer->lines().front().text, "GET /while-loki-is-down");
+}
+
+TEST_F(LogShipperTest, ARenamedContainerShipsUnderItsNewNameAndItsLagFollows) {
+  AddContainer("ren", "before");
+  Write("ren", {"a"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  ChangeCatalog([](ContainerMap& map) { map["ren"].name = "after"; });
+  ASSERT_TRUE(WaitFor([&] { return LagSeries().contains("after"); }));
+  Write("ren", {"b"});
+  ASSERT_TRUE(target_->WaitForEntries(2, kWait));
+  const auto entries = target_->entries();
+  EXPECT_THAT(entries[0].labels, ::testing::HasSubstr("container=\"before\""));
+  EXPECT_THAT(entries[1].labels, ::testing::HasSubstr("container=\"after\""));
+  // The lag is as of the last read: 0 once the poll reads again after the acknowledgement.
+  EXPECT_TRUE(WaitFor([&] {
+    return LagSeries() == std::map<std::string, double>{{"after", 0}};
+  })) << LagSeries().size();
+}
+
+TEST_F(LogShipperTest, ANameReusedByAnotherContainerSurvivesTheFirstOnesRemoval) {
+  // Regression: both containers shared the lag gauge of their name; removing one freed it under
+  // the other (heap corruption, found by a `docker rename` and a new container of the old name).
+  AddContainer("one", "x");
+  Write("one", {"1a"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(1, kWait));
+  ChangeCatalog([&](ContainerMap& map) {
+    map["one"].name = "x-old";
+    fs::create_directories(root_ / "containers" / "two");
+    ContainerInfo two = map["one"];
+    two.id = "two";
+    two.name = "x";
+    two.log_path = "/var/lib/docker/containers/two/two-json.log";
+    map["two"] = two;
+  });
+  Write("two", {"2a"});
+  ASSERT_TRUE(target_->WaitForEntries(2, kWait));
+  ChangeCatalog([&](ContainerMap& map) { map.erase("one"); });
+  fs::remove_all(root_ / "containers" / "one");
+  ASSERT_TRUE(WaitFor([&] { return !LagSeries().contains("x-old"); }));
+  for (int i = 0; i < 20; ++i)
+    Write("two", {fmt::format("2-{}", i)});
+  ASSERT_TRUE(target_->WaitForEntries(22, kWait));
+  EXPECT_TRUE(WaitFor([&] {
+    return LagSeries() == std::map<std::string, double>{{"x", 0}};
+  })) << LagSeries().size();
+}
+
+TEST_F(LogShipperTest, AContainerGoneBeforeTheReaderLookedIsShippedFromItsFileCaughtAtCreation) {
+  // `docker run --rm` that wrote and was removed before the catalog's next snapshot: the log
+  // file was opened when it appeared, the catalog announced the container (from its event) and
+  // removed it again, and the directory is gone when the reader gets to it.
+  Start();
+  const std::string id(64, 'e');
+  fs::create_directories(root_ / "containers" / id);
+  Write(id, {"short", "lived"});
+  const std::string path = LogPath(id).string();
+  // The reader holds the file open once it saw it created.
+  ASSERT_TRUE(WaitFor([&] {
+    for (const auto& fd : fs::directory_iterator("/proc/self/fd")) {
+      std::error_code error;
+      if (fs::read_symlink(fd.path(), error) == path)
+        return true;
+    }
+    return false;
+  }));
+  ContainerInfo gone;
+  gone.id = id;
+  gone.name = "quick";  // no log driver: taken from an event
+  fs::remove_all(root_ / "containers" / id);
+  shipper_->Announce(gone);
+  ASSERT_TRUE(target_->WaitForEntries(2, kWait));
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"short", "lived"}));
+  EXPECT_THAT(target_->entries()[0].labels, ::testing::HasSubstr("container=\"quick\""));
+  // Read to its end and forgotten: no series, no descriptor.
+  ASSERT_TRUE(WaitFor([&] { return LagSeries().empty(); }));
 }
 
 TEST_F(LogShipperTest, AnUnchangedCatalogIsNotLookedAtAgain) {
