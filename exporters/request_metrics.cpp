@@ -49,9 +49,14 @@ Status CheckBuckets(std::string_view what, const std::vector<double>& buckets) {
 // increments, and no allocation once its combination has been seen.
 class RequestMetrics::Sink : public LogLineSink {
  public:
-  Sink(RequestMetrics& owner, const AccessLogParser& parser, prometheus::Labels labels,
-       prometheus::Counter& unparsed)
-      : owner_(owner), parser_(parser), labels_(std::move(labels)), unparsed_(unparsed) {}
+  Sink(RequestMetrics& owner, const AccessLogParser& parser, prometheus::Labels labels)
+      : owner_(owner),
+        parser_(parser),
+        labels_(std::move(labels)),
+        unparsed_(*owner.Acquire(labels_).unparsed) {}
+  ~Sink() override { owner_.Release(labels_); }
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
 
   void Consume(LogStream stream, std::int64_t time_ns, std::string_view line) override {
     // Apache and nginx write their error log to stderr: only stdout holds requests.
@@ -71,7 +76,7 @@ class RequestMetrics::Sink : public LogLineSink {
       prometheus::Labels labels = series.labels;
       labels.emplace("method", kMethodLabels[key % kMethodCount]);
       labels.emplace("code", std::to_string(entry_.status));
-      it = series.requests.emplace(key, &owner_.requests_.Add(labels)).first;
+      it = series.requests.emplace(key, &owner_.AddRequests(labels_, std::move(labels))).first;
     }
     it->second->Increment();
     if (series.duration != nullptr && entry_.duration_seconds)
@@ -100,15 +105,12 @@ class RequestMetrics::Sink : public LogLineSink {
     if (route.data() != nullptr)
       series.labels.emplace("route", std::string(route));
     if (parser_.has_duration()) {
-      series.duration = &owner_.durations_.Add(
-          series.labels,
-          prometheus::Histogram::BucketBoundaries(owner_.options_.duration_buckets.begin(),
-                                                  owner_.options_.duration_buckets.end()));
+      series.duration = &owner_.AddHistogram(labels_, owner_.durations_, series.labels,
+                                             owner_.options_.duration_buckets);
     }
     if (parser_.has_response_bytes()) {
-      series.size = &owner_.sizes_.Add(series.labels, prometheus::Histogram::BucketBoundaries(
-                                                          owner_.options_.size_buckets.begin(),
-                                                          owner_.options_.size_buckets.end()));
+      series.size =
+          &owner_.AddHistogram(labels_, owner_.sizes_, series.labels, owner_.options_.size_buckets);
     }
     return by_route_.emplace(route.data(), std::move(series)).first->second;
   }
@@ -227,8 +229,61 @@ std::unique_ptr<LogLineSink> RequestMetrics::Attach(const ContainerInfo& contain
       {"stack", StackOf(container)},
       {"node", options_.node_name()},
   };
-  return std::make_unique<Sink>(*this, parser->second, std::move(labels),
-                                unparsed_.Add({{"service", service}}));
+  return std::make_unique<Sink>(*this, parser->second, std::move(labels));
+}
+
+RequestMetrics::ServiceSeries& RequestMetrics::Acquire(const prometheus::Labels& labels) {
+  std::lock_guard lock(series_mu_);
+  ServiceSeries& series = services_[labels];
+  if (series.sinks++ == 0)
+    series.unparsed = &unparsed_.Add({{"service", labels.at("service")}});
+  return series;
+}
+
+void RequestMetrics::Release(const prometheus::Labels& labels) {
+  std::lock_guard lock(series_mu_);
+  auto it = services_.find(labels);
+  if (it == services_.end() || --it->second.sinks > 0)
+    return;
+  // The service's last container is gone (read to its end): its series go with it. Another label
+  // set of the same service name (another stack or node) may share the unparsed counter.
+  const ServiceSeries& series = it->second;
+  for (prometheus::Counter* counter : series.requests)
+    requests_.Remove(counter);
+  for (prometheus::Histogram* histogram : series.durations)
+    durations_.Remove(histogram);
+  for (prometheus::Histogram* histogram : series.sizes)
+    sizes_.Remove(histogram);
+  const bool unparsed_shared =
+      std::any_of(services_.begin(), services_.end(), [&](const auto& other) {
+        return other.first != it->first && other.second.unparsed == series.unparsed;
+      });
+  if (!unparsed_shared)
+    unparsed_.Remove(series.unparsed);
+  services_.erase(it);
+}
+
+prometheus::Counter& RequestMetrics::AddRequests(const prometheus::Labels& service,
+                                                 prometheus::Labels labels) {
+  std::lock_guard lock(series_mu_);
+  prometheus::Counter& counter = requests_.Add(labels);
+  auto& kept = services_.at(service).requests;
+  if (std::find(kept.begin(), kept.end(), &counter) == kept.end())
+    kept.push_back(&counter);
+  return counter;
+}
+
+prometheus::Histogram& RequestMetrics::AddHistogram(
+    const prometheus::Labels& service, prometheus::Family<prometheus::Histogram>& family,
+    const prometheus::Labels& labels, const std::vector<double>& buckets) {
+  std::lock_guard lock(series_mu_);
+  prometheus::Histogram& histogram =
+      family.Add(labels, prometheus::Histogram::BucketBoundaries(buckets.begin(), buckets.end()));
+  auto& kept =
+      &family == &durations_ ? services_.at(service).durations : services_.at(service).sizes;
+  if (std::find(kept.begin(), kept.end(), &histogram) == kept.end())
+    kept.push_back(&histogram);
+  return histogram;
 }
 
 }  // namespace swarmwatch

@@ -77,6 +77,26 @@ class RequestMetrics : public LogLineConsumer {
   std::mutex warned_mu_;
   std::set<std::string, std::less<>> warned_;  // containers whose unknown format was logged
 
+  // The series of one service (one label set of service, stack and node), shared by the sinks of
+  // its containers and removed with the last of them: a removed service leaves no series behind.
+  struct ServiceSeries {
+    int sinks = 0;
+    prometheus::Counter* unparsed = nullptr;
+    std::vector<prometheus::Counter*> requests;
+    std::vector<prometheus::Histogram*> durations;
+    std::vector<prometheus::Histogram*> sizes;
+  };
+  // Called by sinks; series_mu_ guards the map and the vectors.
+  ServiceSeries& Acquire(const prometheus::Labels& labels);
+  void Release(const prometheus::Labels& labels);
+  prometheus::Counter& AddRequests(const prometheus::Labels& service, prometheus::Labels labels);
+  prometheus::Histogram& AddHistogram(const prometheus::Labels& service,
+                                      prometheus::Family<prometheus::Histogram>& family,
+                                      const prometheus::Labels& labels,
+                                      const std::vector<double>& buckets);
+  std::mutex series_mu_;
+  std::map<prometheus::Labels, ServiceSeries> services_;
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& durations_;

@@ -127,6 +127,30 @@ class AccessLogMetricsTest(unittest.TestCase):
             f'sum(http_request_duration_seconds_bucket{{service="{service}",le="{le}"}})')
         return int(float(rows[0]["value"][1])) if rows else -1
 
+    def test_series_of_removed_containers_go_with_them(self):
+        """Ten short-lived web containers (their service is their name): while each lives its
+        request and unparsed-line series show; once removed and read to the end, none is left."""
+        line = '10.0.0.1 - - [05/Dec/2026:20:00:00 +0000] \\"GET / HTTP/1.1\\" 200 5'
+        names = []
+        for _ in range(10):
+            c = self.docker.run("churnweb", "--label", "swarmwatch.access_log=apache_common",
+                                cmd=["sh", "-c", f'echo "{line}"; echo garbage; exec sleep 3600'])
+            names.append(c.name)
+        for name in names:
+            self.agent.scrape_until(
+                lambda s: s.select("http_requests_total", service=name) and
+                s.select("swarmwatch_access_log_unparsed_lines_total", service=name), 30,
+                what=f"request series of {name}")
+        for name in names:
+            self.docker.remove_container(name)
+
+        def leftovers(s: h.Scrape):
+            return [x for x in s.samples if x.labels.get("service") in names]
+        s = self.agent.scrape_until(lambda s: not leftovers(s), 30,
+                                    what="the removed containers' request series to go")
+        self.assertTrue(s.select("http_requests_total", service=self.web.name),
+                        "a live service keeps its series")
+
     def test_request_mix_counts_and_latency_buckets_for_both_tiers(self):
         # Requests made while waiting for the servers to come up are counted too: start from there.
         baseline = {s: self.counts(s) for s in (self.web.name, self.proxy.name)}

@@ -166,6 +166,35 @@ TEST_F(RequestMetricsTest, ReplicasOfAServiceShareItsSeriesAndServicesStayApart)
   EXPECT_EQ(Requests(all, {{"service", "shop_admin"}, {"code", "200"}}), 1);
 }
 
+TEST_F(RequestMetricsTest, AServicesSeriesGoWithItsLastContainer) {
+  // Regression: 200 churned containers left 100 series of services long gone.
+  auto metrics = Make();
+  auto a = metrics->Attach(Web("a", "apache"));
+  auto b = metrics->Attach(Web("b", "apache"));
+  auto other = metrics->Attach(Web("c", "apache", "shop_api"));
+  a->Consume(LogStream::kStdout, kNow, Apache("GET / HTTP/1.1", 200, "10", 100));
+  b->Consume(LogStream::kStdout, kNow, Apache("POST /x HTTP/1.1", 500, "-", 100));
+  b->Consume(LogStream::kStdout, kNow, "not an access log line");
+  other->Consume(LogStream::kStdout, kNow, Apache("GET / HTTP/1.1", 200, "10", 100));
+  const auto families = [&](std::string_view name, const prometheus::Labels& labels) {
+    return Find(metrics->metrics()->Collect(), name, labels) != nullptr;
+  };
+  a.reset();  // one replica gone: the service's series stay
+  EXPECT_EQ(Requests(metrics->metrics()->Collect(), {{"service", "shop_web"}, {"code", "200"}}), 1);
+  EXPECT_TRUE(families("swarmwatch_access_log_unparsed_lines_total", {{"service", "shop_web"}}));
+  b.reset();  // the last one: every series of the service goes
+  for (std::string_view name :
+       {"http_requests_total", "http_request_duration_seconds", "http_response_size_bytes",
+        "swarmwatch_access_log_unparsed_lines_total"}) {
+    EXPECT_FALSE(families(name, {{"service", "shop_web"}})) << name;
+    EXPECT_TRUE(families(name, {{"service", "shop_api"}})) << name;
+  }
+  // A new task of the service counts from zero again.
+  auto again = metrics->Attach(Web("d", "apache"));
+  again->Consume(LogStream::kStdout, kNow, Apache("GET / HTTP/1.1", 200, "10", 100));
+  EXPECT_EQ(Requests(metrics->metrics()->Collect(), {{"service", "shop_web"}, {"code", "200"}}), 1);
+}
+
 TEST_F(RequestMetricsTest, NginxRequestTimeIsTheDuration) {
   auto metrics = Make();
   auto sink = metrics->Attach(Web("n", "nginx", "shop_proxy"));
