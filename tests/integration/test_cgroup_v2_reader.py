@@ -61,7 +61,9 @@ class CgroupV2ReaderTest(unittest.TestCase):
         self.assertTrue(kernel0["usage"] - 0.001 <= usage <= kernel1["usage"] + 0.001,
                         f"usage {usage}, cpu.stat went {kernel0['usage']} -> {kernel1['usage']}")
         burnt = usage - before.value("container_cpu_usage_seconds_total", id=cg, cpu="total")
-        self.assertGreaterEqual(burnt, 1.0, "2 s of `yes` on an otherwise idle core")
+        # The exact check is the bracket above; this one only shows the counter moved with the
+        # burn (a machine busy with other work can leave `yes` well under a core).
+        self.assertGreaterEqual(burnt, 0.2, "2 s of `yes`")
         self.assertLessEqual(burnt, 2.5, "2 s of `yes` is at most 2 s of one core")
         for key in ("user", "system"):
             v = after.value(f"container_cpu_{key}_seconds_total", id=cg)
