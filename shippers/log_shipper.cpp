@@ -10,6 +10,7 @@
 
 #include "agent/log.h"
 #include "shippers/json_file_decoder.h"
+#include "shippers/loki_refusal.h"
 #include "shippers/partial_line_joiner.h"
 #include "shippers/positions_file.h"
 
@@ -51,6 +52,19 @@ class ShipperMetrics : public prometheus::Collectable {
   std::shared_ptr<LogLagMetrics> lag_;
 };
 
+// Loki refuses a stream whose label value is longer than this (max_label_value_length's
+// default): a value is cut to it, at a character boundary, rather than lose the stream's lines.
+constexpr std::size_t kMaxLabelValueBytes = 2048;
+
+std::string_view CapLabelValue(std::string_view value) {
+  if (value.size() <= kMaxLabelValueBytes)
+    return value;
+  std::size_t end = kMaxLabelValueBytes;
+  while (end > 0 && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80)
+    --end;  // not inside a UTF-8 sequence
+  return value.substr(0, end);
+}
+
 bool IsContainerId(std::string_view name) {
   return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
 }
@@ -70,7 +84,6 @@ struct LogShipper::Followed {
   LogFileFollower follower;
   PartialLineJoiner joiner;
   std::shared_ptr<const StreamIdentity> streams[2];  // stdout, stderr
-  std::int64_t last_time_ns[2] = {0, 0};             // Loki wants each stream in time order
   // Position after the last line read, and before the first piece of a line still being rejoined:
   // a restart must resume there, or that line's first pieces would be lost.
   FilePosition after_last_line;
@@ -122,8 +135,10 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                    .Add({})),
       dropped_(prometheus::BuildCounter()
                    .Name("swarmwatch_loki_entries_dropped_total")
-                   .Help("Log lines given up, by reason (rejected: Loki answered 4xx; "
-                         "retries_exhausted: loki_max_retries reached)")
+                   .Help("Log lines Loki did not store, by reason: what its 400 named "
+                         "(too_old, too_new, line_too_long, out_of_order, invalid_labels, "
+                         "structured_metadata_too_large), rejected (another 4xx, or an answer "
+                         "not understood), retries_exhausted (loki_max_retries reached)")
                    .Register(*registry_)),
       push_duration_(
           prometheus::BuildHistogram()
@@ -173,7 +188,8 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                           .Add({})),
       lag_(std::make_shared<LogLagMetrics>()),
       metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
-  for (const char* reason : {"rejected", "retries_exhausted"})
+  for (const char* reason :
+       {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long"})
     dropped_.Add({{"reason", reason}});
   if (!options_.positions_file.empty()) {
     auto loaded = PositionsFile::Load(options_.positions_file);
@@ -303,14 +319,14 @@ void LogShipper::Label(Followed& followed, const ContainerInfo& container) {
   followed.name = container.name;
   const std::string node = options_.node_name();
   std::vector<LokiLabel> labels = {
-      {"job", options_.job},
-      {"swarm_stack", container.Label(kStackNamespace)},
-      {"swarm_service", container.Label(kSwarmServiceName)},
-      {"node", node},
-      {"container", container.name},
+      {"job", CapLabelValue(options_.job)},
+      {"swarm_stack", CapLabelValue(container.Label(kStackNamespace))},
+      {"swarm_service", CapLabelValue(container.Label(kSwarmServiceName))},
+      {"node", CapLabelValue(node)},
+      {"container", CapLabelValue(container.name)},
   };
   for (const auto& [name, value] : options_.static_labels)
-    labels.push_back({name, value});
+    labels.push_back({name, CapLabelValue(value)});
   std::vector<std::pair<std::string, std::string>> metadata = {{"container_id", container.id}};
   if (auto task = container.Label(kSwarmTaskId); !task.empty()) {
     metadata.emplace_back("task_id", std::string(task));
@@ -459,10 +475,6 @@ void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns
     truncated_lines_.Increment();
   if (!followed.ships)
     return;
-  std::int64_t& last = followed.last_time_ns[static_cast<int>(stream)];
-  if (time_ns < last)
-    time_ns = last;
-  last = time_ns;
   if (!open_batch_)
     open_batch_ =
         std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
@@ -692,6 +704,28 @@ void LogShipper::ReadLoop() {
   CloseBatchIfDue(true);
 }
 
+void LogShipper::CountRefused(const LokiBatch& batch, const PushResult& result) {
+  // Loki stores the valid entries of a push it answers 400 to: only what it names is dropped.
+  std::vector<PushedStream> streams;
+  streams.reserve(batch.stream_counts().size());
+  for (const LokiBatch::StreamCount& stream : batch.stream_counts())
+    streams.push_back(PushedStream{stream.identity->labels, stream.entries});
+  const auto refused = swarmwatch::CountRefused(result.status, result.answer, streams);
+  std::size_t dropped = 0;
+  std::string reasons;
+  for (const auto& [reason, count] : refused) {
+    dropped_.Add({{"reason", reason}}).Increment(static_cast<double>(count));
+    dropped += count;
+    reasons += fmt::format("{}{} {}", reasons.empty() ? "" : ", ", count, reason);
+  }
+  const std::size_t stored = batch.entries() - std::min(dropped, batch.entries());
+  entries_sent_.Increment(static_cast<double>(stored));
+  if (stored > 0)
+    batches_sent_.Increment();
+  log::Error("loki refused {} of {} lines of a batch ({}); {} stored: {}", dropped, batch.entries(),
+             reasons, stored, result.reason);
+}
+
 bool LogShipper::NeverHadALog(const Followed& followed) const {
   if (followed.follower.position().inode != 0)
     return false;
@@ -714,9 +748,10 @@ void LogShipper::SendLoop() {
     }
     bool commit = false;
     std::string drop_reason;
+    PushResult result;
     while (true) {
       const auto start = Clock::now();
-      const PushResult result = target_->Push(batch->body());
+      result = target_->Push(batch->body());
       push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
       {
         std::lock_guard lock(mu_);
@@ -729,9 +764,7 @@ void LogShipper::SendLoop() {
       }
       if (decision.action == RetryPolicy::Action::kDrop) {
         if (result.kind == PushResult::Kind::kDrop) {
-          drop_reason = "rejected";
-          log::Error("loki rejected a batch of {} lines, dropped: {}", batch->entries(),
-                     decision.reason);
+          drop_reason = "rejected";  // what exactly is counted below, from Loki's answer
         } else {
           drop_reason = "retries_exhausted";
           log::Error("loki push failed, batch of {} lines dropped: {}", batch->entries(),
@@ -753,6 +786,8 @@ void LogShipper::SendLoop() {
       entries_sent_.Increment(static_cast<double>(batch->entries()));
       bytes_sent_.Increment(static_cast<double>(batch->bytes()));
       batches_sent_.Increment();
+    } else if (drop_reason == "rejected") {
+      CountRefused(*batch, result);
     } else {
       dropped_.Add({{"reason", drop_reason}}).Increment(static_cast<double>(batch->entries()));
     }

@@ -152,6 +152,8 @@ class LogShipper {
   bool NeverHadALog(const Followed& followed) const;
   // Adds the follower's newly counted losses to swarmwatch_log_rotated_away_total.
   void CountLosses(Followed& followed);
+  // Counts a batch Loki answered 4xx to: what it refused as dropped (by reason), the rest as sent.
+  void CountRefused(const LokiBatch& batch, const PushResult& result);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
   std::size_t ReadAheadLocked() const;
   void SavePositions(bool sync);

@@ -37,8 +37,6 @@ void LokiBatch::AddLine(const std::shared_ptr<const StreamIdentity>& stream, std
   if (inserted)
     streams_.push_back(Stream{stream, {}});
   std::vector<Entry>& entries = streams_[it->second].entries;
-  if (!entries.empty() && time_ns < entries.back().time_ns)
-    time_ns = entries.back().time_ns;
   entries.push_back(Entry{time_ns, static_cast<std::uint32_t>(arena_.size()),
                           static_cast<std::uint32_t>(line.size()), truncated});
   arena_.append(line);
@@ -48,6 +46,10 @@ void LokiBatch::AddLine(const std::shared_ptr<const StreamIdentity>& stream, std
 
 void LokiBatch::Seal(std::string body) {
   body_ = std::move(body);
+  stream_counts_.clear();
+  stream_counts_.reserve(streams_.size());
+  for (const Stream& stream : streams_)
+    stream_counts_.push_back(StreamCount{stream.identity, stream.entries.size()});
   spare_arena_ = std::move(arena_);
   arena_ = std::string();
   std::vector<Stream>().swap(streams_);

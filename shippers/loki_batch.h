@@ -32,8 +32,8 @@ class LokiBatch {
   // `arena` is storage to reuse (a sealed batch's, see TakeArena), cleared and grown as needed.
   explicit LokiBatch(std::size_t expected_bytes, std::string arena = {});
 
-  // Copies the line. Entries of one stream must come in timestamp order; AddLine keeps them so by
-  // raising a timestamp older than the stream's last one to that one (Loki rejects going back).
+  // Copies the line, with the time Docker wrote for it: Loki takes a stream's entries out of
+  // order (since 2.4, within its ingester's window), so a time is never rewritten.
   void AddLine(const std::shared_ptr<const StreamIdentity>& stream, std::int64_t time_ns,
                std::string_view line, bool truncated);
   // Once Loki accepted this batch, `container_id` may resume after `position`.
@@ -60,6 +60,12 @@ class LokiBatch {
   std::size_t entries() const { return entries_; }
   bool empty() const { return entries_ == 0; }
   std::chrono::steady_clock::time_point opened() const { return opened_; }
+  // Each stream's label set and number of entries; kept after Seal, to count what Loki refused.
+  struct StreamCount {
+    std::shared_ptr<const StreamIdentity> identity;
+    std::size_t entries = 0;
+  };
+  const std::vector<StreamCount>& stream_counts() const { return stream_counts_; }
   const std::map<std::string, FilePosition>& commits() const { return commits_; }
 
  private:
@@ -81,6 +87,7 @@ class LokiBatch {
   std::vector<Stream> streams_;
   std::map<const StreamIdentity*, std::size_t> stream_index_;
   std::map<std::string, FilePosition> commits_;
+  std::vector<StreamCount> stream_counts_;
   std::size_t entries_ = 0;
   std::size_t file_bytes_ = 0;
   std::chrono::steady_clock::time_point opened_;

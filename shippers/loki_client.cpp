@@ -12,13 +12,15 @@ namespace swarmwatch {
 namespace {
 
 constexpr std::size_t kMaxReasonBytes = 512;
+// A 400 lists every refused stream and kind of entry (a stream refused for a long label value
+// repeats the value): kept whole up to this size so that what was refused can be counted.
+constexpr std::size_t kMaxAnswerBytes = 256 << 10;
 
 std::size_t CollectBody(char* data, std::size_t size, std::size_t count, void* user) {
   auto* body = static_cast<std::string*>(user);
   const std::size_t n = size * count;
-  // Keep what the reason needs (plus a margin); Loki's answers are short anyway.
-  if (body->size() < 4 * kMaxReasonBytes) {
-    body->append(data, std::min(n, 4 * kMaxReasonBytes - body->size()));
+  if (body->size() < kMaxAnswerBytes) {
+    body->append(data, std::min(n, kMaxAnswerBytes - body->size()));
   }
   return n;
 }
@@ -54,6 +56,7 @@ PushResult ClassifyHttpAnswer(long status, std::string_view body,
     }
   } else {
     result.kind = PushResult::Kind::kDrop;
+    result.answer = std::string(body);
   }
   return result;
 }

@@ -45,6 +45,8 @@ struct PushResult {
   std::string reason;  // for kRetry/kDrop: the status and Loki's message (first 512 bytes), or the
                        // transport error
   std::optional<std::chrono::seconds> retry_after;  // Retry-After of a 429 or 503, if given
+  std::string
+      answer;  // for kDrop: Loki's whole answer (up to 256 KiB), which names what it refused
 };
 
 // Classifies an HTTP answer (pure; used by LokiClient::Push and testable on its own).

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "shippers/log_shipper.h"
@@ -27,6 +28,11 @@ class FakeLogPushTarget : public LogPushTarget {
   void Script(std::vector<PushResult::Kind> answers) {
     std::lock_guard lock(mu_);
     script_.assign(answers.begin(), answers.end());
+  }
+  // The body of the next scripted kDrop answer (a Loki 400 naming what it refused).
+  void ScriptAnswer(std::string answer) {
+    std::lock_guard lock(mu_);
+    answer_ = std::move(answer);
   }
   // While held, pushes fail with kRetry (as a Loki that is down).
   void SetDown(bool down) {
@@ -63,12 +69,16 @@ class FakeLogPushTarget : public LogPushTarget {
       script_.pop_front();
     }
     if (kind != PushResult::Kind::kOk) {
-      return PushResult{kind, kind == PushResult::Kind::kDrop ? 400 : 500, "scripted", {}};
+      return PushResult{kind,
+                        kind == PushResult::Kind::kDrop ? 400 : 500,
+                        "scripted",
+                        {},
+                        kind == PushResult::Kind::kDrop ? std::exchange(answer_, "") : ""};
     }
     const auto& batch = encoded_.at(body);
     entries_.insert(entries_.end(), batch.begin(), batch.end());
     cv_.notify_all();
-    return PushResult{PushResult::Kind::kOk, 204, "", {}};
+    return PushResult{PushResult::Kind::kOk, 204, "", {}, ""};
   }
 
   std::vector<ReceivedEntry> entries() const {
@@ -87,6 +97,7 @@ class FakeLogPushTarget : public LogPushTarget {
 
  private:
   mutable std::mutex mu_;
+  std::string answer_;
   std::condition_variable cv_;
   std::deque<PushResult::Kind> script_;
   bool down_ = false;

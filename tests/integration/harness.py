@@ -787,6 +787,102 @@ class LokiReceiver:
     close = stop
 
 
+# --------------------------------------------------------------------------------------------
+# A real Grafana Loki (../shared/tools/loki beside the repository; CI has it)
+
+LOKI_TOOLS = Path(os.environ.get("SWARMWATCH_LOKI_TOOLS", REPO.parent / "shared" / "tools" / "loki"))
+
+
+def real_loki_missing() -> str | None:
+    """Why the real-Loki tests cannot run here, or None when they can."""
+    if (LOKI_TOOLS / "run-loki").exists():
+        return None
+    return (f"no real Loki at {LOKI_TOOLS} (run-loki and loki-3.4.6-linux-amd64.gz): put the "
+            "project's shared/tools/loki beside the repository, or set SWARMWATCH_LOKI_TOOLS")
+
+
+class RealLoki:
+    """Loki 3.4.6 with its default limits on free loopback ports, its data in a temp dir.
+    stop() and start() again keep the data (a Loki restart); close() removes it."""
+
+    def __init__(self, start_timeout: float = 90):
+        missing = real_loki_missing()
+        if missing:
+            raise unittest.SkipTest(missing)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-loki-"))
+        self.port, self.grpc_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+        self.start(start_timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def push_url(self) -> str:
+        return self.url + "/loki/api/v1/push"
+
+    def start(self, timeout: float = 90) -> None:
+        self.log = open(self.dir / "loki.log", "ab")
+        self.proc = subprocess.Popen([str(LOKI_TOOLS / "run-loki"), str(self.dir / "data"),
+                                      str(self.port), str(self.grpc_port)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"loki exited ({self.proc.returncode}):\n{self.tail()}")
+            try:
+                return http_get(self.url + "/ready", timeout=2).status == 200
+            except OSError:
+                return False
+        wait_until(ready, timeout, interval=0.5, what=f"Loki /ready on {self.url}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join((self.dir / "loki.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.log.close()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, True)
+
+    def query_range(self, logql: str, since_s: float = 3600, limit: int = 5000,
+                    direction: str = "forward") -> list[dict]:
+        end = time.time_ns() + 60 * 10**9
+        params = urllib.parse.urlencode({"query": logql, "start": str(end - int((since_s + 60) * 1e9)),
+                                         "end": str(end), "limit": str(limit),
+                                         "direction": direction})
+        r = http_get(self.url + "/loki/api/v1/query_range?" + params, timeout=30)
+        if r.status != 200:
+            raise AssertionError(f"LogQL {logql}: {r.status} {r.text[:500]}")
+        return json.loads(r.text)["data"]["result"]
+
+    def lines(self, selector: str, since_s: float = 3600, limit: int = 5000) -> list[tuple[dict, int, str]]:
+        """(stream labels, timestamp ns, line) of every entry of `selector`, oldest first."""
+        out = []
+        for stream in self.query_range(selector, since_s, limit):
+            for ts, line, *rest in stream["values"]:
+                out.append((stream["stream"], int(ts), line))
+        return sorted(out, key=lambda x: x[1])
+
+    def count(self, selector: str, since_s: float = 3600) -> int:
+        """Entries of `selector` Loki holds, counted by Loki (count_over_time)."""
+        window = f"{int(since_s + 60)}s"
+        result = self.query_range(f"sum(count_over_time({selector}[{window}]))", since_s, 10)
+        return int(float(result[0]["values"][-1][1])) if result else 0
+
+
 class SlowEventsProxy:
     """A Unix socket in front of the host's Docker engine that relays every request and answer,
     holding back what the engine sends on /events by `delay` seconds: an engine too busy to tell

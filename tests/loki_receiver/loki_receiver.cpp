@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -214,6 +215,22 @@ std::optional<std::string> ParseLabels(std::string_view s,
   if (i != s.size())
     return err("unexpected text after '}'");
   return std::nullopt;
+}
+
+// Loki's default limits (limits_config) that the receiver enforces as Loki does.
+constexpr std::size_t kMaxLabelValueLength = 2048;
+constexpr std::int64_t kRejectOldSamplesMaxAgeNs = 168LL * 3600 * 1'000'000'000;  // 1 week
+constexpr std::int64_t kCreationGracePeriodNs = 10LL * 60 * 1'000'000'000;        // 10 minutes
+// Half of the ingester's max_chunk_age (2 h): how far back an out-of-order entry is still taken.
+constexpr std::int64_t kOutOfOrderWindowNs = 3600LL * 1'000'000'000;
+
+std::string Rfc3339(std::int64_t ns) {
+  const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
 }
 
 std::string RenderCanonical(const std::vector<std::pair<std::string, std::string>>& labels) {
@@ -622,6 +639,9 @@ class PushHandler : public CivetHandler {
                                               const std::string& tenant) {
     std::vector<std::string> errors;
     std::vector<std::pair<std::string, std::string>> labels;
+    const std::int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
     std::lock_guard lock(g_receiver.mu);
     auto& r = g_receiver;
     auto [tenant_it, new_tenant] =
@@ -651,6 +671,14 @@ class PushHandler : public CivetHandler {
                          "'");
         continue;
       }
+      const auto long_value = std::find_if(labels.begin(), labels.end(), [](const auto& l) {
+        return l.second.size() > kMaxLabelValueLength;
+      });
+      if (long_value != labels.end()) {
+        errors.push_back("stream '" + canonical + "' has label value too long: '" +
+                         long_value->second + "'");
+        continue;
+      }
       std::string key = std::to_string(tenant_id) + "\x01" + canonical;
       auto [it, is_new] =
           r.stream_index.try_emplace(std::move(key), static_cast<std::uint32_t>(r.streams.size()));
@@ -668,13 +696,25 @@ class PushHandler : public CivetHandler {
                            "' bytes");
           continue;
         }
+        if (e.ts < now_ns - kRejectOldSamplesMaxAgeNs) {
+          errors.push_back(
+              "entry for stream '" + canonical + "' has timestamp too old: " + Rfc3339(e.ts) +
+              ", oldest acceptable timestamp is: " + Rfc3339(now_ns - kRejectOldSamplesMaxAgeNs));
+          continue;
+        }
+        if (e.ts > now_ns + kCreationGracePeriodNs) {
+          errors.push_back("entry for stream '" + canonical +
+                           "' has timestamp too new: " + Rfc3339(e.ts));
+          continue;
+        }
         StreamState& state = r.streams[stream_id];
-        if (state.has_last && e.ts < state.last_ts) {
+        // Loki 2.4+ takes a stream's entries out of order (unordered_writes) within its window.
+        if (state.has_last && e.ts < state.last_ts - kOutOfOrderWindowNs) {
           if (out_of_order++ == 0)
             first_ignored_ts = e.ts;
           continue;
         }
-        state.last_ts = e.ts;
+        state.last_ts = std::max(state.last_ts, e.ts);
         state.has_last = true;
         StoredEntry stored{e.ts, stream_id, 0, 0, 0, 0};
         if (r.store_lines) {
@@ -709,10 +749,22 @@ class PushHandler : public CivetHandler {
     }
     if (errors.empty())
       return {204, ""};
+    if (errors.size() == 1)
+      return {400, errors.front() + "\n"};
+    // Loki 3 groups identical messages: "2 errors like: <message>; 1 errors like: <message>".
+    std::vector<std::pair<std::string, std::size_t>> groups;
+    for (const std::string& error : errors) {
+      auto it = std::find_if(groups.begin(), groups.end(),
+                             [&](const auto& g) { return g.first == error; });
+      if (it == groups.end())
+        groups.emplace_back(error, 1);
+      else
+        ++it->second;
+    }
     std::string message;
-    for (std::size_t i = 0; i < errors.size() && i < 10; ++i)
-      message += errors[i] + "\n";
-    return {400, message};
+    for (const auto& [error, count] : groups)
+      message += (message.empty() ? "" : "; ") + std::to_string(count) + " errors like: " + error;
+    return {400, message + "\n"};
   }
 };
 

@@ -305,6 +305,34 @@ TEST_F(LogShipperTest, ARejectedBatchIsDroppedCountedAndShippingGoesOn) {
   EXPECT_EQ(saved->at("ddd").offset, fs::file_size(LogPath("ddd")));
 }
 
+TEST_F(LogShipperTest, ABatchLokiPartlyRefusedCountsOnlyTheRefusedEntriesAsDropped) {
+  // Regression: a 400 counted the whole batch as dropped, though Loki stores its valid entries.
+  AddContainer("par", "partial");
+  Write("par", {"a", "b", "c", "d", "e"});
+  LogShipperOptions options;
+  Start(options, /*loki_down=*/true);
+  target_->Script({PushResult::Kind::kDrop});
+  target_->ScriptAnswer(
+      "2 errors like: entry for stream '{container=\"partial\", job=\"docker\", "
+      "node=\"node-1\", stream=\"stdout\"}' has timestamp too old: x, oldest acceptable "
+      "timestamp is: y");
+  target_->SetDown(false);
+  const auto counter = [&](std::string_view name, std::string_view reason) {
+    for (const auto& family : shipper_->metrics()->Collect()) {
+      if (family.name != name)
+        continue;
+      for (const auto& metric : family.metric) {
+        if (reason.empty() || (!metric.label.empty() && metric.label[0].value == reason))
+          return metric.counter.value;
+      }
+    }
+    return -1.0;
+  };
+  ASSERT_TRUE(WaitFor([&] { return counter("swarmwatch_loki_entries_sent_total", "") == 3; }));
+  EXPECT_EQ(counter("swarmwatch_loki_entries_dropped_total", "too_old"), 2);
+  EXPECT_EQ(counter("swarmwatch_loki_entries_dropped_total", "rejected"), 0);
+}
+
 TEST_F(LogShipperTest, ABatchOutOfAttemptsIsDroppedAsRetriesExhausted) {
   AddContainer("jjj", "limited");
   LogShipperOptions options;
