@@ -364,16 +364,29 @@ void LogShipper::Follow(const ContainerInfo& container, bool in_catalog,
     json_file = (early != early_.end() && early->second.fd >= 0) ||
                 std::filesystem::exists(default_path, error);
   }
-  if (!json_file)
+  // A container not followed after all: the file caught at its creation is of no use.
+  const auto release_early = [&] {
+    if (early == early_.end())
+      return;
+    if (early->second.fd >= 0)
+      ::close(early->second.fd);
+    watcher_.Remove(id);
+    early_.erase(early);
+  };
+  if (!json_file) {
+    release_early();
     return;
+  }
   const bool ships = target_ != nullptr && container.Label(kLogsLabel) != "false";
   std::vector<std::unique_ptr<LogLineSink>> sinks;
   for (const auto& consumer : options_.consumers) {
     if (auto sink = consumer->Attach(container))
       sinks.push_back(std::move(sink));
   }
-  if (!ships && sinks.empty())
+  if (!ships && sinks.empty()) {
+    release_early();
     return;
+  }
   FollowerOptions follower_options;
   follower_options.start = options_.start;
   follower_options.max_line_bytes = options_.max_line_bytes + 1024;
@@ -398,12 +411,13 @@ void LogShipper::Follow(const ContainerInfo& container, bool in_catalog,
     followed->follower.Adopt(std::exchange(early->second.fd, -1));
   } else if (Status opened = followed->follower.Open(saved); !opened.ok()) {
     log::Warn("log shipper: cannot follow {}: {}", container.name, opened.message());
+    release_early();
     return;
   }
   if (early != early_.end()) {
     if (early->second.fd >= 0)
       ::close(early->second.fd);
-    early_.erase(early);
+    early_.erase(early);  // the watch stays: it is the followed container's now
   }
   if (followed->follower.stats().lost_starts > 0) {
     log::Warn("log shipper: {}: the saved position was rotated away; lines were lost",
