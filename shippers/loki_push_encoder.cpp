@@ -11,98 +11,17 @@
 #include <memory>
 #include <utility>
 
+#include "agent/utf8.h"
+
 namespace swarmwatch {
 namespace {
-
-// ---------------------------------------------------------------------------------------------
-// UTF-8
-
-// Length of the well-formed UTF-8 sequence starting at p (n bytes available), 0 if ill-formed
-// (overlong forms, surrogates and code points above U+10FFFF are ill-formed, as in RFC 3629).
-std::size_t Utf8SequenceLength(const unsigned char* p, std::size_t n) {
-  const unsigned c = p[0];
-  if (c < 0x80) {
-    return 1;
-  }
-  auto cont = [&](std::size_t i) { return i < n && (p[i] & 0xC0) == 0x80; };
-  if (c < 0xC2) {
-    return 0;
-  }
-  if (c < 0xE0) {
-    return cont(1) ? 2 : 0;
-  }
-  if (c < 0xF0) {
-    if (!cont(1) || !cont(2)) {
-      return 0;
-    }
-    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)) {
-      return 0;
-    }
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (!cont(1) || !cont(2) || !cont(3)) {
-      return 0;
-    }
-    if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)) {
-      return 0;
-    }
-    return 4;
-  }
-  return 0;
-}
-
-bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    // ASCII fast path, eight bytes at a time: most log lines never leave it.
-    while (i + 8 <= n) {
-      std::uint64_t word;
-      std::memcpy(&word, p + i, 8);
-      if ((word & 0x8080808080808080ULL) != 0) {
-        break;
-      }
-      i += 8;
-    }
-    if (i >= n) {
-      break;
-    }
-    const std::size_t len = Utf8SequenceLength(p + i, n - i);
-    if (len == 0) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
-constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";  // U+FFFD
-
-std::string ReplaceInvalidUtf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 8);
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t len = Utf8SequenceLength(p + i, s.size() - i);
-    if (len == 0) {
-      out += kReplacementChar;
-      ++i;
-    } else {
-      out.append(s.data() + i, len);
-      i += len;
-    }
-  }
-  return out;
-}
 
 // Returns `s` when it is valid UTF-8, else a repaired copy kept alive in `store`.
 std::string_view Utf8Safe(std::string_view s, std::deque<std::string>* store) {
   if (IsValidUtf8(s)) {
     return s;
   }
-  store->push_back(ReplaceInvalidUtf8(s));
+  store->push_back(Utf8Repaired(s));
   return store->back();
 }
 
@@ -323,7 +242,7 @@ void AppendJsonString(std::string_view text, std::string* out) {
 
 void AppendLabelValueEscaped(std::string_view value, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const std::string repaired = IsValidUtf8(value) ? std::string() : ReplaceInvalidUtf8(value);
+  const std::string repaired = IsValidUtf8(value) ? std::string() : Utf8Repaired(value);
   const std::string_view v = repaired.empty() ? value : std::string_view(repaired);
   for (const char ch : v) {
     const auto c = static_cast<unsigned char>(ch);

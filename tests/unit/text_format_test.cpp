@@ -43,6 +43,44 @@ TEST(TextExposition, HelpEscapesBackslashAndNewlineButNotQuotes) {
   EXPECT_EQ(out, "\\\"\\\\\\n");
 }
 
+TEST(TextExposition, LabelValuesThatAreNotUtf8GetReplacementCharactersAsGoGivesThem) {
+  // An interface renamed to these bytes (ip link set eth0 name "$(printf '\377"x\\')") made
+  // Prometheus reject the whole scrape.
+  std::string out;
+  AppendLabelValue("\xFF\"x\\", out);
+  EXPECT_EQ(out, "\xEF\xBF\xBD\\\"x\\\\");
+  // Valid UTF-8 passes as it is, U+FFFD too.
+  out.clear();
+  AppendLabelValue("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD", out);
+  EXPECT_EQ(out, "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xEF\xBF\xBD");
+  // One U+FFFD per byte, as Go's range and encoding/json (and so Docker) replace them: a lone
+  // continuation byte, a truncated sequence, an overlong '/', a surrogate, above U+10FFFF, and a
+  // sequence cut by the end of the value.
+  out.clear();
+  AppendLabelValue("a\x80z\xE2\x82 \xC0\xAF \xED\xA0\x80 \xF4\x90\x80\x80 \xF0\x9F\x98", out);
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(out, "a" + r + "z" + r + r + " " + r + r + " " + r + r + r + " " + r + r + r + r + " " +
+                     r + r + r);
+}
+
+TEST(TextExposition, HelpThatIsNotUtf8IsRepairedToo) {
+  std::string out;
+  AppendFamilyHeader("x", "bad \xFF \"byte\"", MetricType::Gauge, out);
+  EXPECT_EQ(out, "# HELP x bad \xEF\xBF\xBD \"byte\"\n# TYPE x gauge\n");
+}
+
+TEST(TextExposition, EveryLabelValueOfAFamilyIsRepaired) {
+  MetricFamily family{"net_bytes_total", "Bytes", MetricType::Counter, {}};
+  ClientMetric& metric = family.metric.emplace_back();
+  metric.label = {{"interface", "\xFF\"x\\"}, {"name", "ok"}};
+  metric.counter.value = 1;
+  std::string out;
+  WriteTextExposition({family}, out);
+  EXPECT_NE(out.find("net_bytes_total{interface=\"\xEF\xBF\xBD\\\"x\\\\\",name=\"ok\"} 1\n"),
+            std::string::npos)
+      << out;
+}
+
 TEST(TextExposition, WritesCountersAndGaugesWithEscapedLabels) {
   MetricFamily counter{"requests_total", "Requests\nserved \\ so far", MetricType::Counter, {}};
   ClientMetric& c = counter.metric.emplace_back();
