@@ -240,12 +240,28 @@ void AppendJsonString(std::string_view text, std::string* out) {
 // ---------------------------------------------------------------------------------------------
 // Label sets
 
+// Loki parses a stream's labels with Prometheus' PromQL lexer, which takes U+FFFD for a decoding
+// error: Loki 3.4.6 answers 400 "parse error: invalid UTF-8 rune" to a label value holding it, raw
+// or written \ufffd, in both push formats, and refuses every line of the stream. So a byte that is
+// not UTF-8, and U+FFFD itself (Docker's replacement for such a byte), become this instead.
+constexpr char kLokiLabelReplacement = '?';
+
 void AppendLabelValueEscaped(std::string_view value, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const std::string repaired = IsValidUtf8(value) ? std::string() : Utf8Repaired(value);
-  const std::string_view v = repaired.empty() ? value : std::string_view(repaired);
-  for (const char ch : v) {
-    const auto c = static_cast<unsigned char>(ch);
+  const auto* p = reinterpret_cast<const unsigned char*>(value.data());
+  for (std::size_t i = 0; i < value.size();) {
+    const unsigned char c = p[i];
+    if (c >= 0x80) {
+      const std::size_t length = Utf8SequenceLength(p + i, value.size() - i);
+      if (length == 0 || value.substr(i, length) == kUtf8Replacement) {
+        out->push_back(kLokiLabelReplacement);  // one per invalid byte, as Go replaces them
+        i += length == 0 ? 1 : length;
+      } else {
+        out->append(value.data() + i, length);
+        i += length;
+      }
+      continue;
+    }
     switch (c) {
       case '\\':
         *out += "\\\\";
@@ -268,9 +284,10 @@ void AppendLabelValueEscaped(std::string_view value, std::string* out) {
           out->push_back(kHex[c >> 4]);
           out->push_back(kHex[c & 0xf]);
         } else {
-          out->push_back(ch);
+          out->push_back(static_cast<char>(c));
         }
     }
+    ++i;
   }
 }
 

@@ -54,9 +54,10 @@ std::string SanitizeLabelName(std::string_view name);
 
 // Renders a label set in Loki's syntax, {a="b",c="d"}, sorted by name (Loki's canonical order, so
 // the same set always gives the same string). Names are sanitised; values are escaped as Prometheus
-// does (\\, \", \n and other control bytes) with invalid UTF-8 replaced by U+FFFD. Labels with an
-// empty value are left out (in Prometheus' model an empty value means the label is absent); of
-// duplicate names the first is kept.
+// does (\\, \", \n and other control bytes), and each byte that is not UTF-8, and U+FFFD itself,
+// becomes '?': Loki refuses a stream label holding U+FFFD (see AppendLabelValueEscaped). Labels
+// with an empty value are left out (in Prometheus' model an empty value means the label is
+// absent); of duplicate names the first is kept.
 std::string RenderLabelSet(std::span<const LokiLabel> labels);
 
 // Parses a label set rendered by RenderLabelSet (or written by hand in the same syntax) back into

@@ -92,6 +92,28 @@ void PutUtf8(std::uint32_t cp, std::string* out) {
   }
 }
 
+// Whether `s` is well-formed UTF-8 (RFC 3629) and holds no U+FFFD.
+bool ValidUtf8WithoutReplacement(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
+    if (n == 0 || i + n > s.size())
+      return false;
+    std::uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp < 0xE000) || cp == 0xFFFD)
+      return false;
+    i += n;
+  }
+  return true;
+}
+
 // Returns an error message, or nullopt with `out` filled (in the order written).
 std::optional<std::string> ParseLabels(std::string_view s,
                                        std::vector<std::pair<std::string, std::string>>* out) {
@@ -199,6 +221,10 @@ std::optional<std::string> ParseLabels(std::string_view s,
           return err(std::string("unknown escape \\") + e);
       }
     }
+    // Loki parses labels with Prometheus' PromQL lexer, which cannot tell U+FFFD from a byte
+    // that is not UTF-8: Loki 3.4.6 answers this to both (raw or escaped, either push format).
+    if (!ValidUtf8WithoutReplacement(value))
+      return std::optional<std::string>("parse error: invalid UTF-8 rune");
     out->emplace_back(std::move(name), std::move(value));
     ws();
     if (i < s.size() && s[i] == ',') {

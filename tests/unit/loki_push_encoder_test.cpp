@@ -204,17 +204,34 @@ TEST(LokiLabels, RendersSortedEscapedAndCanonical) {
                                          {"job", "second job is ignored"},
                                          {"bad", "x\xFFy"}};
   EXPECT_EQ(RenderLabelSet(labels),
-            R"({bad="x)"
-            "\xEF\xBF\xBD"
-            R"(y",job="docker",node="n1",swarm_stack="a\"b\\c\nd\te\x01"})");
+            R"({bad="x?y",job="docker",node="n1",swarm_stack="a\"b\\c\nd\te\x01"})");
   EXPECT_EQ(RenderLabelSet({}), "{}");
 
   std::vector<std::pair<std::string, std::string>> parsed;
   ASSERT_TRUE(ParseLabelSet(RenderLabelSet(labels), &parsed));
   ASSERT_EQ(parsed.size(), 4u);
-  EXPECT_EQ(parsed[0], (std::pair<std::string, std::string>{"bad", "x\xEF\xBF\xBDy"}));
+  EXPECT_EQ(parsed[0], (std::pair<std::string, std::string>{"bad", "x?y"}));
   EXPECT_EQ(parsed[1], (std::pair<std::string, std::string>{"job", "docker"}));
   EXPECT_EQ(parsed[3], (std::pair<std::string, std::string>{"swarm_stack", "a\"b\\c\nd\te\x01"}));
+}
+
+TEST(LokiLabels, NoLabelValueHoldsTheReplacementCharacterWhichLokiRefuses) {
+  // Loki 3.4.6 answers 400 "parse error: invalid UTF-8 rune" to a stream label holding U+FFFD,
+  // raw or escaped, and refuses every line of the stream. A byte that is not UTF-8 and U+FFFD
+  // itself (what Docker makes of such a byte in a label) become '?', one per byte or character;
+  // other UTF-8 stays.
+  const std::vector<LokiLabel> labels = {{"a", "\xFF\"x\\"},
+                                         {"b", "docker made \xEF\xBF\xBD"},
+                                         {"c", "\xE2\x82 caf\xC3\xA9 \xF0\x9F\x98\x80"}};
+  const std::string rendered = RenderLabelSet(labels);
+  EXPECT_EQ(rendered,
+            "{a=\"?\\\"x\\\\\",b=\"docker made ?\",c=\"?? caf\xC3\xA9 \xF0\x9F\x98\x80\"}");
+  std::vector<LokiStream> streams(1);
+  streams[0].labels = rendered;
+  streams[0].entries = {{1, "line", {}}};
+  const nlohmann::json doc = nlohmann::json::parse(EncodeJson(streams, false));
+  EXPECT_EQ(doc["streams"][0]["stream"]["a"], "?\"x\\");
+  EXPECT_EQ(doc["streams"][0]["stream"]["b"], "docker made ?");
 }
 
 TEST(LokiLabels, ParseRejectsBadSyntax) {
