@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "agent/utf8.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -506,6 +508,29 @@ Status DecodeJsonFileLine(std::string_view line, DecodedLine& out, std::string& 
     out.log = out.partial ? log : log.substr(0, log.size() - 1);
   }
   return {};
+}
+
+void UndecodableLinePieces(std::string_view line, std::size_t max_bytes, std::string& scratch,
+                           std::vector<std::string_view>& pieces) {
+  pieces.clear();
+  std::string_view text = line;
+  if (!IsValidUtf8(line)) {
+    scratch.clear();
+    AppendUtf8RunsRepaired(line, scratch);
+    text = scratch;
+  }
+  do {
+    std::size_t cut = std::min(text.size(), max_bytes);
+    if (cut < text.size()) {
+      // Well-formed now: step back over continuation bytes to the character's first byte.
+      while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80)
+        --cut;
+      if (cut == 0)  // a limit below one character (4 bytes): the character alone
+        cut = Utf8SequenceLength(reinterpret_cast<const unsigned char*>(text.data()), text.size());
+    }
+    pieces.push_back(text.substr(0, cut));
+    text.remove_prefix(cut);
+  } while (!text.empty());
 }
 
 }  // namespace swarmwatch

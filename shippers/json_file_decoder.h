@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/result.h"
 #include "shippers/log_record.h"
@@ -34,6 +35,15 @@ struct DecodedLine {
 // (Docker already replaced invalid UTF-8 with U+FFFD). On error `out` is unspecified and the
 // message says what is wrong, without quoting the line.
 Status DecodeJsonFileLine(std::string_view line, DecodedLine& out, std::string& scratch);
+
+// What a line that does not decode becomes: it is not what Docker writes (a damaged file, bytes
+// written by something else), and it is shipped as text rather than lost. Each run of bytes that
+// are not UTF-8 becomes one U+FFFD (Go's strings.ToValidUTF8), not one per byte as in Docker's own
+// lines, which would triple binary data; the text is cut into pieces of at most `max_bytes` (>= 4)
+// between characters, so that none exceeds Loki's line limit. `pieces` gets views into `line`, or
+// into `scratch` when something was replaced; an empty line is one empty piece.
+void UndecodableLinePieces(std::string_view line, std::size_t max_bytes, std::string& scratch,
+                           std::vector<std::string_view>& pieces);
 
 // RFC 3339 date-time ("2026-11-26T07:16:03.123456789Z", "...03.5+01:00", "...03Z") to nanoseconds
 // since the epoch, exactly (integer arithmetic). Fraction digits beyond the 9th are truncated.

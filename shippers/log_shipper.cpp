@@ -159,7 +159,8 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                       .Add({})),
       decode_errors_(prometheus::BuildCounter()
                          .Name("swarmwatch_log_decode_errors_total")
-                         .Help("json-file lines that did not decode; shipped as they are")
+                         .Help("json-file lines that did not decode; shipped as text, in pieces "
+                               "of at most max_line_bytes")
                          .Register(*registry_)
                          .Add({})),
       lost_starts_(
@@ -521,6 +522,7 @@ bool LogShipper::ReadContainer(Followed& followed) {
     budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
   }
   DecodedLine decoded;
+  std::vector<std::string_view> undecodable;
   const ReadResult result =
       followed.follower.ReadLines(budget, [&](std::string_view line, FilePosition after) {
         const FilePosition before = followed.after_last_line;
@@ -528,12 +530,12 @@ bool LogShipper::ReadContainer(Followed& followed) {
         if (followed.ships)
           unbatched_file_bytes_ += line.size() + 1;
         if (!DecodeJsonFileLine(line, decoded, scratch_).ok()) {
-          // Not what Docker writes; ship it as it is rather than lose it.
+          // Not what Docker writes; shipped rather than lost, as UTF-8 text in pieces Loki takes.
           decode_errors_.Increment();
-          Emit(followed, LogStream::kStdout, NowNanos(), line, false);
-          return;
-        }
-        if (!decoded.partial && !followed.joiner.Pending(decoded.stream)) {
+          UndecodableLinePieces(line, options_.max_line_bytes, scratch_, undecodable);
+          for (const std::string_view piece : undecodable)
+            Emit(followed, LogStream::kStdout, NowNanos(), piece, false);
+        } else if (!decoded.partial && !followed.joiner.Pending(decoded.stream)) {
           Emit(followed, decoded.stream, decoded.time_ns, decoded.log, false);  // the usual case
         } else {
           if (!followed.pending_start && decoded.partial)

@@ -1,14 +1,18 @@
 // Feeds arbitrary bytes, split at '\n' like a json-file log, to DecodeJsonFileLine and a
 // PartialLineJoiner with a small limit. Besides not crashing, it checks what must always hold:
 // the decoded text lies in the line or the scratch buffer, valid UTF-8 in gives valid UTF-8 out,
-// records stay within the limit, and the resume offset never goes back.
+// records stay within the limit, and the resume offset never goes back. A line that does not
+// decode goes through UndecodableLinePieces as the shipper sends it: every piece valid UTF-8 and
+// within the limit, nothing lost but runs of invalid bytes, at most 2n+1 bytes for n in.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "agent/utf8.h"
 #include "shippers/json_file_decoder.h"
 #include "shippers/partial_line_joiner.h"
 
@@ -72,6 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t limit = size == 0 ? 1 : 1 + data[0] % 32;
   swarmwatch::PartialLineJoiner joiner(limit);
   std::string scratch;
+  std::vector<std::string_view> pieces;
   std::uint64_t offset = 0;
   std::uint64_t last_resume = 0;
   while (offset < input.size()) {
@@ -91,6 +96,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (auto record = joiner.Feed(out, offset)) {
         Check(record->line.size() <= limit);
         Check(record->stream == out.stream);
+      }
+    } else {
+      // The limit is at least 4: a piece holds one character at least.
+      const std::size_t piece_limit = 3 + limit;
+      swarmwatch::UndecodableLinePieces(line, piece_limit, scratch, pieces);
+      Check(!pieces.empty());
+      std::string joined;
+      for (const std::string_view piece : pieces) {
+        Check(piece.size() <= piece_limit);
+        Check(!piece.empty() || pieces.size() == 1);
+        Check(ValidUtf8(piece));
+        joined += piece;
+      }
+      std::string repaired;
+      swarmwatch::AppendUtf8RunsRepaired(line, repaired);
+      Check(joined == repaired);
+      Check(joined.size() <= 2 * line.size() + 1);
+      if (ValidUtf8(line)) {
+        Check(joined == line);
       }
     }
     offset = end;

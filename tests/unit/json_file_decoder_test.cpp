@@ -256,6 +256,43 @@ TEST(DecodeJsonFileLine, MalformedLinesAreErrors) {
   }
 }
 
+std::vector<std::string> Pieces(std::string_view line, std::size_t max_bytes) {
+  std::string scratch;
+  std::vector<std::string_view> views;
+  UndecodableLinePieces(line, max_bytes, scratch, views);
+  return {views.begin(), views.end()};
+}
+
+TEST(UndecodableLinePieces, ValidTextIsCutIntoPiecesOfAtMostTheLimit) {
+  // 300,000 NUL bytes (not json-file) were shipped as 263,168 + 36,832 bytes, over Loki's 256 KB.
+  const std::string nuls(300'000, '\0');
+  const std::vector<std::string> pieces = Pieces(nuls, 262'144);
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(pieces[0], std::string(262'144, '\0'));
+  EXPECT_EQ(pieces[1], std::string(300'000 - 262'144, '\0'));
+  EXPECT_EQ(Pieces("short", 1024), std::vector<std::string>{"short"});
+  EXPECT_EQ(Pieces("", 1024), std::vector<std::string>{""});
+}
+
+TEST(UndecodableLinePieces, InvalidBytesDoNotTriple) {
+  // 3,000 x 0xFF became 9,000 bytes (one U+FFFD per byte): a run is one U+FFFD now.
+  EXPECT_EQ(Pieces(std::string(3000, '\xFF'), 1024), std::vector<std::string>{"\xEF\xBF\xBD"});
+  EXPECT_EQ(Pieces("{\"log\":\"cut \xE2\x82", 1024),
+            std::vector<std::string>{"{\"log\":\"cut \xEF\xBF\xBD"});
+}
+
+TEST(UndecodableLinePieces, CutsBetweenCharacters) {
+  // "â¬" (the euro sign) does not fit after 5 bytes in a piece of 7: cut before it.
+  const std::string text =
+      "12345\xE2\x82\xAC"
+      "67\xFF";
+  const std::vector<std::string> pieces = Pieces(text, 7);
+  EXPECT_EQ(pieces, (std::vector<std::string>{"12345",
+                                              "\xE2\x82\xAC"
+                                              "67",
+                                              "\xEF\xBF\xBD"}));
+}
+
 TEST(ParseRfc3339Nanos, FractionDigitsOffsetsAndRange) {
   const std::int64_t base = kFixtureSecond * kNs;
   EXPECT_EQ(*ParseRfc3339Nanos("2026-11-26T07:52:33Z"), base);

@@ -276,6 +276,34 @@ TEST_F(LogShipperTest, PositionsOfContainersRemovedWhileTheAgentWasDownAreForgot
   EXPECT_TRUE(saved->contains("live"));
 }
 
+TEST_F(LogShipperTest, AnUndecodableLineIsShippedAsUtf8InPiecesWithinMaxLineBytes) {
+  AddContainer("und", "garbage");
+  Write("und", {"before"});
+  {
+    std::ofstream out(LogPath("und"), std::ios::app | std::ios::binary);
+    out << std::string(300'000, '\0') << "\n" << std::string(3000, '\xFF') << "\n";
+  }
+  Write("und", {"after"});
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(5, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::vector<std::string> lines = Lines();
+  ASSERT_GE(lines.size(), 5u);
+  EXPECT_EQ(lines.front(), "before");
+  EXPECT_EQ(lines.back(), "after");
+  std::size_t nuls = 0;
+  for (std::size_t i = 1; i + 2 < lines.size(); ++i) {
+    EXPECT_LE(lines[i].size(), std::size_t{256} << 10) << "piece " << i;
+    EXPECT_EQ(lines[i].find_first_not_of('\0'), std::string::npos) << "piece " << i;
+    nuls += lines[i].size();
+  }
+  EXPECT_EQ(nuls, 300'000u);  // nothing lost
+  // The 0xFF run is one U+FFFD, valid UTF-8 that the encoders pass as it is (it was the encoder's
+  // one U+FFFD per byte that made 9,000 bytes of it).
+  const std::string& ff = lines[lines.size() - 2];
+  EXPECT_TRUE(ff == "\xEF\xBF\xBD") << ff.size() << " bytes";  // not the 3,000 bytes printed
+}
+
 TEST_F(LogShipperTest, RetriesUntilAcceptedWithoutLossOrDuplicates) {
   AddContainer("ccc", "api");
   Write("ccc", {"r1", "r2", "r3"});
