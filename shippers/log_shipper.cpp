@@ -193,7 +193,10 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
        {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long"})
     dropped_.Add({{"reason", reason}});
   if (!options_.positions_file.empty()) {
-    auto loaded = PositionsFile::Load(options_.positions_file);
+    std::vector<std::string> skipped;
+    auto loaded = PositionsFile::Load(options_.positions_file, &skipped);
+    for (const std::string& message : skipped)
+      log::Warn("log shipper: {}: {}", options_.positions_file, message);
     if (loaded.ok()) {
       committed_ = std::move(loaded).value();
       saved_ = committed_;

@@ -64,6 +64,40 @@ std::string Directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// The position one entry holds, or why it cannot be taken.
+Result<FilePosition> DecodeEntry(const nlohmann::json& entry) {
+  if (!entry.is_object())
+    return Error{"not an object"};
+  const auto inode = entry.find("inode");
+  const auto offset = entry.find("offset");
+  if (inode == entry.end() || !inode->is_number_unsigned() || offset == entry.end() ||
+      !offset->is_number_unsigned())
+    return Error{"needs unsigned integers \"inode\" and \"offset\" (below 2^64)"};
+  FilePosition position{inode->get<std::uint64_t>(), offset->get<std::uint64_t>()};
+  // Optional: positions saved before heads were kept have none.
+  const auto head_hash = entry.find("head_hash");
+  const auto head_bytes = entry.find("head_bytes");
+  if ((head_hash == entry.end()) != (head_bytes == entry.end()))
+    return Error{"needs both \"head_hash\" and \"head_bytes\" or neither"};
+  if (head_hash != entry.end()) {
+    if (!head_hash->is_number_unsigned() || !head_bytes->is_number_unsigned() ||
+        head_bytes->get<std::uint64_t>() > FilePosition::kMaxHeadBytes)
+      return Error{"needs an unsigned \"head_hash\" and \"head_bytes\" of at most " +
+                   std::to_string(FilePosition::kMaxHeadBytes)};
+    position.head_hash = head_hash->get<std::uint64_t>();
+    position.head_bytes = static_cast<std::uint32_t>(head_bytes->get<std::uint64_t>());
+  }
+  return position;
+}
+
+// JSON text as a warning quotes it (escaped: no control characters reach the log), cut short.
+std::string Quoted(const nlohmann::json& entry) {
+  std::string text = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (text.size() > 200)
+    text = text.substr(0, 200) + "...";
+  return text;
+}
+
 }  // namespace
 
 std::string PositionsFile::Encode(const Positions& positions) {
@@ -80,7 +114,8 @@ std::string PositionsFile::Encode(const Positions& positions) {
   return document.dump() + "\n";
 }
 
-Result<PositionsFile::Positions> PositionsFile::Decode(const std::string& text) {
+Result<PositionsFile::Positions> PositionsFile::Decode(const std::string& text,
+                                                       std::vector<std::string>* skipped) {
   nlohmann::json document;
   try {
     document = nlohmann::json::parse(text);
@@ -99,36 +134,22 @@ Result<PositionsFile::Positions> PositionsFile::Decode(const std::string& text) 
     return Error{"no \"positions\" object"};
   Positions positions;
   for (const auto& [id, entry] : entries->items()) {
-    if (id.empty())
-      return Error{"empty container id"};
-    if (!entry.is_object())
-      return Error{"position of " + id + " is not an object"};
-    const auto inode = entry.find("inode");
-    const auto offset = entry.find("offset");
-    if (inode == entry.end() || !inode->is_number_unsigned() || offset == entry.end() ||
-        !offset->is_number_unsigned())
-      return Error{"position of " + id + " needs unsigned integers \"inode\" and \"offset\""};
-    FilePosition position{inode->get<std::uint64_t>(), offset->get<std::uint64_t>()};
-    // Optional: positions saved before heads were kept have none.
-    const auto head_hash = entry.find("head_hash");
-    const auto head_bytes = entry.find("head_bytes");
-    if ((head_hash == entry.end()) != (head_bytes == entry.end()))
-      return Error{"position of " + id + " needs both \"head_hash\" and \"head_bytes\" or neither"};
-    if (head_hash != entry.end()) {
-      if (!head_hash->is_number_unsigned() || !head_bytes->is_number_unsigned() ||
-          head_bytes->get<std::uint64_t>() > FilePosition::kMaxHeadBytes)
-        return Error{"position of " + id +
-                     " needs an unsigned \"head_hash\" and \"head_bytes\" of at most " +
-                     std::to_string(FilePosition::kMaxHeadBytes)};
-      position.head_hash = head_hash->get<std::uint64_t>();
-      position.head_bytes = static_cast<std::uint32_t>(head_bytes->get<std::uint64_t>());
+    // One container's entry is that container's business: the others are kept.
+    Result<FilePosition> position =
+        id.empty() ? Result<FilePosition>(Error{"empty container id"}) : DecodeEntry(entry);
+    if (!position.ok()) {
+      if (skipped != nullptr)
+        skipped->push_back("position of " + Quoted(id) + " skipped: " + position.error().message +
+                           ", was " + Quoted(entry));
+      continue;
     }
-    positions.emplace(id, position);
+    positions.emplace(id, *position);
   }
   return positions;
 }
 
-Result<PositionsFile::Positions> PositionsFile::Load(const std::string& path) {
+Result<PositionsFile::Positions> PositionsFile::Load(const std::string& path,
+                                                     std::vector<std::string>* skipped) {
   std::string text;
   std::string reason;
   if (const int error = ReadAll(path, text); error != 0) {
@@ -136,7 +157,7 @@ Result<PositionsFile::Positions> PositionsFile::Load(const std::string& path) {
       return Positions{};
     reason = std::string("read: ") + std::strerror(error);
   } else {
-    Result<Positions> decoded = Decode(text);
+    Result<Positions> decoded = Decode(text, skipped);
     if (decoded.ok())
       return decoded;
     reason = decoded.error().message;

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "agent/result.h"
 #include "shippers/log_record.h"
@@ -15,10 +16,14 @@ class PositionsFile {
   using Positions = std::map<std::string, FilePosition>;  // container id -> position
 
   // Reads `path`. A missing file is an empty map. A file that cannot be read or parsed (garbage,
-  // truncated JSON, wrong types, unknown version) is renamed to <path>.corrupt-<unix time> so it
-  // is kept for inspection, and an Error says why and where it went: the caller logs it and
-  // starts with an empty map.
-  static Result<Positions> Load(const std::string& path);
+  // truncated JSON, no "positions" object, unknown version) is renamed to
+  // <path>.corrupt-<unix time> so it is kept for inspection, and an Error says why and where it
+  // went: the caller logs it and starts with an empty map. An entry that cannot be taken (an
+  // offset that is a string or above 2^64-1, a missing inode, ...) is left out and the others are
+  // kept: one container's damaged position must not send every other container's log again, or
+  // skip it. Each one left out adds a message naming it to `skipped`, for the caller to log.
+  static Result<Positions> Load(const std::string& path,
+                                std::vector<std::string>* skipped = nullptr);
 
   // Replaces `path` atomically: writes a temporary file in the same directory, fsyncs it, renames
   // it over `path` and fsyncs the directory. On failure the old file is left as it was.
@@ -34,7 +39,8 @@ class PositionsFile {
   // before heads were kept have none, and their positions are taken without the check.
   static constexpr int kVersion = 1;
   static std::string Encode(const Positions& positions);
-  static Result<Positions> Decode(const std::string& text);
+  static Result<Positions> Decode(const std::string& text,
+                                  std::vector<std::string>* skipped = nullptr);
 };
 
 }  // namespace swarmwatch

@@ -1,18 +1,60 @@
-"""Log shipping from damaged or hostile state, against a real engine and the tests' Loki receiver:
-lines of a json-file log that do not decode (shipped as UTF-8 in pieces within max_line_bytes), and
-a Docker label that is not UTF-8 in a Loki label (Loki refuses U+FFFD there).
+"""Log shipping from damaged or hostile state, against a real engine and the tests' Loki receiver: a
+positions file with one bad entry (the other containers keep their positions), lines of a json-file
+log that do not decode (shipped as UTF-8 in pieces within max_line_bytes), and a Docker label that
+is not UTF-8 in a Loki label (Loki refuses U+FFFD there).
 """
 
 import datetime
 import json
 import unittest
 
-from shipping import ShippingTest, seq_loop
+from shipping import ShippingTest, numbers, seq_loop
 
 MAX_LINE_BYTES = 256 * 1024  # the agent's default --max-line-bytes, Loki's default max_line_size
 
 
 class LogShippingDamageTest(ShippingTest):
+    def test_a_bad_positions_entry_keeps_the_other_containers_positions(self):
+        n = 300
+        script = ('k=$(cat /runs 2>/dev/null || echo 0); echo $((k+1)) > /runs; i=0; '
+                  f'while [ $i -lt {n} ]; do echo "run$k $i"; i=$((i+1)); done')
+        first = self.start_agent()
+        kept = self.run_container("kept", ["sh", "-c", script])
+        bad = self.run_container("bad", ["sh", "-c", script])
+        for c in (kept, bad):
+            self.wait_exited(c)
+            self.wait_count(c.name, n, 60, first)
+        self.settle(first)
+        self.assertEqual(first.stop(), 0, first.log(20))
+        doc = json.loads(self.positions.read_text())
+        self.assertIn(kept.id, doc["positions"])
+        # One entry damaged: an offset of 2^64, which is no uint64 (JSON reads it as a float).
+        doc["positions"][bad.id]["offset"] = 2 ** 64
+        self.positions.write_text(json.dumps(doc))
+
+        # While no agent runs, both containers write again; a new receiver store shows re-sends.
+        for c in (kept, bad):
+            self.docker("start", c.name)
+        for c in (kept, bad):
+            self.wait_exited(c)
+        self.entries.reset()
+        second = self.start_agent()
+        self.wait_count(kept.name, n, 60, second)
+        self.wait_count(bad.name, n, 60, second)
+        control = self.run_container("control", seq_loop(50, "seq"))
+        self.wait_count(control.name, 50, 60, second)
+        self.settle(second)
+        got = self.entries.of(kept.name)
+        self.assertEqual(numbers(got, "run0"), [], "history re-sent: the good entry was lost")
+        self.assert_once_in_order(numbers(got, "run1"), n, "lines written while no agent ran")
+        # The damaged one starts as a container seen the first time (start_position beginning).
+        self.assert_once_in_order(numbers(self.entries.of(bad.name), "run1"), n,
+                                  "the damaged entry's container, second run")
+        warned = [line for line in second.stderr_lines if bad.id in line and "skipped" in line]
+        self.assertEqual(len(warned), 1, second.log(30))
+        self.assertEqual(list(self.dir.glob("positions.json.corrupt-*")), [], "file set aside")
+        self.assert_nothing_refused(second)
+
     def test_an_undecodable_line_ships_in_pieces_within_max_line_bytes_not_tripled(self):
         agent = self.start_agent()
         c = self.run_container("garbage", ["sh", "-c", "echo before"])

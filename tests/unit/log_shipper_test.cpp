@@ -276,6 +276,29 @@ TEST_F(LogShipperTest, PositionsOfContainersRemovedWhileTheAgentWasDownAreForgot
   EXPECT_TRUE(saved->contains("live"));
 }
 
+TEST_F(LogShipperTest, ABadPositionEntryKeepsEveryOtherContainersPosition) {
+  AddContainer("good", "kept");
+  AddContainer("bad", "damaged");
+  Write("good", {"g1", "g2"});
+  const std::uint64_t good_offset = fs::file_size(LogPath("good"));
+  Write("good", {"g3"});
+  Write("bad", {"b1"});
+  struct stat st {};
+  ASSERT_EQ(::stat(LogPath("good").c_str(), &st), 0);
+  // An offset of 2^64 (not a uint64) in one entry.
+  std::ofstream((root_ / "positions.json").string())
+      << fmt::format(R"({{"version":1,"positions":{{"good":{{"inode":{},"offset":{}}},)"
+                     R"("bad":{{"inode":1,"offset":18446744073709551616}}}}}})",
+                     st.st_ino, good_offset);
+  Start();
+  ASSERT_TRUE(target_->WaitForEntries(2, kWait));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::vector<std::string> lines = Lines();
+  std::sort(lines.begin(), lines.end());
+  // "good" resumes where it was; "bad" starts as a container seen the first time.
+  EXPECT_EQ(lines, (std::vector<std::string>{"b1", "g3"}));
+}
+
 TEST_F(LogShipperTest, AnUndecodableLineIsShippedAsUtf8InPiecesWithinMaxLineBytes) {
   AddContainer("und", "garbage");
   Write("und", {"before"});

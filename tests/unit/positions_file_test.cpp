@@ -167,26 +167,69 @@ TEST(PositionsFile, TruncatedJsonIsSetAside) {
   const std::string full = PositionsFile::Encode(kSample);
   ExpectSetAside(full.substr(0, full.size() / 2), "not JSON");
 }
-TEST(PositionsFile, WrongTypesAreSetAside) {
+TEST(PositionsFile, AFileWithoutItsStructureIsSetAside) {
   ExpectSetAside("[1,2]", "not a JSON object");
   ExpectSetAside(R"({"positions":{}})", "version");
   ExpectSetAside(R"({"version":"1","positions":{}})", "version");
   ExpectSetAside(R"({"version":2,"positions":{}})", "unknown version 2");
   ExpectSetAside(R"({"version":1})", "positions");
   ExpectSetAside(R"({"version":1,"positions":[]})", "positions");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":5}})", "abc");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":-1,"offset":2}}})", "unsigned");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1,"offset":"2"}}})", "unsigned");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1}}})", "unsigned");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1.5,"offset":2}}})", "unsigned");
-  ExpectSetAside(R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":3}}})",
-                 "neither");
-  ExpectSetAside(
-      R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":-3,"head_bytes":4}}})",
-      "head_hash");
-  ExpectSetAside(
-      R"({"version":1,"positions":{"abc":{"inode":1,"offset":2,"head_hash":3,"head_bytes":4097}}})",
-      "at most 4096");
+}
+
+// Decodes {"good": <a valid entry>, "bad": `bad`}: the bad entry is skipped with a message naming
+// it and saying why, the good one kept.
+void ExpectSkipped(const std::string& bad, const std::string& reason_part) {
+  const std::string text =
+      R"({"version":1,"positions":{"good":{"inode":5,"offset":6,"head_hash":7,"head_bytes":8},)"
+      R"("bad":)" +
+      bad + "}}";
+  std::vector<std::string> skipped;
+  const auto decoded = PositionsFile::Decode(text, &skipped);
+  ASSERT_TRUE(decoded.ok()) << bad << ": " << decoded.error().message;
+  EXPECT_EQ(*decoded, (PositionsFile::Positions{{"good", {5, 6, 7, 8}}})) << bad;
+  ASSERT_EQ(skipped.size(), 1u) << bad;
+  EXPECT_NE(skipped[0].find("\"bad\""), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[0].find(reason_part), std::string::npos) << skipped[0];
+}
+
+TEST(PositionsFile, ABadEntryIsSkippedAndTheOthersKept) {
+  // Before, any of these discarded every container's position: lines lost with
+  // start_position=end, sent again with beginning.
+  ExpectSkipped("5", "not an object");
+  ExpectSkipped(R"({"inode":1,"offset":"2"})", "unsigned");
+  ExpectSkipped(R"({"inode":1,"offset":18446744073709551616})", "unsigned");  // 2^64
+  ExpectSkipped(R"({"inode":-1,"offset":2})", "unsigned");
+  ExpectSkipped(R"({"inode":1})", "unsigned");
+  ExpectSkipped(R"({"inode":1.5,"offset":2})", "unsigned");
+  ExpectSkipped(R"({"inode":1,"offset":2,"head_hash":3})", "neither");
+  ExpectSkipped(R"({"inode":1,"offset":2,"head_hash":-3,"head_bytes":4})", "head_hash");
+  ExpectSkipped(R"({"inode":1,"offset":2,"head_hash":3,"head_bytes":4097})", "at most 4096");
+}
+
+TEST(PositionsFile, AnEmptyIdIsSkippedAndTheWarningQuotesWithoutControlCharacters) {
+  std::vector<std::string> skipped;
+  const auto decoded = PositionsFile::Decode(
+      R"({"version":1,"positions":{"":{"inode":1,"offset":2},"a\nb":[],"c":{"inode":3,"offset":4}}})",
+      &skipped);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(*decoded, (PositionsFile::Positions{{"c", {3, 4}}}));
+  ASSERT_EQ(skipped.size(), 2u);
+  EXPECT_NE(skipped[0].find("empty container id"), std::string::npos) << skipped[0];
+  EXPECT_NE(skipped[1].find(R"("a\nb")"), std::string::npos) << skipped[1];
+  EXPECT_EQ(skipped[1].find('\n'), std::string::npos) << skipped[1];
+}
+
+TEST(PositionsFile, LoadKeepsAFileWithABadEntryInPlace) {
+  TempDir dir;
+  const std::string path = dir.path() + "/positions.json";
+  std::ofstream(path)
+      << R"({"version":1,"positions":{"a":{"inode":1,"offset":"x"},"b":{"inode":2,"offset":3}}})";
+  std::vector<std::string> skipped;
+  auto loaded = PositionsFile::Load(path, &skipped);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(*loaded, (PositionsFile::Positions{{"b", {2, 3}}}));
+  EXPECT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(Names(dir.path()), std::vector<std::string>({"positions.json"}));  // not set aside
 }
 
 TEST(PositionsFile, UnreadableFileIsReportedAndSetAside) {
