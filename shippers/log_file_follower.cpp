@@ -69,6 +69,15 @@ void LogFileFollower::LearnHead() {
   position_.head_bytes = static_cast<std::uint32_t>(length);
 }
 
+bool LogFileFollower::AfterNewline(std::uint64_t offset) {
+  char before = '\n';
+  ssize_t got;
+  do {
+    got = ::pread(fd_, &before, 1, static_cast<off_t>(offset - 1));
+  } while (got < 0 && errno == EINTR);
+  return got != 1 || before == '\n';  // unreadable: taken as it is, as before this check
+}
+
 bool LogFileFollower::HeadMatches(const FilePosition& saved) {
   if (saved.head_bytes == 0)
     return true;  // saved before heads were kept: nothing to check against
@@ -143,6 +152,7 @@ int LogFileFollower::OpenFile(const ChainFile& file, std::uint64_t offset) {
   read_offset_ = offset;
   begin_ = end_ = 0;
   rotation_seen_ = false;
+  realign_ = false;
   ClosePending();
   return 0;
 }
@@ -229,6 +239,12 @@ Status LogFileFollower::Open(std::optional<FilePosition> saved) {
       log::Warn("log {}: saved offset {} is past the end of {} ({} bytes); starting at 0", path_,
                 saved->offset, file->path, file->size);
     }
+    if (saved && !lost && !truncated && offset > 0 && !AfterNewline(offset)) {
+      realign_ = true;
+      ++stats_.realigned_starts;
+      log::Warn("log {}: saved offset {} of {} is inside a line; resuming at the next line's start",
+                path_, offset, file->path);
+    }
     Observe(true);
     return {};
   }
@@ -289,6 +305,7 @@ bool LogFileFollower::Advance() {
     read_offset_ = 0;
     begin_ = end_ = 0;
     rotation_seen_ = false;
+    realign_ = false;
     ++stats_.rotations;
     return true;
   }
@@ -355,6 +372,18 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
   };
 
   for (;;) {
+    if (realign_ && begin_ < end_) {
+      // The rest of a line begun before the saved offset: passed over, not handed out.
+      const char* start = buffer_.data() + begin_;
+      const void* newline = std::memchr(start, '\n', end_ - begin_);
+      const std::size_t skip =
+          newline != nullptr
+              ? static_cast<std::size_t>(static_cast<const char*>(newline) - start) + 1
+              : end_ - begin_;
+      position_.offset += skip;
+      begin_ += skip;
+      realign_ = newline == nullptr;
+    }
     while (begin_ < end_) {
       const char* start = buffer_.data() + begin_;
       const void* newline = std::memchr(start, '\n', end_ - begin_);
@@ -410,6 +439,7 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
       position_.head_bytes = 0;  // rewritten: its head is learnt again
       read_offset_ = 0;
       begin_ = end_ = 0;
+      realign_ = false;
       continue;
     }
     const auto inode = PathInode();

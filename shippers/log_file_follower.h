@@ -45,6 +45,7 @@ struct FollowerStats {
   std::uint64_t unterminated_tails = 0;  // a rotated or deleted file ended without '\n': the tail
                                          // was handed out as a line
   std::uint64_t read_errors = 0;
+  std::uint64_t realigned_starts = 0;  // a saved offset inside a line: moved to the next line start
 };
 
 struct ReadResult {
@@ -70,6 +71,10 @@ struct ReadResult {
 //   offset, then continues through the newer files in order and the current one. If the inode is
 //   nowhere (rotated away while the agent was down), it starts at the oldest file's beginning and
 //   counts lost_starts. Without a saved position, FollowerOptions::start decides.
+// - A saved offset is a line's start: 0, or just after a '\n'. One that is not (a positions file
+//   edited or damaged, or a position handed out inside an overlong line) is moved to the next
+//   line's start, counted in realigned_starts: the fragment before it is not a line, and Loki would
+//   get a piece of JSON. The bytes skipped are those up to and including the next '\n'.
 // - A file that does not exist yet (a container created but never started) is waited for; when it
 //   appears it is read from offset 0 whatever the start rule, since all of it is new. Adopt()
 //   starts the same way from a descriptor opened when the file was created, so a container that
@@ -154,6 +159,8 @@ class LogFileFollower {
   void LearnHead();
   // Whether the current file begins with `saved`'s head (or `saved` has none).
   bool HeadMatches(const FilePosition& saved);
+  // Whether the current file's byte before `offset` (> 0) is a '\n'.
+  bool AfterNewline(std::uint64_t offset);
 
   std::string path_;
   FollowerOptions options_;
@@ -161,6 +168,7 @@ class LogFileFollower {
   FilePosition position_;          // after the last line handed out
   std::uint64_t read_offset_ = 0;  // where the next pread() starts: position_.offset + tail
   bool rotation_seen_ = false;     // the path holds another inode; one more read was allowed
+  bool realign_ = false;           // resumed inside a line: skip to just after the next '\n'
   struct HeldFile {
     int fd = -1;
     std::uint64_t inode = 0;

@@ -271,6 +271,72 @@ TEST(LogFileFollower, SavedOffsetPastTheEndCountsAsTruncation) {
   EXPECT_EQ(got.lines, Expected(0, 1));
 }
 
+TEST(LogFileFollower, ASavedOffsetInsideALineResumesAtTheNextLineStart) {
+  // Before, the rest of the line was handed out as a line: a piece of JSON shipped to Loki.
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Line(1);
+  log.Line(2);
+  const std::uint64_t line_bytes = DockerLog::LineText(0).size() + 1;
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(FilePosition{InodeOf(log.path()), line_bytes + 5}).ok());
+  EXPECT_EQ(follower.stats().realigned_starts, 1u);
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(2, 3));
+  EXPECT_EQ(got.positions.back().offset, 3 * line_bytes);
+}
+
+TEST(LogFileFollower, ALineStartIsResumedAsItIs) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Line(1);
+  const std::uint64_t line_bytes = DockerLog::LineText(0).size() + 1;
+  for (const std::uint64_t offset : {std::uint64_t{0}, line_bytes, 2 * line_bytes}) {
+    LogFileFollower follower(log.path());
+    ASSERT_TRUE(follower.Open(FilePosition{InodeOf(log.path()), offset}).ok());
+    EXPECT_EQ(follower.stats().realigned_starts, 0u) << offset;
+    Collected got;
+    ReadAll(follower, got);
+    EXPECT_EQ(got.lines, Expected(static_cast<int>(offset / line_bytes), 2)) << offset;
+  }
+}
+
+TEST(LogFileFollower, ARealignedStartWaitsForTheEndOfALineStillBeingWritten) {
+  // The rest of the line may be longer than the buffer, or not written yet.
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Append("head " + std::string(500, 'x'));
+  LogFileFollower follower(log.path(), {.buffer_bytes = 64, .max_line_bytes = 128});
+  ASSERT_TRUE(follower.Open(FilePosition{InodeOf(log.path()), 3}).ok());
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_TRUE(got.lines.empty());
+  log.Append(std::string(300, 'y') + "\nnext\n");
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, std::vector<std::string>{"next"});
+  EXPECT_EQ(follower.position().offset, 505u + 301u + 5u);
+  EXPECT_EQ(follower.stats().overlong_lines, 0u);
+}
+
+TEST(LogFileFollower, ARealignedStartInARotatedFileGoesOnToTheNextFile) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  log.Line(0);
+  log.Append("unterminated");
+  const std::uint64_t inode = InodeOf(log.path());
+  log.Rotate();
+  log.Line(1);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(FilePosition{inode, DockerLog::LineText(0).size() + 1 + 4}).ok());
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(1, 2));
+  EXPECT_EQ(follower.stats().unterminated_tails, 0u);
+}
+
 TEST(LogFileFollower, TruncationRestartsAtZero) {
   TempDir dir;
   DockerLog log(dir.path(), 3);
