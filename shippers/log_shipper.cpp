@@ -188,6 +188,12 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                           .Register(*registry_)
                           .Add({})),
       lag_(std::make_shared<LogLagMetrics>()),
+      save_errors_(prometheus::BuildCounter()
+                       .Name("swarmwatch_positions_save_errors_total")
+                       .Help("Saves of the positions file that failed (/ready answers 503 while "
+                             "the last one did)")
+                       .Register(*registry_)
+                       .Add({})),
       metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
   for (const char* reason :
        {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long"})
@@ -259,6 +265,11 @@ void LogShipper::Stop() {
 std::string LogShipper::last_error() const {
   std::lock_guard lock(mu_);
   return last_error_;
+}
+
+std::string LogShipper::positions_save_error() const {
+  std::lock_guard lock(mu_);
+  return save_error_;
 }
 
 std::map<std::string, FilePosition> LogShipper::committed() const {
@@ -759,7 +770,16 @@ void LogShipper::SendLoop() {
     std::unique_ptr<LokiBatch> batch;
     {
       std::unique_lock lock(mu_);
-      sender_wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      const auto woken = [this] { return stopping_ || !queue_.empty(); };
+      // While saves fail, the file is tried again every kSaveInterval, batches or not, so that
+      // the failure (and /ready's 503) ends once the file can be written.
+      if (save_error_.empty()) {
+        sender_wake_.wait(lock, woken);
+      } else if (!sender_wake_.wait_for(lock, kSaveInterval, woken)) {
+        lock.unlock();
+        SavePositions(/*sync=*/true);
+        continue;
+      }
       if (queue_.empty())
         break;
       batch = std::move(queue_.front());
@@ -835,20 +855,42 @@ void LogShipper::SavePositions(bool sync) {
     std::lock_guard lock(mu_);
     if (sync)
       last_save_ = Clock::now();
-    if (committed_ == saved_ && (!sync || saved_synced_))
+    // After a failed save the file is tried again even if nothing changed since: the failure
+    // ends at the first save that works.
+    if (committed_ == saved_ && (!sync || saved_synced_) && save_error_.empty())
       return;
     positions = committed_;
   }
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options_.positions_file).parent_path(),
                                       ec);
-  if (Status saved = PositionsFile::Save(options_.positions_file, positions, sync); !saved.ok()) {
-    log::Error("log shipper: cannot save positions: {}", saved.message());
-    return;
+  const Status saved = PositionsFile::Save(options_.positions_file, positions, sync);
+  std::uint64_t failures = 0;  // of the episode that this save began or ended
+  {
+    std::lock_guard lock(mu_);
+    if (!saved.ok()) {
+      save_errors_.Increment();
+      save_error_ = saved.message();
+      failures = ++failed_saves_;
+    } else {
+      failures = std::exchange(failed_saves_, 0);
+      save_error_.clear();
+      saved_ = std::move(positions);
+      saved_synced_ = sync;
+    }
   }
-  std::lock_guard lock(mu_);
-  saved_ = std::move(positions);
-  saved_synced_ = sync;
+  // Once when saving starts to fail and once when it works again, not at every batch: the
+  // counter and /ready tell the rest.
+  if (!saved.ok() && failures == 1) {
+    log::Error(
+        "log shipper: cannot save positions: {}; until a save works, a restart would send again "
+        "what Loki accepted since the last one (tried again every second; logged once more when "
+        "a save works)",
+        saved.message());
+  } else if (saved.ok() && failures > 0) {
+    log::Info("log shipper: positions saved to {} again, after {} failed saves",
+              options_.positions_file, failures);
+  }
 }
 
 }  // namespace swarmwatch

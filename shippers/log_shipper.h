@@ -110,6 +110,10 @@ class LogShipper {
   // For the status page: the last push error ("" when the last push succeeded).
   std::string last_error() const;
 
+  // For /ready and the status page: why the last save of the positions file failed ("" when it
+  // worked, or nothing was saved yet).
+  std::string positions_save_error() const;
+
   // Per followed container id: bytes of its log not yet accepted by Loki (unread or in flight),
   // as of its last read.
   std::map<std::string, std::uint64_t> Lags() const;
@@ -191,6 +195,8 @@ class LogShipper {
   std::map<std::string, FilePosition> saved_;  // what the positions file holds
   bool saved_synced_ = true;
   std::chrono::steady_clock::time_point last_save_;
+  std::string save_error_;  // why the last save failed; "" once one works
+  std::uint64_t failed_saves_ = 0;
   std::string last_error_;
   bool stopping_ = false;
   std::atomic<bool> started_{false};
@@ -213,6 +219,7 @@ class LogShipper {
   prometheus::Gauge& buffered_gauge_;
   prometheus::Gauge& followed_gauge_;
   std::shared_ptr<LogLagMetrics> lag_;
+  prometheus::Counter& save_errors_;
   std::shared_ptr<prometheus::Collectable> metrics_;  // registry_ and lag_
 };
 

@@ -248,12 +248,20 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
              return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"};
            }},
           {"/ready",
-           [catalog, docker_host] {
-             if (catalog->Ready())
-               return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
-             return HttpResponse{
-                 503, "text/plain; charset=utf-8",
-                 fmt::format("not ready: not synced with the Docker engine at {}\n", docker_host)};
+           [catalog, docker_host, shipper = parts->shipper.get()] {
+             if (!catalog->Ready()) {
+               return HttpResponse{
+                   503, "text/plain; charset=utf-8",
+                   fmt::format("not ready: not synced with the Docker engine at {}\n",
+                               docker_host)};
+             }
+             // Delivered lines whose positions cannot be kept would be sent again by a restart.
+             if (std::string error = shipper->positions_save_error(); !error.empty()) {
+               return HttpResponse{
+                   503, "text/plain; charset=utf-8",
+                   fmt::format("not ready: cannot save log positions: {}\n", error)};
+             }
+             return HttpResponse{200, "text/plain; charset=utf-8", "ready\n"};
            }},
           {"/",
            [parts = parts.get(), node_name, loki_url = config.loki_url] {
@@ -267,6 +275,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
              data.history = parts->history.get();
              data.loki_url = loki_url;
              data.loki_error = parts->shipper->last_error();
+             data.positions_error = parts->shipper->positions_save_error();
              if (!loki_url.empty())
                data.log_lag = parts->shipper->Lags();
              data.request_rates = parts->history->RequestRates();

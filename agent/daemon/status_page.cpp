@@ -171,6 +171,12 @@ HttpResponse RenderStatusPage(const StatusPageData& data) {
         HtmlEscape(data.loki_url), HtmlEscape(data.loki_error));
   }
 
+  if (!data.positions_error.empty()) {
+    shipping += fmt::format(
+        R"(<span>Positions: <span class="bad" id="positions-error">not saved: {}</span></span>)",
+        HtmlEscape(data.positions_error));
+  }
+
   const std::string engine =
       data.engine ? fmt::format("Docker {}{}", HtmlEscape(data.engine->server_version),
                                 data.engine->swarm_node_id.empty() ? ""

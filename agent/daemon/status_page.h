@@ -25,8 +25,9 @@ struct StatusPageData {
   bool ready = false;
   ContainerSnapshot containers;
   const StatusHistory* history = nullptr;
-  std::string loki_url;    // empty: logs are not shipped
-  std::string loki_error;  // the last push error, empty when the last push succeeded
+  std::string loki_url;         // empty: logs are not shipped
+  std::string loki_error;       // the last push error, empty when the last push succeeded
+  std::string positions_error;  // why the last save of the positions file failed, or empty
   std::map<std::string, std::uint64_t> log_lag;  // by container id
   std::map<std::string, double> request_rates;   // by service, requests per second
   std::map<std::string, double> request_totals;  // by service

@@ -1,13 +1,16 @@
 """Log shipping from damaged or hostile state, against a real engine and the tests' Loki receiver: a
-positions file with one bad entry (the other containers keep their positions), lines of a json-file
-log that do not decode (shipped as UTF-8 in pieces within max_line_bytes), and a Docker label that
-is not UTF-8 in a Loki label (Loki refuses U+FFFD there).
+positions file with one bad entry (the other containers keep their positions), a positions file
+that cannot be written (/ready 503, counted, logged once, over when it can be written again), lines
+of a json-file log that do not decode (shipped as UTF-8 in pieces within max_line_bytes), and a
+Docker label that is not UTF-8 in a Loki label (Loki refuses U+FFFD there).
 """
 
 import datetime
 import json
+import shutil
 import unittest
 
+import harness as h
 from shipping import ShippingTest, numbers, seq_loop
 
 MAX_LINE_BYTES = 256 * 1024  # the agent's default --max-line-bytes, Loki's default max_line_size
@@ -54,6 +57,45 @@ class LogShippingDamageTest(ShippingTest):
         self.assertEqual(len(warned), 1, second.log(30))
         self.assertEqual(list(self.dir.glob("positions.json.corrupt-*")), [], "file set aside")
         self.assert_nothing_refused(second)
+
+    def test_an_unwritable_positions_file_makes_ready_503_is_counted_and_logged_once(self):
+        state = self.dir / "state"
+        state.mkdir()
+        positions = state / "positions.json"
+        agent = h.Agent(*h.shipping_args(self.receiver, positions, "--log-level", "info",
+                                         "--loki-batch-wait", "100ms"))
+        self.addCleanup(agent.kill)
+        agent.wait_ready(60)
+        c = self.run_container("first", seq_loop(5, "first"))
+        self.wait_count(c.name, 5, 60, agent)
+        h.wait_until(lambda: c.id in h.read_positions(positions), 10, what="a first save")
+
+        # The directory becomes a file: no save can work, as root too (unlike a read-only mode).
+        shutil.rmtree(state)
+        state.write_text("not a directory\n")
+        w = self.run_container("writer", seq_loop(20, "w", pace=(1, 0.25)))  # ~20 batches
+        self.wait_exited(w)
+        self.wait_count(w.name, 20, 60, agent)
+        ready = agent.get("/ready")
+        self.assertEqual(ready.status, 503, ready.text)
+        self.assertIn("cannot save log positions", ready.text)
+        self.assertIn(str(positions), ready.text)
+        errors = agent.scrape().value("swarmwatch_positions_save_errors_total")
+        self.assertGreaterEqual(errors, 5)
+        self.assertIn('id="positions-error"', agent.get("/").text)
+        reports = [line for line in agent.stderr_lines if "cannot save positions" in line]
+        self.assertEqual(len(reports), 1, agent.log(40))
+
+        # Repaired: saves are tried every second, batches or not; /ready is 200 again at once.
+        state.unlink()
+        state.mkdir()
+        h.wait_until(lambda: agent.get("/ready").status == 200, 10, what="/ready 200 again")
+        self.assertIn(w.id, h.read_positions(positions))
+        self.assertEqual(len([line for line in agent.stderr_lines if "positions saved to" in line]),
+                         1, agent.log(40))
+        self.assertEqual(len([line for line in agent.stderr_lines
+                              if "cannot save positions" in line]), 1, agent.log(40))
+        self.assert_nothing_refused(agent)
 
     def test_an_undecodable_line_ships_in_pieces_within_max_line_bytes_not_tripled(self):
         agent = self.start_agent()

@@ -327,6 +327,63 @@ TEST_F(LogShipperTest, AnUndecodableLineIsShippedAsUtf8InPiecesWithinMaxLineByte
   EXPECT_TRUE(ff == "\xEF\xBF\xBD") << ff.size() << " bytes";  // not the 3,000 bytes printed
 }
 
+TEST_F(LogShipperTest, FailedSavesAreCountedLoggedOnceAndEndOnceTheFileCanBeWritten) {
+  AddContainer("sss", "saver");
+  LogShipperOptions options;
+  // A path under a regular file: no save can work, even as root.
+  const fs::path blocker = root_ / "blocker";
+  std::ofstream(blocker.string()) << "not a directory";
+  options.docker_root = root_.string();
+  options.positions_file = (blocker / "positions.json").string();
+  options.node_name = [] { return std::string("node-1"); };
+  options.batch_wait = std::chrono::milliseconds(20);
+  options.poll_interval = std::chrono::milliseconds(20);
+  auto target = std::make_unique<FakeLogPushTarget>();
+  target_ = target.get();
+  testing::internal::CaptureStderr();
+  auto snapshot = snapshot_;
+  shipper_ = std::make_unique<LogShipper>(
+      [snapshot] { return std::make_shared<const ContainerMap>(*snapshot); }, std::move(target),
+      options);
+  shipper_->Start();
+  EXPECT_EQ(shipper_->positions_save_error(), "");
+  for (int i = 0; i < 5; ++i) {
+    Write("sss", {fmt::format("line {}", i)});
+    ASSERT_TRUE(target_->WaitForEntries(static_cast<std::size_t>(i + 1), kWait));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const auto counted = [&] {
+    for (const auto& family : shipper_->metrics()->Collect()) {
+      if (family.name == "swarmwatch_positions_save_errors_total")
+        return family.metric.at(0).counter.value;
+    }
+    return -1.0;
+  };
+  EXPECT_GE(counted(), 5);  // one per batch at least
+  EXPECT_NE(shipper_->positions_save_error().find(options.positions_file), std::string::npos)
+      << shipper_->positions_save_error();
+
+  // Fixed while no batch comes: the retry every second ends the failure.
+  fs::remove(blocker);
+  fs::create_directory(blocker);
+  for (int i = 0; i < 100 && !shipper_->positions_save_error().empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(shipper_->positions_save_error(), "");
+  const double failures = counted();
+  shipper_->Stop();
+  const std::string log = testing::internal::GetCapturedStderr();
+  std::size_t reports = 0;
+  for (std::size_t at = log.find("cannot save positions"); at != std::string::npos;
+       at = log.find("cannot save positions", at + 1))
+    ++reports;
+  EXPECT_EQ(reports, 1u) << log;
+  EXPECT_NE(log.find(fmt::format("again, after {} failed saves", failures)), std::string::npos)
+      << log;
+  const auto saved = PositionsFile::Load(options.positions_file);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+  EXPECT_EQ(saved->at("sss").offset, fs::file_size(LogPath("sss")));
+}
+
 TEST_F(LogShipperTest, RetriesUntilAcceptedWithoutLossOrDuplicates) {
   AddContainer("ccc", "api");
   Write("ccc", {"r1", "r2", "r3"});

@@ -157,6 +157,17 @@ TEST(StatusPage, ShowsEveryContainerWithItsServiceFiguresLagAndWebRates) {
           R"(<tr data-service="shop_web" data-rate="4.500"><td>shop_web</td><td class="n">4.50</td><td class="n">1234</td>)"));
 }
 
+TEST(StatusPage, SaysWhenThePositionsFileCannotBeSaved) {
+  StatusPageData data;
+  data.containers = std::make_shared<ContainerMap>();
+  data.loki_url = "http://loki:3100/loki/api/v1/push";
+  EXPECT_THAT(RenderStatusPage(data).body, Not(HasSubstr("positions-error")));
+  data.positions_error = "create a temporary file beside /ro/positions.json: <Read-only>";
+  EXPECT_THAT(RenderStatusPage(data).body,
+              HasSubstr(R"(<span class="bad" id="positions-error">not saved: create a temporary )"
+                        R"(file beside /ro/positions.json: &lt;Read-only&gt;</span>)"));
+}
+
 TEST(StatusPage, SaysWhatIsMissingWithoutEngineLokiOrWebServices) {
   StatusPageData data;
   data.containers = std::make_shared<ContainerMap>();
