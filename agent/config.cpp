@@ -1,15 +1,22 @@
 #include "agent/config.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <optional>
 #include <string_view>
+#include <system_error>
+#include <tuple>
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
@@ -89,12 +96,32 @@ Setting Numbers(std::string_view key, std::string_view help) {
                          std::from_chars(item.data(), item.data() + item.size(), number);
                      if (ec != std::errc() || end != item.data() + item.size())
                        return fmt::format("\"{}\" is not a number", item);
+                     if (!std::isfinite(number))  // from_chars reads "inf" and "nan"
+                       return fmt::format("\"{}\" is not a finite number", item);
                      numbers.push_back(number);
                    }
                    c.*Field = std::move(numbers);
                    return std::string();
                  },
                  [](const Config& c) { return fmt::format("{}", fmt::join(c.*Field, ",")); }};
+}
+
+// A whole number from 0 to INT_MAX (std::stoi of a larger one used to throw and abort the agent).
+template <int Config::*Field>
+Setting Count(std::string_view key, std::string_view help) {
+  return Setting{key, help, false,
+                 [](Config& c, std::vector<std::string> v) {
+                   const std::string& text = v.front();
+                   int value = 0;
+                   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+                   if (ec != std::errc() || end != text.data() + text.size() || value < 0) {
+                     return fmt::format("\"{}\" must be a whole number from 0 to {}", text,
+                                        std::numeric_limits<int>::max());
+                   }
+                   c.*Field = value;
+                   return std::string();
+                 },
+                 [](const Config& c) { return std::to_string(c.*Field); }};
 }
 
 template <std::uint64_t Config::*Field>
@@ -157,8 +184,8 @@ const std::vector<Setting>& Settings() {
       Duration<&Config::loki_batch_wait>(
           "loki_batch_wait", "Send a batch at the latest this long after its first line"),
       Duration<&Config::loki_timeout>("loki_timeout", "Timeout of one push to Loki"),
-      Text<&Config::loki_max_retries>("loki_max_retries",
-                                      "Give a batch up after this many failed tries (0: never)"),
+      Count<&Config::loki_max_retries>("loki_max_retries",
+                                       "Give a batch up after this many failed tries (0: never)"),
       List<&Config::loki_labels>("loki_labels",
                                  "Static labels added to every stream, name=value (list)"),
       Text<&Config::loki_job>("loki_job", "Value of the job label of every stream"),
@@ -208,38 +235,40 @@ const Setting* FindSetting(std::string_view key) {
   return nullptr;
 }
 
+// Stores a setting's values (one unless it is a list); a bad one is reported under the name the
+// user gave it.
+void Assign(const Setting& s, std::vector<std::string> values, const std::string& origin,
+            Config& config, std::vector<std::string>& problems) {
+  for (const std::string& value : values) {
+    // Paths, URLs and passwords go to the C library, which would stop at the NUL.
+    if (value.find('\0') != std::string::npos) {
+      problems.push_back(fmt::format("{}: must not hold a NUL byte", origin));
+      return;
+    }
+  }
+  if (std::string problem = s.assign(config, std::move(values)); !problem.empty())
+    problems.push_back(fmt::format("{}: {}", origin, problem));
+}
+
 // Applies a textual value from a flag, the environment or a YAML scalar; lists are
-// comma-separated. A bad value is reported under the name the user gave it.
+// comma-separated.
 void ApplyText(const Setting& s, const std::string& value, const std::string& origin,
                Config& config, std::vector<std::string>& problems) {
-  const std::string problem =
-      s.assign(config, s.is_list ? SplitList(value) : std::vector<std::string>{value});
-  if (!problem.empty())
-    problems.push_back(fmt::format("{}: {}", origin, problem));
+  Assign(s, s.is_list ? SplitList(value) : std::vector<std::string>{value}, origin, config,
+         problems);
 }
 
 // Where each setting's value came from, to name it in errors the way the user wrote it.
 using Origins = std::map<std::string_view, std::string>;
 
-void ApplyYamlFile(const std::string& path, Config& config, Origins& origins,
-                   std::vector<std::string>& problems) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    problems.push_back(fmt::format("{}: cannot read the config file", path));
-    return;
-  } catch (const YAML::Exception& e) {
-    problems.push_back(fmt::format("{}: not valid YAML: {}", path, e.what()));
-    return;
-  }
-  if (root.IsNull())
-    return;  // an empty file sets nothing
-  if (!root.IsMap()) {
-    problems.push_back(fmt::format("{}: the top level must be a mapping of setting: value", path));
-    return;
-  }
+void ApplyYamlMapping(const YAML::Node& root, const std::string& path, Config& config,
+                      Origins& origins, std::vector<std::string>& problems) {
   for (const auto& entry : root) {
+    if (!entry.first.IsScalar()) {
+      problems.push_back(
+          fmt::format("{}: a key must be a setting's name, not a list or mapping", path));
+      continue;
+    }
     const std::string key = entry.first.as<std::string>("");
     const Setting* s = FindSetting(key);
     if (s == nullptr) {
@@ -259,9 +288,7 @@ void ApplyYamlFile(const std::string& path, Config& config, Origins& origins,
       }
       if (scalars) {
         origins[s->key] = fmt::format("{}: {}", path, key);
-        if (std::string problem = s->assign(config, std::move(items)); !problem.empty()) {
-          problems.push_back(fmt::format("{}: {}", origins[s->key], problem));
-        }
+        Assign(*s, std::move(items), origins[s->key], config, problems);
         continue;
       }
     } else if (value.IsScalar()) {
@@ -271,6 +298,36 @@ void ApplyYamlFile(const std::string& path, Config& config, Origins& origins,
     }
     problems.push_back(fmt::format("{}: {}: expected {}", path, key,
                                    s->is_list ? "a list of strings" : "a single value"));
+  }
+}
+
+// Applies the settings in `text`, the YAML file `path` that `origin` (--config or
+// SWARMWATCH_CONFIG) named.
+void ApplyYamlText(const std::string& text, const std::string& path, const std::string& origin,
+                   Config& config, Origins& origins, std::vector<std::string>& problems) {
+  // yaml-cpp reports bad input with exceptions, also from the accessors (a too deep nesting is
+  // one too): whatever it throws is a problem with the file.
+  try {
+    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+    const auto non_empty = std::count_if(documents.begin(), documents.end(),
+                                         [](const YAML::Node& d) { return !d.IsNull(); });
+    if (non_empty > 1) {
+      problems.push_back(fmt::format("{}: {}: holds {} YAML documents; the settings go in one",
+                                     origin, path, non_empty));
+      return;
+    }
+    for (const YAML::Node& root : documents) {
+      if (root.IsNull())
+        continue;  // an empty file sets nothing
+      if (!root.IsMap()) {
+        problems.push_back(
+            fmt::format("{}: {}: the top level must be a mapping of setting: value", origin, path));
+        return;
+      }
+      ApplyYamlMapping(root, path, config, origins, problems);
+    }
+  } catch (const YAML::Exception& e) {
+    problems.push_back(fmt::format("{}: {}: not valid YAML: {}", origin, path, e.what()));
   }
 }
 
@@ -313,10 +370,8 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(fmt::format("{}: \"{}\" must be beginning or end", named("start_position"),
                                    c.start_position));
   }
-  if (c.loki_max_retries.find_first_not_of("0123456789") != std::string::npos ||
-      c.loki_max_retries.empty()) {
-    problems.push_back(fmt::format("{}: \"{}\" must be a whole number (0: retry forever)",
-                                   named("loki_max_retries"), c.loki_max_retries));
+  if (c.loki_timeout.count() == 0) {  // curl would take 0 for no timeout at all
+    problems.push_back(fmt::format("{}: must be more than 0", named("loki_timeout")));
   }
   for (const std::string& label : c.loki_labels) {
     const std::size_t eq = label.find('=');
@@ -371,6 +426,34 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(fmt::format("{}: \"{}\" must be debug, info, warn or error",
                                    named("log_level"), c.log_level));
   }
+}
+
+// The first line of a password or token file (Docker secrets end with a newline or not).
+Result<std::string> ReadSecret(const std::string& path, const ConfigFileReader& read_file) {
+  auto text = read_file(path);
+  if (!text.ok())
+    return text.error();
+  const std::string_view line = std::string_view(*text).substr(0, text->find('\n'));
+  if (line.empty())
+    return Error{"the first line is empty"};
+  if (line.find('\0') != std::string_view::npos)
+    return Error{"the first line holds a NUL byte"};  // curl takes C strings
+  return std::string(line);
+}
+
+// A problem as one printable line: control characters (a NUL or a newline in a YAML key, say)
+// escaped as \xNN.
+std::string Printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte < 0x20 || byte == 0x7f)
+      out += fmt::format("\\x{:02x}", byte);
+    else
+      out.push_back(ch);
+  }
+  return out;
 }
 
 }  // namespace
@@ -450,7 +533,55 @@ Environment ProcessEnvironment() {
   return env;
 }
 
+Result<std::string> ReadConfigFile(const std::string& path) {
+  constexpr std::size_t kMaxBytes = 1 << 20;
+  if (path.find('\0') != std::string::npos)
+    return Error{"the name holds a NUL byte"};
+  auto failed = [] { return Error{std::error_code(errno, std::generic_category()).message()}; };
+  // O_NONBLOCK: opening a pipe would wait for a writer; it is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return failed();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0)
+    return failed();
+  if (S_ISDIR(info.st_mode))
+    return Error{"is a directory"};
+  if (!S_ISREG(info.st_mode))
+    return Error{"not a regular file"};  // /dev/zero, /dev/stdin: might never end
+  std::string text;
+  char buffer[16 * 1024];
+  while (true) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return failed();
+    if (n == 0)
+      return text;
+    text.append(buffer, static_cast<std::size_t>(n));
+    if (text.size() > kMaxBytes)
+      return Error{"larger than 1 MiB"};
+  }
+}
+
+std::vector<std::string_view> SettingKeys() {
+  std::vector<std::string_view> keys;
+  for (const Setting& s : Settings())
+    keys.push_back(s.key);
+  return keys;
+}
+
 Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env) {
+  return LoadConfig(args, env, ReadConfigFile);
+}
+
+Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env,
+                                const ConfigFileReader& read_file) {
   LoadedConfig loaded;
   std::vector<std::string> problems;
 
@@ -475,8 +606,8 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
   } catch (const CLI::CallForVersion&) {
     loaded.action = ConfigAction::kVersion;
     return loaded;
-  } catch (const CLI::ParseError& e) {
-    return Error{fmt::format("command line: {}", e.what())};
+  } catch (const CLI::Error& e) {
+    return Error{Printable(fmt::format("command line: {}", e.what()))};
   }
 
   // Environment variables in our namespace must all be known: a typo would silently do nothing.
@@ -490,13 +621,23 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
       problems.push_back(fmt::format("{}: unknown environment variable", name));
   }
 
+  std::string config_origin = "--config";
   if (config_file.empty()) {
-    if (auto it = env.find("SWARMWATCH_CONFIG"); it != env.end())
+    if (auto it = env.find("SWARMWATCH_CONFIG"); it != env.end()) {
       config_file = it->second;
+      config_origin = "SWARMWATCH_CONFIG";
+    }
   }
   Origins origins;
-  if (!config_file.empty())
-    ApplyYamlFile(config_file, loaded.config, origins, problems);
+  if (!config_file.empty()) {
+    auto text = read_file(config_file);
+    if (!text.ok()) {
+      problems.push_back(fmt::format("{}: {}: cannot read the config file: {}", config_origin,
+                                     config_file, text.error().message));
+    } else {
+      ApplyYamlText(*text, config_file, config_origin, loaded.config, origins, problems);
+    }
+  }
   for (const Setting& s : Settings()) {
     if (auto it = env.find(EnvName(s.key)); it != env.end()) {
       origins[s.key] = EnvName(s.key);
@@ -510,7 +651,24 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
     }
   }
   Validate(loaded.config, origins, problems);
+  Config& c = loaded.config;
+  for (const auto& [key, path, value] :
+       {std::tuple{"loki_password_file", &c.loki_password_file, &c.loki_password},
+        std::tuple{"loki_bearer_token_file", &c.loki_bearer_token_file, &c.loki_bearer_token}}) {
+    if (path->empty())
+      continue;
+    auto [it, inserted] = origins.try_emplace(key, key);
+    auto secret = ReadSecret(*path, read_file);
+    if (secret.ok()) {
+      *value = std::move(*secret);
+    } else {
+      problems.push_back(
+          fmt::format("{}: {}: cannot read: {}", it->second, *path, secret.error().message));
+    }
+  }
   if (!problems.empty()) {
+    for (std::string& problem : problems)
+      problem = Printable(problem);
     return Error{fmt::format("invalid configuration:\n  {}", fmt::join(problems, "\n  "))};
   }
   return loaded;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -43,7 +44,7 @@ struct Config {
   std::uint64_t loki_batch_bytes = 1 << 20;
   std::chrono::milliseconds loki_batch_wait{1000};
   std::chrono::milliseconds loki_timeout{10000};
-  std::string loki_max_retries = "0";    // 0: retry forever, holding the offsets
+  int loki_max_retries = 0;              // 0: retry forever, holding the offsets
   std::vector<std::string> loki_labels;  // static labels, name=value
   std::string loki_job = "docker";
   std::string positions_file = "/var/lib/swarmwatch/positions.json";
@@ -57,6 +58,11 @@ struct Config {
   std::vector<double> access_log_duration_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                                      0.5,   1,    2.5,   5,    10};
   std::vector<double> access_log_size_buckets = {100, 1000, 10000, 100000, 1e6, 1e7};
+
+  // Not settings: filled by LoadConfig from the files loki_password_file (then also in
+  // loki_password) and loki_bearer_token_file name, their first line. Read at load, so that an
+  // unreadable file is a configuration error naming its key, like any bad value.
+  std::string loki_bearer_token;
 };
 
 // What the agent was asked to do besides running.
@@ -70,9 +76,24 @@ struct LoadedConfig {
 
 using Environment = std::map<std::string, std::string>;
 
+// Reads a file the configuration names (the YAML file, a password or token file): its whole text,
+// or what is wrong with it ("is a directory").
+using ConfigFileReader = std::function<Result<std::string>(const std::string& path)>;
+
 // Reads every source and validates the result. The error lists every problem found, one per line,
-// each naming the key as the user wrote it (--flag, SWARMWATCH_VAR, or file:key).
+// each naming the key as the user wrote it (--flag, SWARMWATCH_VAR, or file:key). No input makes
+// it throw.
 Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env);
+// The same with the files read by `read_file`: tests and the fuzzer hand it text.
+Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env,
+                                const ConfigFileReader& read_file);
+
+// How LoadConfig reads files: a regular file (not a directory, device or pipe, which might never
+// end) of at most 1 MiB.
+Result<std::string> ReadConfigFile(const std::string& path);
+
+// Every setting's name (as YAML key; flags and variables derive from it), in the table's order.
+std::vector<std::string_view> SettingKeys();
 
 // The process environment as an Environment.
 Environment ProcessEnvironment();

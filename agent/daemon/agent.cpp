@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-
 #include "agent/build_info.h"
 #include "agent/container_catalog.h"
 #include "agent/curl_docker_api.h"
@@ -35,15 +33,6 @@ struct Agent::Parts {
 };
 
 namespace {
-
-// The first line of a secret file (Docker secrets end with a newline or not).
-Result<std::string> ReadSecretFile(const std::string& path) {
-  std::ifstream file(path);
-  std::string value;
-  if (!file || !std::getline(file, value))
-    return Error{fmt::format("cannot read {}", path)};
-  return value;
-}
 
 std::function<std::string()> NodeName(const Config& config,
                                       std::shared_ptr<ContainerCatalog> catalog) {
@@ -90,24 +79,13 @@ Result<std::shared_ptr<RequestMetrics>> MakeRequestMetrics(
 Result<std::unique_ptr<LogShipper>> MakeShipper(
     const Config& config, std::shared_ptr<ContainerCatalog> catalog,
     std::vector<std::shared_ptr<LogLineConsumer>> consumers) {
+  // LoadConfig read the password and token files.
   LokiClientOptions client;
   client.url = config.loki_url;
   client.tenant = config.loki_tenant;
   client.basic_auth_user = config.loki_username;
   client.basic_auth_password = config.loki_password;
-  if (!config.loki_password_file.empty()) {
-    auto password = ReadSecretFile(config.loki_password_file);
-    if (!password.ok())
-      return Error{fmt::format("loki_password_file: {}", password.error().message)};
-    client.basic_auth_password = *password;
-  }
-  if (!config.loki_bearer_token_file.empty()) {
-    auto token = ReadSecretFile(config.loki_bearer_token_file);
-    if (!token.ok()) {
-      return Error{fmt::format("loki_bearer_token_file: {}", token.error().message)};
-    }
-    client.bearer_token = *token;
-  }
+  client.bearer_token = config.loki_bearer_token;
   client.tls_ca_file = config.loki_ca_file;
   client.tls_cert_file = config.loki_cert_file;
   client.tls_key_file = config.loki_key_file;
@@ -129,7 +107,7 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(
   options.read_ahead_bytes = config.read_ahead_bytes;
   options.max_line_bytes = config.max_line_bytes;
   options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kOldest;
-  options.max_attempts = std::stoi(config.loki_max_retries);
+  options.max_attempts = config.loki_max_retries;
   std::unique_ptr<LogPushTarget> target;
   if (!config.loki_url.empty())
     target = std::make_unique<LokiPushTarget>(std::move(client));

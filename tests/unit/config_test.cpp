@@ -275,3 +275,148 @@ TEST(ParseDuration, UnitsAndErrors) {
 
 }  // namespace
 }  // namespace swarmwatch
+
+namespace swarmwatch {
+namespace {
+
+// Issue 15, defect 7: values that made the agent abort (rc 134) must be configuration errors.
+TEST(Config, HugeNegativeOrListRetryCountsNameTheirKey) {
+  auto huge = LoadConfig({"--loki-max-retries", "99999999999"}, {});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_THAT(huge.error().message, HasSubstr("--loki-max-retries: \"99999999999\""));
+  auto negative = LoadConfig({}, {{"SWARMWATCH_LOKI_MAX_RETRIES", "-1"}});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(negative.error().message, HasSubstr("SWARMWATCH_LOKI_MAX_RETRIES: \"-1\""));
+  TempYaml list("loki_max_retries: [1, 2]\nloki_batch_bytes: {a: 1}\n");
+  auto from_file = LoadConfig({"--config", list.path()}, {});
+  ASSERT_FALSE(from_file.ok());
+  EXPECT_THAT(from_file.error().message, HasSubstr("loki_max_retries: expected a single value"));
+  EXPECT_THAT(from_file.error().message, HasSubstr("loki_batch_bytes: expected a single value"));
+  EXPECT_TRUE(LoadConfig({"--loki-max-retries", "2147483647"}, {}).ok());
+}
+
+TEST(Config, ConfigFileThatIsADirectoryIsAnError) {
+  testing::TempDir dir("swarmwatch-config");
+  auto directory = LoadConfig({"--config", dir.path()}, {});
+  ASSERT_FALSE(directory.ok());
+  EXPECT_THAT(
+      directory.error().message,
+      HasSubstr("--config: " + dir.path() + ": cannot read the config file: is a directory"));
+  auto dot = LoadConfig({}, {{"SWARMWATCH_CONFIG", "."}});
+  ASSERT_FALSE(dot.ok());
+  EXPECT_THAT(dot.error().message,
+              HasSubstr("SWARMWATCH_CONFIG: .: cannot read the config file: is a directory"));
+}
+
+TEST(Config, ConfigFileMustBeARegularFileOfSensibleSize) {
+  auto device = LoadConfig({"--config", "/dev/zero"}, {});  // would never end
+  ASSERT_FALSE(device.ok());
+  EXPECT_THAT(device.error().message, HasSubstr("--config: /dev/zero: cannot read the config file: "
+                                                "not a regular file"));
+  TempYaml big("# " + std::string(2 << 20, 'x') + "\n");
+  auto loaded = LoadConfig({"--config", big.path()}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("larger than 1 MiB"));
+}
+
+TEST(Config, YamlThatIsNotOneMappingIsAnError) {
+  for (const char* text : {"- a\n- b\n", "just text\n", "node_name: a\n---\nnode_name: b\n",
+                           "? [a, b]\n: c\n", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}) {
+    TempYaml file(text);
+    auto loaded = LoadConfig({"--config", file.path()}, {});
+    EXPECT_FALSE(loaded.ok()) << text;
+  }
+  TempYaml deep(std::string(100000, '[') + std::string(100000, ']'));
+  auto loaded = LoadConfig({"--config", deep.path()}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr(deep.path()));
+}
+
+TEST(Config, NulBytesAreRejectedNamingTheKey) {
+  TempYaml file(
+      "loki_url: \"http://loki:3100/\\0/loki/api/v1/push\"\n"
+      "container_labels: [\"a\\0b\"]\n");
+  auto loaded = LoadConfig({"--config", file.path()}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr(": loki_url: must not hold a NUL byte"));
+  EXPECT_THAT(loaded.error().message, HasSubstr(": container_labels: must not hold a NUL byte"));
+  EXPECT_THAT(loaded.error().message, Not(HasSubstr(std::string(1, '\0'))));
+}
+
+TEST(Config, BucketsAndTimeoutMustBeUsable) {
+  auto loaded = LoadConfig({"--access-log-size-buckets", "1,inf", "--loki-timeout", "0s"},
+                           {{"SWARMWATCH_ACCESS_LOG_DURATION_BUCKETS", "nan"}});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("--access-log-size-buckets: \"inf\""));
+  EXPECT_THAT(loaded.error().message, HasSubstr("SWARMWATCH_ACCESS_LOG_DURATION_BUCKETS: \"nan\""));
+  EXPECT_THAT(loaded.error().message, HasSubstr("--loki-timeout: must be more than 0"));
+}
+
+TEST(Config, SecretFilesAreReadAtLoadAndTheirErrorsNameTheKey) {
+  testing::TempDir dir("swarmwatch-config");
+  auto directory = LoadConfig(
+      {"--loki-url", "http://loki/", "--loki-username", "u", "--loki-password-file", dir.path()},
+      {{"SWARMWATCH_LOKI_BEARER_TOKEN_FILE", "/nonexistent/token"}});
+  ASSERT_FALSE(directory.ok());
+  EXPECT_THAT(directory.error().message,
+              HasSubstr("--loki-password-file: " + dir.path() + ": cannot read: is a directory"));
+  EXPECT_THAT(directory.error().message,
+              HasSubstr("SWARMWATCH_LOKI_BEARER_TOKEN_FILE: /nonexistent/token: cannot read: No "
+                        "such file or directory"));
+}
+
+TEST(Config, SecretFilesGiveTheirFirstLine) {
+  testing::TempDir dir("swarmwatch-config");
+  std::ofstream(dir.path() + "/password") << "s3cret\nsecond line\n";
+  std::ofstream(dir.path() + "/token") << "t0ken";
+  std::ofstream(dir.path() + "/empty") << "";
+  auto loaded =
+      LoadConfig({"--loki-username", "u", "--loki-password-file", dir.path() + "/password"},
+                 {{"SWARMWATCH_LOKI_BEARER_TOKEN_FILE", dir.path() + "/token"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.loki_password, "s3cret");
+  EXPECT_EQ(loaded->config.loki_bearer_token, "t0ken");
+  auto empty = LoadConfig({"--loki-password-file", dir.path() + "/empty"}, {});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_THAT(empty.error().message, HasSubstr("--loki-password-file: " + dir.path() +
+                                               "/empty: cannot read: the first line is empty"));
+}
+
+TEST(Config, RetryCountIsANumber) {
+  auto loaded = LoadConfig({"--loki-max-retries", "7"}, {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.loki_max_retries, 7);
+  EXPECT_EQ(LoadConfig({}, {})->config.loki_max_retries, 0);
+}
+
+TEST(Config, FilesAreReadThroughTheGivenReader) {
+  std::vector<std::string> asked;
+  auto read = [&asked](const std::string& path) -> Result<std::string> {
+    asked.push_back(path);
+    if (path == "in-memory.yaml")
+      return std::string("node_name: from-text\nloki_password_file: pw\n");
+    if (path == "pw")
+      return std::string("s3cret\n");
+    return Error{"not here"};
+  };
+  auto loaded = LoadConfig({"--config", "in-memory.yaml"}, {}, read);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.node_name, "from-text");
+  EXPECT_EQ(loaded->config.loki_password, "s3cret");
+  EXPECT_EQ(asked, (std::vector<std::string>{"in-memory.yaml", "pw"}));
+  auto missing = LoadConfig({}, {{"SWARMWATCH_CONFIG", "elsewhere.yaml"}}, read);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(
+      missing.error().message,
+      HasSubstr("SWARMWATCH_CONFIG: elsewhere.yaml: cannot read the config file: not here"));
+}
+
+TEST(Config, ControlCharactersInErrorsAreEscaped) {
+  TempYaml file("\"bad\\nkey\\0\": 1\n");
+  auto loaded = LoadConfig({"--config", file.path()}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("bad\\x0akey\\x00: unknown setting"));
+}
+
+}  // namespace
+}  // namespace swarmwatch
