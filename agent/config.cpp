@@ -18,6 +18,8 @@
 #include <system_error>
 #include <tuple>
 
+#include "agent/url_userinfo.h"
+
 extern char** environ;  // NOLINT(readability-redundant-declaration)
 
 namespace swarmwatch {
@@ -166,7 +168,8 @@ const std::vector<Setting>& Settings() {
       Text<&Config::log_level>("log_level", "debug, info, warn or error"),
       Text<&Config::loki_url>("loki_url",
                               "Loki push URL, e.g. http://loki:3100/loki/api/v1/push (empty: "
-                              "logs are not shipped)"),
+                              "logs are not shipped); may hold user:password@, percent-encoded, "
+                              "instead of loki_username and loki_password"),
       Text<&Config::loki_tenant>("loki_tenant", "X-Scope-OrgID sent to Loki (empty: none)"),
       Text<&Config::loki_username>("loki_username", "Basic auth user for Loki"),
       Text<&Config::loki_password>("loki_password", "Basic auth password for Loki"),
@@ -357,10 +360,33 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(
         fmt::format("{}: \"{}\" must be auto, 1 or 2", named("cgroup_version"), c.cgroup_version));
   }
-  if (!c.loki_url.empty() && !std::string_view(c.loki_url).starts_with("http://") &&
-      !std::string_view(c.loki_url).starts_with("https://")) {
-    problems.push_back(fmt::format("{}: \"{}\" must be an http:// or https:// URL",
-                                   named("loki_url"), c.loki_url));
+  if (!c.loki_url.empty()) {
+    // The status page and the logs show the URL: never its password, not even in an error.
+    const std::string shown = RedactUrl(c.loki_url);
+    auto userinfo = SplitUrlUserinfo(c.loki_url);
+    if (!std::string_view(c.loki_url).starts_with("http://") &&
+        !std::string_view(c.loki_url).starts_with("https://")) {
+      problems.push_back(
+          fmt::format("{}: \"{}\" must be an http:// or https:// URL", named("loki_url"), shown));
+    } else if (!userinfo.ok()) {
+      problems.push_back(
+          fmt::format("{}: \"{}\": {}", named("loki_url"), shown, userinfo.error().message));
+    } else if (userinfo->present) {
+      // One source of credentials: the URL's user was silently dropped for loki_password's.
+      std::vector<std::string> also;
+      for (const auto& [key, value] : {std::pair{"loki_username", &c.loki_username},
+                                       std::pair{"loki_password", &c.loki_password},
+                                       std::pair{"loki_password_file", &c.loki_password_file}}) {
+        if (!value->empty())
+          also.push_back(named(key));
+      }
+      if (!also.empty()) {
+        problems.push_back(fmt::format(
+            "{}: \"{}\" holds a user and password, and {} {} set too: give the credentials in "
+            "one place, in the URL or as loki_username with loki_password or loki_password_file",
+            named("loki_url"), shown, fmt::join(also, " and "), also.size() == 1 ? "is" : "are"));
+      }
+    }
   }
   if (c.loki_format != "protobuf" && c.loki_format != "json") {
     problems.push_back(
@@ -607,7 +633,7 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
     loaded.action = ConfigAction::kVersion;
     return loaded;
   } catch (const CLI::Error& e) {
-    return Error{Printable(fmt::format("command line: {}", e.what()))};
+    return Error{Printable(RedactUrlsIn(fmt::format("command line: {}", e.what())))};
   }
 
   // Environment variables in our namespace must all be known: a typo would silently do nothing.
@@ -668,7 +694,7 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
   }
   if (!problems.empty()) {
     for (std::string& problem : problems)
-      problem = Printable(problem);
+      problem = Printable(RedactUrlsIn(problem));
     return Error{fmt::format("invalid configuration:\n  {}", fmt::join(problems, "\n  "))};
   }
   return loaded;

@@ -30,7 +30,8 @@ struct Config {
   };
   std::string log_level = "info";  // debug | info | warn | error
 
-  // Log shipping to Loki; an empty loki_url ships nothing.
+  // Log shipping to Loki; an empty loki_url ships nothing. The URL may hold user:password@
+  // (percent-encoded) instead of loki_username and loki_password; show it only through RedactUrl.
   std::string loki_url;
   std::string loki_tenant;
   std::string loki_username;
@@ -81,8 +82,8 @@ using Environment = std::map<std::string, std::string>;
 using ConfigFileReader = std::function<Result<std::string>(const std::string& path)>;
 
 // Reads every source and validates the result. The error lists every problem found, one per line,
-// each naming the key as the user wrote it (--flag, SWARMWATCH_VAR, or file:key). No input makes
-// it throw.
+// each naming the key as the user wrote it (--flag, SWARMWATCH_VAR, or file:key); it never shows
+// the password of a URL's userinfo. No input makes it throw.
 Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env);
 // The same with the files read by `read_file`: tests and the fuzzer hand it text.
 Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Environment& env,

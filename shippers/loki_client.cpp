@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "agent/build_info.h"
+#include "agent/url_userinfo.h"
 
 namespace swarmwatch {
 namespace {
@@ -62,6 +63,17 @@ PushResult ClassifyHttpAnswer(long status, std::string_view body,
 }
 
 LokiClient::LokiClient(LokiClientOptions options) : options_(std::move(options)) {
+  auto userinfo = SplitUrlUserinfo(options_.url);
+  if (!userinfo.ok()) {
+    throw std::invalid_argument("Loki URL " + RedactUrl(options_.url) + ": " +
+                                userinfo.error().message);
+  }
+  options_.url = std::move(userinfo->url);
+  if (userinfo->present && options_.basic_auth_user.empty() &&
+      options_.basic_auth_password.empty()) {
+    options_.basic_auth_user = std::move(userinfo->user);
+    options_.basic_auth_password = std::move(userinfo->password);
+  }
   if (options_.user_agent.empty()) {
     options_.user_agent = "swarmwatch/" + std::string(Version());
   }
@@ -148,8 +160,10 @@ PushResult LokiClient::Push(const std::string& body) {
     result.kind = PushResult::Kind::kRetry;
     const char* detail =
         error_buffer_[0] != '\0' ? error_buffer_.c_str() : curl_easy_strerror(code);
-    result.reason =
-        std::string(code == CURLE_OPERATION_TIMEDOUT ? "timeout: " : "transport: ") + detail;
+    // curl never saw a userinfo; a URL in its message is redacted all the same, as the reason
+    // is logged and shown on the status page.
+    result.reason = RedactUrlsIn(
+        std::string(code == CURLE_OPERATION_TIMEDOUT ? "timeout: " : "transport: ") + detail);
     return result;
   }
   long status = 0;
@@ -159,7 +173,9 @@ PushResult LokiClient::Push(const std::string& body) {
   if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0) {
     retry_after = std::chrono::seconds(after);
   }
-  return ClassifyHttpAnswer(status, response_, retry_after);
+  PushResult result = ClassifyHttpAnswer(status, response_, retry_after);
+  result.reason = RedactUrlsIn(result.reason);  // Loki's (or a proxy's) answer may quote a URL
+  return result;
 }
 
 Backoff::Backoff(BackoffOptions options, std::uint64_t seed) : options_(options), random_(seed) {}

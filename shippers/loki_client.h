@@ -19,7 +19,11 @@ namespace swarmwatch {
 enum class LokiFormat : std::uint8_t { kProtobuf, kJson };
 
 struct LokiClientOptions {
-  std::string url;     // the full push URL, e.g. http://loki:3100/loki/api/v1/push
+  // The full push URL, e.g. http://loki:3100/loki/api/v1/push. A user:password@ in it
+  // (percent-encoded, checked by SplitUrlUserinfo beforehand: the constructor throws
+  // std::invalid_argument on a bad one) is the basic auth when basic_auth_user and
+  // basic_auth_password are both empty; it is never given to curl, so no curl message shows it.
+  std::string url;
   std::string tenant;  // sent as X-Scope-OrgID, only when not empty
   std::string basic_auth_user;
   std::string basic_auth_password;
@@ -43,7 +47,7 @@ struct PushResult {
   Kind kind = Kind::kRetry;
   long status = 0;     // HTTP status; 0 when no answer arrived
   std::string reason;  // for kRetry/kDrop: the status and Loki's message (first 512 bytes), or the
-                       // transport error
+                       // transport error; any URL in it without its userinfo (RedactUrlsIn)
   std::optional<std::chrono::seconds> retry_after;  // Retry-After of a 429 or 503, if given
   std::string
       answer;  // for kDrop: Loki's whole answer (up to 256 KiB), which names what it refused
@@ -67,6 +71,7 @@ class LokiClient {
   // thread-safe: one client per pushing thread.
   PushResult Push(const std::string& body);
 
+  // As in effect: the URL without its userinfo, which is in basic_auth_*.
   const LokiClientOptions& options() const { return options_; }
 
  private:

@@ -11,6 +11,7 @@
 #include "agent/daemon/status_page.h"
 #include "agent/daemon/status_sampler.h"
 #include "agent/log.h"
+#include "agent/url_userinfo.h"
 #include "exporters/container_collector.h"
 #include "exporters/request_metrics.h"
 #include "exporters/swarm_collector.h"
@@ -79,7 +80,8 @@ Result<std::shared_ptr<RequestMetrics>> MakeRequestMetrics(
 Result<std::unique_ptr<LogShipper>> MakeShipper(
     const Config& config, std::shared_ptr<ContainerCatalog> catalog,
     std::vector<std::shared_ptr<LogLineConsumer>> consumers) {
-  // LoadConfig read the password and token files.
+  // LoadConfig read the password and token files, and refused a URL with user:password@ given
+  // together with loki_username or a password: the client takes the URL's when these are empty.
   LokiClientOptions client;
   client.url = config.loki_url;
   client.tenant = config.loki_tenant;
@@ -188,7 +190,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
         "no loki_url: container logs are not shipped (access logs still give request "
         "metrics)");
   } else {
-    log::Info("shipping container logs to {}", config.loki_url);
+    log::Info("shipping container logs to {}", RedactUrl(config.loki_url));
   }
   parts->metrics = std::make_unique<MetricsEndpoint>(std::move(sources), *parts->self);
 

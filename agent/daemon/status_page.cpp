@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "agent/url_userinfo.h"
+
 namespace swarmwatch {
 namespace {
 
@@ -159,16 +161,18 @@ HttpResponse RenderStatusPage(const StatusPageData& data) {
         R"(<tr><td colspan="3"><small>No container is labelled swarmwatch.access_log.</small></td></tr>)";
   }
 
+  // The page has no authentication: Loki's URL without its user:password@, and the error too.
+  const std::string loki_url = RedactUrl(data.loki_url);
   std::string shipping;
   if (data.loki_url.empty()) {
     shipping = "<span>Loki: <small>not configured (logs are not shipped)</small></span>";
   } else if (data.loki_error.empty()) {
     shipping = fmt::format(R"(<span>Loki: <span class="ok">pushing</span> to {}</span>)",
-                           HtmlEscape(data.loki_url));
+                           HtmlEscape(loki_url));
   } else {
     shipping = fmt::format(
         R"(<span>Loki: {} <span class="bad" id="loki-error">last error: {}</span></span>)",
-        HtmlEscape(data.loki_url), HtmlEscape(data.loki_error));
+        HtmlEscape(loki_url), HtmlEscape(RedactUrlsIn(data.loki_error)));
   }
 
   if (!data.positions_error.empty()) {

@@ -365,6 +365,34 @@ TEST(Config, SecretFilesAreReadAtLoadAndTheirErrorsNameTheKey) {
                         "such file or directory"));
 }
 
+// Issue 15, defect 6: credentials in loki_url.
+TEST(Config, UrlCredentialsMixedWithUsernameOrPasswordAreRefusedNamingBothKeys) {
+  auto loaded =
+      LoadConfig({}, {{"SWARMWATCH_LOKI_URL", "http://user:pw@loki:3100/loki/api/v1/push"},
+                      {"SWARMWATCH_LOKI_PASSWORD", "s3cret"}});
+  ASSERT_FALSE(loaded.ok());
+  const std::string& m = loaded.error().message;
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_URL"));
+  EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_PASSWORD"));
+  EXPECT_THAT(m, Not(HasSubstr("pw")));
+  EXPECT_THAT(m, Not(HasSubstr("s3cret")));
+
+  TempYaml file("loki_username: bob\n");
+  auto user = LoadConfig({"--config", file.path(), "--loki-url", "https://u:p%40ss@loki/push"}, {});
+  ASSERT_FALSE(user.ok());
+  EXPECT_THAT(user.error().message, HasSubstr("--loki-url"));
+  EXPECT_THAT(user.error().message, HasSubstr(file.path() + ": loki_username"));
+  EXPECT_THAT(user.error().message, Not(HasSubstr("p%40ss")));
+}
+
+TEST(Config, UrlCredentialsAloneAreKeptInTheUrlForTheClient) {
+  auto loaded = LoadConfig({}, {{"SWARMWATCH_LOKI_URL", "http://user:p%40ss@loki:3100/push"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.loki_url, "http://user:p%40ss@loki:3100/push");
+  EXPECT_EQ(loaded->config.loki_username, "");
+  EXPECT_EQ(loaded->config.loki_password, "");
+}
+
 TEST(Config, SecretFilesGiveTheirFirstLine) {
   testing::TempDir dir("swarmwatch-config");
   std::ofstream(dir.path() + "/password") << "s3cret\nsecond line\n";
@@ -416,6 +444,23 @@ TEST(Config, ControlCharactersInErrorsAreEscaped) {
   auto loaded = LoadConfig({"--config", file.path()}, {});
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("bad\\x0akey\\x00: unknown setting"));
+}
+
+TEST(Config, ErrorsShowLokisUrlWithoutItsUserinfo) {
+  auto loaded =
+      LoadConfig({"--loki-url", "ftp://user:pw-123@loki:3100/push", "extra://a:pw-456@b"}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, Not(HasSubstr("pw-123")));
+  EXPECT_THAT(loaded.error().message, Not(HasSubstr("pw-456")));
+  auto scheme = LoadConfig({"--loki-url", "ftp://user:pw-123@loki:3100/push"}, {});
+  ASSERT_FALSE(scheme.ok());
+  EXPECT_THAT(scheme.error().message, HasSubstr("--loki-url: \"ftp://***@loki:3100/push\""));
+  EXPECT_THAT(scheme.error().message, Not(HasSubstr("pw-123")));
+  auto escape = LoadConfig({"--loki-url", "http://user:100%-pw@loki/push"}, {});
+  ASSERT_FALSE(escape.ok());
+  EXPECT_THAT(escape.error().message, HasSubstr("--loki-url: "));
+  EXPECT_THAT(escape.error().message, HasSubstr("%25"));
+  EXPECT_THAT(escape.error().message, Not(HasSubstr("100%-pw")));
 }
 
 }  // namespace

@@ -313,6 +313,35 @@ TEST_F(LokiClientTest, BearerTokenArrives) {
   EXPECT_EQ(Stats(*receiver_)["last_request"]["authorization"], "Bearer tok3n");
 }
 
+// Issue 15, defect 6: user and password may come from the URL, percent-decoded, as curl and
+// Promtail take them.
+TEST_F(LokiClientTest, UserAndPasswordFromTheUrlArriveAsBasicAuth) {
+  LokiClientOptions options = Options();
+  options.url = "http://us%40er:p%3As%25s@127.0.0.1:" + std::to_string(receiver_->port()) +
+                "/loki/api/v1/push";
+  LokiClient client(options);
+  const PushResult result = client.Push(client.Encode(streams_));
+  EXPECT_EQ(result.kind, PushResult::Kind::kOk) << result.reason;
+  // base64("us@er:p:s%s")
+  EXPECT_EQ(Stats(*receiver_)["last_request"]["authorization"], "Basic dXNAZXI6cDpzJXM=");
+}
+
+TEST_F(LokiClientTest, TransportErrorsDoNotShowTheUrlsPassword) {
+  LokiClientOptions options = Options();
+  options.url =
+      "http://user:pw-Zq9@127.0.0.1:" + std::to_string(receiver_->port()) + "/loki/api/v1/push";
+  receiver_->Stop();
+  LokiClient client(options);
+  const PushResult down = client.Push(client.Encode(streams_));
+  EXPECT_EQ(down.kind, PushResult::Kind::kRetry);
+  EXPECT_EQ(down.reason.find("pw-Zq9"), std::string::npos) << down.reason;
+  options.url = "http://user:pw-Zq9@no-such-host.invalid/loki/api/v1/push";
+  LokiClient unresolved(options);
+  const PushResult nowhere = unresolved.Push(unresolved.Encode(streams_));
+  EXPECT_EQ(nowhere.kind, PushResult::Kind::kRetry);
+  EXPECT_EQ(nowhere.reason.find("pw-Zq9"), std::string::npos) << nowhere.reason;
+}
+
 TEST_F(LokiClientTest, InvalidPushIsDroppedWithLokisMessage) {
   LokiClient client(Options());
   std::vector<LokiStream> bad(1);

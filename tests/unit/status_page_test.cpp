@@ -178,5 +178,21 @@ TEST(StatusPage, SaysWhatIsMissingWithoutEngineLokiOrWebServices) {
   EXPECT_THAT(html, HasSubstr("No container is labelled swarmwatch.access_log."));
 }
 
+// Issue 15, defect 6: the page has no authentication; Loki's URL may hold user:password@.
+TEST(StatusPage, ShowsLokisUrlWithoutItsUserinfo) {
+  StatusPageData data;
+  data.containers = std::make_shared<ContainerMap>();
+  data.loki_url = "http://user:s3cret@loki:3100/loki/api/v1/push";
+  std::string html = RenderStatusPage(data).body;
+  EXPECT_THAT(html, HasSubstr("pushing</span> to http://***@loki:3100/loki/api/v1/push"));
+  EXPECT_THAT(html, Not(HasSubstr("s3cret")));
+  EXPECT_THAT(html, Not(HasSubstr("user:")));
+
+  data.loki_error = "transport: cannot reach http://user:s3cret@loki:3100/loki/api/v1/push";
+  html = RenderStatusPage(data).body;
+  EXPECT_THAT(html, HasSubstr("last error: transport: cannot reach http://***@loki:3100/"));
+  EXPECT_THAT(html, Not(HasSubstr("s3cret")));
+}
+
 }  // namespace
 }  // namespace swarmwatch
