@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <tuple>
@@ -304,6 +306,50 @@ void ApplyYamlMapping(const YAML::Node& root, const std::string& path, Config& c
   }
 }
 
+// Whether a YAML document held anything: a document that holds nothing reports one null.
+class DocumentContent : public YAML::EventHandler {
+ public:
+  bool found() const { return found_; }
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { found_ = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    found_ = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    found_ = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    found_ = true;
+  }
+  void OnMapEnd() override {}
+
+ private:
+  bool found_ = false;
+};
+
+// How many of the first documents of `text` hold something. Not YAML::LoadAll: on some bad input
+// (a lone ",") yaml-cpp 0.7's parser yields empty documents without end, and LoadAll keeps them
+// all until memory runs out.
+int DocumentsWithContent(const std::string& text) {
+  constexpr int kMaxDocuments = 16;
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  int with_content = 0;
+  for (int i = 0; i < kMaxDocuments; ++i) {
+    DocumentContent content;
+    if (!parser.HandleNextDocument(content))
+      break;
+    with_content += content.found() ? 1 : 0;
+  }
+  return with_content;
+}
+
 // Applies the settings in `text`, the YAML file `path` that `origin` (--config or
 // SWARMWATCH_CONFIG) named.
 void ApplyYamlText(const std::string& text, const std::string& path, const std::string& origin,
@@ -311,26 +357,24 @@ void ApplyYamlText(const std::string& text, const std::string& path, const std::
   // yaml-cpp reports bad input with exceptions, also from the accessors (a too deep nesting is
   // one too): whatever it throws is a problem with the file.
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(text);
-    const auto non_empty = std::count_if(documents.begin(), documents.end(),
-                                         [](const YAML::Node& d) { return !d.IsNull(); });
-    if (non_empty > 1) {
-      problems.push_back(fmt::format("{}: {}: holds {} YAML documents; the settings go in one",
-                                     origin, path, non_empty));
+    if (DocumentsWithContent(text) > 1) {
+      problems.push_back(fmt::format(
+          "{}: {}: holds more than one YAML document; the settings go in one", origin, path));
       return;
     }
-    for (const YAML::Node& root : documents) {
-      if (root.IsNull())
-        continue;  // an empty file sets nothing
-      if (!root.IsMap()) {
-        problems.push_back(
-            fmt::format("{}: {}: the top level must be a mapping of setting: value", origin, path));
-        return;
-      }
-      ApplyYamlMapping(root, path, config, origins, problems);
+    const YAML::Node root = YAML::Load(text);
+    if (root.IsNull())
+      return;  // an empty file sets nothing
+    if (!root.IsMap()) {
+      problems.push_back(
+          fmt::format("{}: {}: the top level must be a mapping of setting: value", origin, path));
+      return;
     }
+    ApplyYamlMapping(root, path, config, origins, problems);
   } catch (const YAML::Exception& e) {
     problems.push_back(fmt::format("{}: {}: not valid YAML: {}", origin, path, e.what()));
+  } catch (const std::exception& e) {  // std::bad_alloc where memory is limited, say
+    problems.push_back(fmt::format("{}: {}: cannot be read as YAML: {}", origin, path, e.what()));
   }
 }
 

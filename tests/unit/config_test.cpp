@@ -334,6 +334,17 @@ TEST(Config, YamlThatIsNotOneMappingIsAnError) {
   EXPECT_THAT(loaded.error().message, HasSubstr(deep.path()));
 }
 
+// Found by config_fuzz: yaml-cpp 0.7's YAML::LoadAll never ends on these (its parser yields empty
+// documents without end) and takes all memory; the loader must come back.
+TEST(Config, YamlOnWhichYamlCppLoadAllLoopsComesBack) {
+  for (const std::string text : {",", ",-\"", ",ccess_log_formats:\n  -\"'timed=apache:%h'\n"}) {
+    auto loaded = LoadConfig({"--config", "c.yaml"}, {},
+                             [&text](const std::string&) -> Result<std::string> { return text; });
+    // yaml-cpp reads them as an empty document, as it did before.
+    EXPECT_TRUE(loaded.ok()) << text << ": " << loaded.error().message;
+  }
+}
+
 TEST(Config, NulBytesAreRejectedNamingTheKey) {
   TempYaml file(
       "loki_url: \"http://loki:3100/\\0/loki/api/v1/push\"\n"
