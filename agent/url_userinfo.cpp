@@ -1,5 +1,6 @@
 #include "agent/url_userinfo.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace swarmwatch {
