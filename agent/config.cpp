@@ -443,12 +443,31 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
   if (c.loki_timeout.count() == 0) {  // curl would take 0 for no timeout at all
     problems.push_back(fmt::format("{}: must be more than 0", named("loki_timeout")));
   }
+  // Loki refuses a stream of more than 15 labels (max_label_names_per_series): six are the
+  // agent's own, which a static label may not replace either.
+  constexpr std::size_t kMaxStaticLabels = 15 - 6;
   for (const std::string& label : c.loki_labels) {
     const std::size_t eq = label.find('=');
     if (eq == std::string::npos || eq == 0 || !IsLabelName(label.substr(0, eq))) {
       problems.push_back(fmt::format("{}: \"{}\" must be name=value with a Prometheus label name",
                                      named("loki_labels"), label));
+      continue;
     }
+    const std::string_view name = std::string_view(label).substr(0, eq);
+    for (std::string_view own :
+         {"job", "swarm_stack", "swarm_service", "node", "container", "stream"}) {
+      if (name == own) {
+        problems.push_back(fmt::format("{}: \"{}\" is a label the agent sets itself ({})",
+                                       named("loki_labels"), label,
+                                       name == "job" ? "use loki_job" : "per container"));
+      }
+    }
+  }
+  if (c.loki_labels.size() > kMaxStaticLabels) {
+    problems.push_back(fmt::format(
+        "{}: {} labels, at most {}: Loki refuses a stream of more than 15 labels and the agent "
+        "sets 6",
+        named("loki_labels"), c.loki_labels.size(), kMaxStaticLabels));
   }
   if (c.loki_batch_bytes == 0) {
     problems.push_back(fmt::format("{}: must be more than 0", named("loki_batch_bytes")));

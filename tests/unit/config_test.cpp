@@ -206,6 +206,21 @@ TEST(Config, BadLokiValuesNameTheirKey) {
   EXPECT_THAT(m, HasSubstr("SWARMWATCH_LOKI_FORMAT: \"xml\""));
 }
 
+TEST(Config, StaticLokiLabelsStayWithinLokisFifteenAndLeaveTheAgentsOwn) {
+  // Loki refuses every line of a stream with more than 15 labels: a config that would make every
+  // stream so is refused at start instead.
+  auto loaded = LoadConfig({"--loki-labels", "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9,j=10",
+                            "--loki-url", "http://loki:3100/loki/api/v1/push"},
+                           {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("--loki-labels: 10 labels, at most 9"));
+  loaded = LoadConfig({"--loki-labels", "node=x,team=y"}, {});
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("\"node=x\" is a label the agent sets itself"));
+  EXPECT_THAT(loaded.error().message, Not(HasSubstr("team=y")));
+  EXPECT_TRUE(LoadConfig({"--loki-labels", "a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8,i=9"}, {}).ok());
+}
+
 TEST(Config, ReadAheadMustHoldABatch) {
   auto loaded = LoadConfig({"--read-ahead-bytes", "64KiB"}, {});
   ASSERT_FALSE(loaded.ok());
