@@ -788,6 +788,59 @@ class LokiReceiver:
 
 
 # --------------------------------------------------------------------------------------------
+# A private Docker engine
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+class PrivateEngine:
+    """A dockerd of our own; start() and kill() as an operator (or a crash) would."""
+
+    def __init__(self):
+        # Short path: unix socket paths are limited to 108 bytes.
+        self.dir = tempfile.mkdtemp(prefix="swit-eng-", dir="/tmp")
+        self.data_root = f"{self.dir}/data"
+        self.socket = f"{self.dir}/docker.sock"
+        self.host = f"unix://{self.socket}"
+
+    def start(self):
+        ensure_engine(self.dir)
+
+    def pid(self) -> int | None:
+        try:
+            return int(Path(self.dir, "docker.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def kill(self, sig=signal.SIGKILL, timeout: float = 30):
+        pid = self.pid()
+        if pid is None or process_gone(pid):
+            return
+        os.kill(pid, sig)
+        wait_until(lambda: process_gone(pid), timeout, what=f"dockerd {pid} to exit")
+
+    def close(self):
+        if self.pid() and not process_gone(self.pid()):
+            with_engine = Docker(self.host)
+            ids = with_engine("ps", "-aq", check=False).split()
+            if ids:
+                with_engine("rm", "-f", *ids, check=False)
+            self.kill(signal.SIGTERM)
+        # dockerd leaves its data root mounted; unmount everything below our directory.
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
+                  if line.split()[1].startswith(self.dir)]
+        for m in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", m], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
 # A real Grafana Loki (../shared/tools/loki beside the repository; CI has it)
 
 LOKI_TOOLS = Path(os.environ.get("SWARMWATCH_LOKI_TOOLS", REPO.parent / "shared" / "tools" / "loki"))

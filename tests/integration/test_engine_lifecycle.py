@@ -11,7 +11,6 @@ only the containers of the engine it is pointed at.
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import unittest
@@ -20,58 +19,10 @@ from pathlib import Path
 import harness as h
 
 
-def _process_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-    return state in ("Z", "X")
-
-
-class PrivateEngine:
-    """A dockerd of our own; start() and kill() as an operator (or a crash) would."""
-
-    def __init__(self):
-        # Short path: unix socket paths are limited to 108 bytes.
-        self.dir = tempfile.mkdtemp(prefix="swit-eng-", dir="/tmp")
-        self.socket = f"{self.dir}/docker.sock"
-        self.host = f"unix://{self.socket}"
-
-    def start(self):
-        h.ensure_engine(self.dir)
-
-    def pid(self) -> int | None:
-        try:
-            return int(Path(self.dir, "docker.pid").read_text())
-        except (OSError, ValueError):
-            return None
-
-    def kill(self, sig=signal.SIGKILL, timeout: float = 30):
-        pid = self.pid()
-        if pid is None or _process_gone(pid):
-            return
-        os.kill(pid, sig)
-        h.wait_until(lambda: _process_gone(pid), timeout, what=f"dockerd {pid} to exit")
-
-    def close(self):
-        if self.pid() and not _process_gone(self.pid()):
-            with_engine = h.Docker(self.host)
-            ids = with_engine("ps", "-aq", check=False).split()
-            if ids:
-                with_engine("rm", "-f", *ids, check=False)
-            self.kill(signal.SIGTERM)
-        # dockerd leaves its data root mounted; unmount everything below our directory.
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-                  if line.split()[1].startswith(self.dir)]
-        for m in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], check=False)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class EngineLifecycleTest(unittest.TestCase):
     def setUp(self):
         h.ensure_engine()  # the host engine, for the "other engine" container
-        self.engine = PrivateEngine()
+        self.engine = h.PrivateEngine()
         self.addCleanup(self.engine.close)
         self.link_dir = tempfile.mkdtemp(prefix="swit-lnk-", dir="/tmp")
         self.addCleanup(shutil.rmtree, self.link_dir, True)
