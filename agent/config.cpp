@@ -1,7 +1,10 @@
 #include "agent/config.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
@@ -12,6 +15,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -386,6 +390,12 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
   };
   if (auto address = ParseListenAddress(c.listen_address); !address) {
     problems.push_back(fmt::format("{}: {}", named("listen_address"), address.error().message));
+  } else if (address->is_name) {
+    // A name that does not resolve is as wrong as a bad address: say so now, not at bind time.
+    if (auto resolved = ResolveListenAddress(*address); !resolved) {
+      problems.push_back(fmt::format("{}: \"{}\": {}", named("listen_address"), c.listen_address,
+                                     resolved.error().message));
+    }
   }
   const std::string_view docker = c.docker_host;
   if (!docker.starts_with("unix:///") && !docker.starts_with("tcp://") &&
@@ -593,14 +603,87 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   return Error{fmt::format("\"{}\": unknown unit \"{}\" (ms, s, m or h)", text, unit)};
 }
 
-Result<ListenAddress> ParseListenAddress(const std::string& address) {
-  const std::size_t colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    return Error{fmt::format("\"{}\" must be host:port or :port", address)};
+namespace {
+
+// A host name as RFC 1123 has it: dot-separated labels of letters, digits and hyphens, no label
+// starting or ending with a hyphen, at most 253 characters; plus underscores, which Docker's DNS
+// answers for (stack_service). The last label must not be all digits (RFC 3696): such a host is
+// a mistyped IPv4 address, not a name.
+bool IsHostName(std::string_view host) {
+  if (host.empty() || host.size() > 253)
+    return false;
+  std::string_view last;
+  while (true) {
+    const std::size_t dot = host.find('.');
+    const std::string_view label = host.substr(0, dot);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
+    for (const char ch : label) {
+      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+      if (!ok)
+        return false;
+    }
+    last = label;
+    if (dot == std::string_view::npos)
+      break;
+    host.remove_prefix(dot + 1);
   }
+  return last.find_first_not_of("0123456789") != std::string_view::npos;
+}
+
+}  // namespace
+
+std::string ListenAddress::HostPort(std::uint16_t bound_port) const {
+  if (host.empty())
+    return fmt::format("0.0.0.0:{}", bound_port);
+  if (host.find(':') != std::string::npos)
+    return fmt::format("[{}]:{}", host, bound_port);
+  return fmt::format("{}:{}", host, bound_port);
+}
+
+Result<ListenAddress> ParseListenAddress(const std::string& address) {
+  const std::string_view text(address);
   ListenAddress result;
-  result.host = address.substr(0, colon);
-  const std::string_view port = std::string_view(address).substr(colon + 1);
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return Error{
+          fmt::format("\"{}\": the IPv6 address has no closing ']' (e.g. [::1]:9480)", address)};
+    }
+    result.host = std::string(text.substr(1, close - 1));
+    in6_addr ipv6{};
+    if (::inet_pton(AF_INET6, result.host.c_str(), &ipv6) != 1) {
+      return Error{fmt::format("\"{}\": \"{}\" is not an IPv6 address", address, result.host)};
+    }
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      return Error{fmt::format("\"{}\" must be [IPv6 address]:port", address)};
+    }
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return Error{fmt::format("\"{}\" must be host:port or :port", address)};
+    }
+    result.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    in_addr ipv4{};
+    if (result.host.find(':') != std::string::npos) {
+      return Error{
+          fmt::format("\"{}\": an IPv6 address goes in brackets (e.g. [::1]:9480)", address)};
+    }
+    if (!result.host.empty() && ::inet_pton(AF_INET, result.host.c_str(), &ipv4) != 1) {
+      if (result.host.find_first_not_of("0123456789.") == std::string::npos ||
+          !IsHostName(result.host)) {
+        return Error{
+            fmt::format("\"{}\": \"{}\" is neither an IPv4 address (four numbers from 0 to 255) "
+                        "nor a host name",
+                        address, result.host)};
+      }
+      result.is_name = true;
+    }
+  }
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
@@ -608,6 +691,54 @@ Result<ListenAddress> ParseListenAddress(const std::string& address) {
   }
   result.port = static_cast<std::uint16_t>(value);
   return result;
+}
+
+Result<sockaddr_storage> ResolveListenAddress(const ListenAddress& address) {
+  sockaddr_storage storage{};
+  if (!address.is_name) {
+    if (address.host.find(':') != std::string::npos) {
+      auto* ipv6 = reinterpret_cast<sockaddr_in6*>(&storage);
+      ipv6->sin6_family = AF_INET6;
+      ipv6->sin6_port = htons(address.port);
+      if (::inet_pton(AF_INET6, address.host.c_str(), &ipv6->sin6_addr) != 1)
+        return Error{fmt::format("\"{}\" is not an IPv6 address", address.host)};
+    } else {
+      auto* ipv4 = reinterpret_cast<sockaddr_in*>(&storage);
+      ipv4->sin_family = AF_INET;
+      ipv4->sin_port = htons(address.port);
+      ipv4->sin_addr.s_addr = htonl(INADDR_ANY);
+      if (!address.host.empty() && ::inet_pton(AF_INET, address.host.c_str(), &ipv4->sin_addr) != 1)
+        return Error{fmt::format("\"{}\" is not an IPv4 address", address.host)};
+    }
+    return storage;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = ::getaddrinfo(address.host.c_str(), nullptr, &hints, &found); rc != 0) {
+    return Error{fmt::format("cannot resolve \"{}\": {}", address.host, ::gai_strerror(rc))};
+  }
+  const addrinfo* chosen = nullptr;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET && chosen == nullptr)
+      chosen = a;
+  }
+  for (const addrinfo* a = found; a != nullptr && chosen == nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET6)
+      chosen = a;
+  }
+  if (chosen == nullptr) {
+    ::freeaddrinfo(found);
+    return Error{fmt::format("\"{}\" has no IPv4 or IPv6 address", address.host)};
+  }
+  std::memcpy(&storage, chosen->ai_addr, chosen->ai_addrlen);
+  ::freeaddrinfo(found);
+  if (storage.ss_family == AF_INET)
+    reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(address.port);
+  else
+    reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(address.port);
+  return storage;
 }
 
 Environment ProcessEnvironment() {

@@ -2,6 +2,8 @@
 // precedence) the defaults, an optional YAML file, SWARMWATCH_* environment variables and flags.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -104,11 +106,24 @@ Result<std::uint64_t> ParseBytes(std::string_view text);
 // "500ms", "1s", "2m", "1h".
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 
-// The listen address split for the HTTP server: ":9480" -> {"", 9480}.
+// The listen address split for the HTTP server: ":9480" -> {"", 9480}, "[::1]:9480" -> {"::1",
+// 9480}. The host is empty (every IPv4 interface), an IPv4 address in dotted decimal, an IPv6
+// address (in brackets) or a host name. A host of digits and dots must be a whole IPv4 address:
+// inet_aton, which getaddrinfo and CivetWeb fall back on, reads "1.2.3" as 1.2.0.3 and wraps
+// "999.0.0.1" to 231.0.0.1.
 struct ListenAddress {
-  std::string host;  // empty: every interface
+  std::string host;  // without brackets; empty: every interface
   std::uint16_t port = 0;
+  bool is_name = false;  // host is a host name, not an address
+
+  // "host:port" as a URL writes it ([::1]:9480; 0.0.0.0 for the empty host).
+  std::string HostPort(std::uint16_t port) const;
 };
+// Checks the syntax only; a host name is resolved by ResolveListenAddress.
 Result<ListenAddress> ParseListenAddress(const std::string& address);
+
+// The socket address to bind: the address given, the first IPv4 address of a host name (else its
+// first IPv6 one, as Go's net.Listen, hence Prometheus, picks), or 0.0.0.0 for the empty host.
+Result<sockaddr_storage> ResolveListenAddress(const ListenAddress& address);
 
 }  // namespace swarmwatch

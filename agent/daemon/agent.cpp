@@ -268,10 +268,9 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   parts->http = std::move(http).value();
 
   const auto ports = parts->http->ListeningPorts();
-  const std::string host = listen->host.empty() ? "0.0.0.0" : listen->host;
-  log::Info("listening on http://{}:{}/metrics (cgroup v{}, docker {})", host,
-            ports.empty() ? 0 : ports.front(), *version == CgroupVersion::kV1 ? 1 : 2,
-            config.docker_host);
+  log::Info("listening on http://{}/metrics (cgroup v{}, docker {})",
+            listen->HostPort(ports.empty() ? 0 : static_cast<std::uint16_t>(ports.front())),
+            *version == CgroupVersion::kV1 ? 1 : 2, config.docker_host);
   return std::unique_ptr<Agent>(new Agent(std::move(parts)));
 }
 

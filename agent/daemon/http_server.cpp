@@ -82,8 +82,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
     const ListenAddress& address, std::vector<std::pair<std::string, HttpHandler>> routes) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->dispatcher_ = std::make_unique<Dispatcher>(std::move(routes));
-  const std::string ports = address.host.empty() ? std::to_string(address.port)
-                                                 : fmt::format("{}:{}", address.host, address.port);
+  const std::string ports =
+      address.host.empty() ? std::to_string(address.port) : address.HostPort(address.port);
   const std::vector<std::string> options = {
       "listening_ports",    ports,   "num_threads",       "4",
       "request_timeout_ms", "10000", "enable_keep_alive", "yes",
