@@ -23,8 +23,8 @@ void GzipCompress(std::string_view input, std::string& output) {
   // the small one (86 KB a thread; as fast on such text).
   if (input.size() > std::numeric_limits<std::uint32_t>::max())
     throw std::invalid_argument("gzip: input over 4 GiB");
-  // The stream's state is 80 KB: on the heap, as HTTP handlers run on CivetWeb's small stacks
-  // (~100 KB), which it overflowed.
+  // The stream's state is 80 KB: on the heap, whatever the stack of the thread answering (it
+  // overflowed the ~100 KB stacks of CivetWeb, the HTTP server before libmicrohttpd).
   struct Compressor {
     isal_zstream stream;
     std::vector<std::uint8_t> level_buffer = std::vector<std::uint8_t>(ISAL_DEF_LVL1_SMALL);

@@ -58,8 +58,8 @@ TEST(Gzip, ABufferKeptFromALargerAnswerHoldsOnlyTheNewOne) {
 }
 
 TEST(Gzip, WorksOnASmallThreadStack) {
-  // CivetWeb runs the HTTP handlers on ~100 KB stacks; the compressor's 80 KB state once lived on
-  // the stack and overflowed it.
+  // HTTP servers may run handlers on small stacks (CivetWeb's were ~100 KB); the compressor's
+  // 80 KB state once lived on the stack and overflowed it.
   const std::string text(1 << 20, 'm');
   std::string round_trip;
   pthread_attr_t attributes;
