@@ -5,8 +5,9 @@ without it skips, saying what is missing):
 - a container flooding its log with `--log-opt max-size=1m --log-opt max-file=3`;
 - ten containers writing a numbered line every 100 ms (numbering kept across restarts);
 - a loop creating, renaming, reusing the names of, killing and `--rm`-running containers (200+);
-- one dockerd restart, one Loki restart (30 s down), one `kill -9` of the agent and a restart on
-  the same positions file;
+- one dockerd restart, one `kill -9` of the agent and a restart on the same positions file, one
+  Loki restart (30 s down), in that order (see the kill below for why not the kill during the
+  outage);
 - 1,000 idle or half-sent connections held against the agent for 60 s;
 - a scrape every second, which must answer within 1 s and pass `promtool check metrics`.
 
@@ -120,6 +121,8 @@ class ChaosTest(unittest.TestCase):
         self.token = h.unique("chaos")
         self.agents: list[h.Agent] = []
         self.churn_errors: list[str] = []
+        self.churn_paused = threading.Event()
+        self.churn_idle = threading.Event()
 
     def start_agent(self) -> h.Agent:
         agent = h.Agent("--docker-host", self.engine.host, "--docker-root", self.engine.data_root,
@@ -133,6 +136,11 @@ class ChaosTest(unittest.TestCase):
         """`--rm` containers, and now and then a named one renamed, its name reused, killed."""
         i = 0
         while not stop.is_set() and len(rm_ok) < CHURN_RM:
+            if self.churn_paused.is_set():
+                self.churn_idle.set()
+                time.sleep(0.1)
+                continue
+            self.churn_idle.clear()
             name = f"{self.token}-rm-{i}"
             try:
                 p = subprocess.run([h.DOCKER, "-H", self.engine.host, "run", "--rm", "--name", name,
@@ -162,6 +170,21 @@ class ChaosTest(unittest.TestCase):
                     self.churn_errors.append(f"named {i}: {e}"[:300])
                     d("rm", "-f", x + "-old", x, check=False)
             i += 1
+
+    def rm_lines_in_loki(self) -> list[int]:
+        lines = self.loki.lines(f'{{job="docker"}} |= "rm {self.token} "', since_s=900, limit=5000)
+        return [int(line.split()[2]) for _, _, line in lines]
+
+    def wait_for_rm_lines(self, wanted: set[int], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = wanted - set(self.rm_lines_in_loki())
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"--rm containers' lines not in Loki after {timeout:.0f} s: "
+                                     f"{sorted(missing)[:20]}")
+            time.sleep(1)
 
     def test_the_agent_survives_a_storm_without_losing_a_line(self):
         started = time.monotonic()
@@ -206,17 +229,26 @@ class ChaosTest(unittest.TestCase):
         self.engine.start()
         at(60)
         held.close()
-        at(70)
-        self.loki.stop()
-        at(100)
-        self.loki.start()
-        at(115)
+        # kill -9 of the agent. The lines it holds but Loki has not yet acknowledged are read again
+        # from their files by the restarted agent, except those of containers already removed:
+        # their files are gone (README, "Shipping logs to Loki", says so; issue 20 holds files,
+        # nothing yet spools them to disk). So the kill comes when the removed containers' lines
+        # are acknowledged, with the churn paused, and the ten quiet containers still writing: their
+        # batches in flight are what the restarted agent sends again.
+        self.churn_paused.set()
+        self.churn_idle.wait(120)
+        self.wait_for_rm_lines(set(rm_ok), 90)
         scraper.paused.set()
         os.kill(agent.pid, signal.SIGKILL)
         agent.proc.wait(10)
         agent = self.start_agent()
         scraper.port = agent.port
         scraper.paused.clear()
+        self.churn_paused.clear()
+        at(90)
+        self.loki.stop()
+        at(120)
+        self.loki.start()
         churner.join(240)
         stop_churn.set()
         storm_seconds = time.monotonic() - storm_start
@@ -252,8 +284,7 @@ class ChaosTest(unittest.TestCase):
             lost = sorted(set(written) - set(got))
             if lost:
                 missing[c.name] = lost[:10] + ([f"... {len(lost)} in all"] if len(lost) > 10 else [])
-        rm_lines = self.loki.lines(f'{{job="docker"}} |= "rm {self.token} "', since_s=900, limit=5000)
-        rm_got = [int(line.split()[2]) for _, _, line in rm_lines]
+        rm_got = self.rm_lines_in_loki()
         rm_missing = sorted(set(rm_ok) - set(rm_got))
 
         # What the agent still shows is of live containers only.
