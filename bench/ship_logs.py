@@ -95,9 +95,11 @@ def go_time(ns: int) -> str:
 
 
 def generate(n: int, seed: int = 1) -> list[bytes]:
-    """n json-file lines (bytes, each ending in \\n), timestamps increasing from 2026-11-26 10:00."""
+    """n json-file lines (bytes, each ending in \\n), timestamps increasing from an hour ago, to the
+    second (Loki refuses entries older than a week: a fixed date would make the receiver refuse
+    every line a week after it was written, as it once did)."""
     rnd = random.Random(seed)
-    ns = 1_795_687_200 * 1_000_000_000  # 2026-11-26T10:00:00Z
+    ns = (int(time.time()) - 3600) * 1_000_000_000
     out = []
     for i in range(n):
         ns += rnd.randint(1000, 2_000_000)
@@ -202,7 +204,11 @@ def run_once(args, root: Path, total: int, sink_kind: str, extra: list[str]) -> 
         while True:
             if sink_kind == "receiver":
                 # The receiver's count of accepted entries: no load on the agent while polling.
-                done = sink.stats()["entries"] >= total
+                stats = sink.stats()
+                done = stats["entries"] >= total
+                if stats.get("rejected"):
+                    raise RuntimeError(f"the receiver refused pushes (by status: {stats['rejected']}); "
+                                       f"agent:\n{agent.log(20)}")
                 time.sleep(0 if done else 0.02)
             else:
                 done = agent.scrape().value("swarmwatch_loki_entries_sent_total") >= total
