@@ -497,10 +497,14 @@ std::map<DeviceNumber, std::string> ParsePartitions(std::string_view text) {
   return names;
 }
 
-std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text) {
+namespace {
+
+// "<key>: <n> kB" of /proc/meminfo, in bytes.
+std::optional<std::uint64_t> MeminfoBytes(std::string_view text, std::string_view key) {
   std::string_view line;
   while (NextLine(text, line)) {
-    if (NextToken(line) != "MemTotal:") {
+    const std::string_view name = NextToken(line);
+    if (name.size() != key.size() + 1 || !name.starts_with(key) || name.back() != ':') {
       continue;
     }
     const auto kib = ToNumber<std::uint64_t>(NextToken(line));
@@ -510,6 +514,27 @@ std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text) {
     return *kib * 1024;
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text) {
+  return MeminfoBytes(text, "MemTotal");
+}
+
+std::optional<HostMemoryInUse> ParseHostMemoryInUse(std::string_view text) {
+  const auto total = MeminfoBytes(text, "MemTotal");
+  const auto free = MeminfoBytes(text, "MemFree");
+  const auto swap_total = MeminfoBytes(text, "SwapTotal");
+  const auto swap_free = MeminfoBytes(text, "SwapFree");
+  if (!total || !free || !swap_total || !swap_free) {
+    return std::nullopt;
+  }
+  // The four are read at one instant: free above total is a malformed file, not a race.
+  if (*free > *total || *swap_free > *swap_total) {
+    return std::nullopt;
+  }
+  return HostMemoryInUse{*total - *free, *swap_total - *swap_free};
 }
 
 std::optional<std::uint64_t> CountCpusInCpuinfo(std::string_view text) {

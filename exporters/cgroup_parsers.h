@@ -109,6 +109,10 @@ std::map<DeviceNumber, std::string> ParsePartitions(std::string_view text);
 
 // /proc/meminfo MemTotal, in bytes.
 std::optional<std::uint64_t> ParseMemTotalBytes(std::string_view text);
+// The memory in use on the host as runc's cgroup v2 code emulates the root cgroup's memory.current
+// (absent there) from /proc/meminfo, which cAdvisor then exports for id="/": MemTotal - MemFree,
+// and the swap in use, SwapTotal - SwapFree. Empty when a field is missing or malformed.
+std::optional<HostMemoryInUse> ParseHostMemoryInUse(std::string_view text);
 // Number of CPUs: "processor" lines of /proc/cpuinfo, "cpuN" lines of /proc/stat.
 std::optional<std::uint64_t> CountCpusInCpuinfo(std::string_view text);
 std::optional<std::uint64_t> CountCpusInProcStat(std::string_view text);

@@ -395,6 +395,7 @@ Result<CgroupStats> ReadV1(KernelFileReader& reader, FlatKeyedLayouts& layouts,
     };
     ParseFlatKeyed(*text, fields, layouts.memory_stat);
     mem.working_set_bytes = WorkingSet(mem.usage_bytes, total_inactive_file);
+    mem.inactive_file = total_inactive_file;
     mem.rss = total_rss ? total_rss : rss;
     mem.cache = total_cache ? total_cache : cache;
     mem.mapped_file = total_mapped_file ? total_mapped_file : mapped_file;
@@ -477,6 +478,7 @@ Result<CgroupStats> ReadV2(KernelFileReader& reader, FlatKeyedLayouts& layouts,
     };
     ParseFlatKeyed(*text, fields, layouts.memory_stat);
     mem.working_set_bytes = WorkingSet(mem.usage_bytes, inactive_file);
+    mem.inactive_file = inactive_file;
     // v2 has no per-cgroup-only counters: cAdvisor reports the same value for both scopes.
     mem.pgfault_hierarchy = mem.pgfault_container;
     mem.pgmajfault_hierarchy = mem.pgmajfault_container;
@@ -540,6 +542,12 @@ Result<CgroupVersion> DetectCgroupVersion(const std::string& cgroup_root) {
 struct CgroupReader::Layouts {
   FlatKeyedLayouts root, cgroups;
 };
+
+void UseHostMemoryForRoot(const HostMemoryInUse& host, MemoryStats& root) {
+  root.usage_bytes = host.memory_bytes;
+  root.working_set_bytes = WorkingSet(root.usage_bytes, root.inactive_file);
+  root.swap = host.swap_bytes;
+}
 
 CgroupReader::CgroupReader(std::string cgroup_root, CgroupVersion version)
     : root_(std::move(cgroup_root)),

@@ -98,6 +98,13 @@ struct CgroupReadOptions {
   PressureMemo* pressure_memo = nullptr;
 };
 
+// The root cgroup of v2 has no memory.current (nor memory.swap.current): its usage becomes the
+// host's memory in use as runc computes it for cAdvisor (see ParseHostMemoryInUse), and its working
+// set that less the root's inactive_file, as cAdvisor derives it for every cgroup. Its swap is the
+// host's swap in use (cAdvisor subtracts the usage from it there, as from v2's combined
+// memory+swap figure of other cgroups, and wraps below zero: not followed).
+void UseHostMemoryForRoot(const HostMemoryInUse& host, MemoryStats& root);
+
 // Where a v1 host mounts the cpu and cpuacct controllers.
 struct V1Layout {
   std::string cpu = "/cpu";

@@ -491,6 +491,11 @@ void ContainerCollector::CollectInto(SampleSink& out) const {
   if (auto root = cgroups_.Read("/", root_read); root.ok()) {
     host_pressure = HostPressure{root->cpu_pressure, root->memory_pressure, root->io_pressure};
     root->threads = proc_.HostThreads();
+    if (!root->memory.usage_bytes && cgroups_.version() == CgroupVersion::kV2) {
+      if (const auto host_memory = proc_.HostMemory()) {
+        UseHostMemoryForRoot(*host_memory, root->memory);
+      }
+    }
     AddCgroupStats(out, *root, devices);
   } else {
     options_.on_error("cgroup");

@@ -34,6 +34,15 @@ struct MemoryStats {
   std::optional<std::uint64_t> pgfault_hierarchy;
   std::optional<std::uint64_t> pgmajfault_hierarchy;
   std::optional<std::uint64_t> oom_events;
+  // memory.stat's inactive_file (v2) or total_inactive_file (v1): kept for the root's working set
+  // on v2, whose usage comes from /proc/meminfo after the read (see UseHostMemoryForRoot).
+  std::optional<std::uint64_t> inactive_file;
+};
+
+// The host's memory and swap in use, from /proc/meminfo (see ParseHostMemoryInUse).
+struct HostMemoryInUse {
+  std::uint64_t memory_bytes = 0;
+  std::uint64_t swap_bytes = 0;
 };
 
 struct BlkioDeviceStats {

@@ -185,6 +185,11 @@ std::optional<std::uint64_t> ProcReader::HostOomKills() const {
   return text ? FlatKeyedValue(*text, "oom_kill", *vmstat_layout_) : std::nullopt;
 }
 
+std::optional<HostMemoryInUse> ProcReader::HostMemory() const {
+  const auto text = files_->Read(root_ + "/meminfo");
+  return text ? ParseHostMemoryInUse(*text) : std::nullopt;
+}
+
 Result<MachineInfo> ProcReader::Machine() const {
   MachineInfo info;
   std::string text;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/result.h"
+#include "exporters/container_stats.h"
 #include "exporters/kernel_file_reader.h"
 
 namespace swarmwatch {
@@ -78,6 +79,8 @@ class ProcReader {
   Result<MachineInfo> Machine() const;
   // The threads that exist on the host (from <proc_root>/loadavg).
   std::optional<std::uint64_t> HostThreads() const;
+  // The host's memory and swap in use from <proc_root>/meminfo (see ParseHostMemoryInUse).
+  std::optional<HostMemoryInUse> HostMemory() const;
   // The OOM kills on the host since boot (<proc_root>/vmstat oom_kill), empty on kernels without.
   std::optional<std::uint64_t> HostOomKills() const;
   // Closes the files of processes not read since the last call.

@@ -48,6 +48,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)ParseTaskStat(text);
   (void)ParsePartitions(text);
   (void)ParseMemTotalBytes(text);
+  if (const auto in_use = ParseHostMemoryInUse(text)) {
+    // Never a wrapped difference: what is in use is at most the total.
+    const auto total = ParseMemTotalBytes(text);
+    if (!total || in_use->memory_bytes > *total)
+      __builtin_trap();
+  }
   (void)CountCpusInCpuinfo(text);
   (void)CountCpusInProcStat(text);
   (void)ParseLoadavgThreads(text);

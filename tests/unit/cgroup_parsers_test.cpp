@@ -385,6 +385,28 @@ TEST(ParsePartitions, NamesByDevice) {
   EXPECT_TRUE(ParsePartitions("").empty());
 }
 
+TEST(ParseHostMemoryInUse, TotalLessFreeAsRuncEmulatesTheRootsMemoryCurrent) {
+  const auto in_use = ParseHostMemoryInUse(
+      "MemTotal:       2014232 kB\nMemFree:         1114112 kB\nMemAvailable:    1620000 kB\n"
+      "SwapCached:            0 kB\nSwapTotal:       1048572 kB\nSwapFree:         1048000 kB\n");
+  ASSERT_TRUE(in_use);
+  EXPECT_EQ(in_use->memory_bytes, (2014232ull - 1114112) * 1024);
+  EXPECT_EQ(in_use->swap_bytes, (1048572ull - 1048000) * 1024);
+}
+
+TEST(ParseHostMemoryInUse, EmptyWhenAFieldIsMissingOrInconsistent) {
+  // SwapCached is not SwapTotal: a key matches whole.
+  EXPECT_EQ(ParseHostMemoryInUse("MemTotal: 10 kB\nMemFree: 5 kB\nSwapCached: 0 kB\n"),
+            std::nullopt);
+  EXPECT_EQ(
+      ParseHostMemoryInUse("MemTotal: 10 kB\nMemFree: 11 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n"),
+      std::nullopt);
+  EXPECT_EQ(
+      ParseHostMemoryInUse("MemTotal: 10 kB\nMemFree: x kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n"),
+      std::nullopt);
+  EXPECT_EQ(ParseHostMemoryInUse(""), std::nullopt);
+}
+
 TEST(ParseMemTotalBytes, KibToBytes) {
   EXPECT_EQ(ParseMemTotalBytes("MemTotal:       24684096 kB\nMemFree: 1 kB\n"), 24684096ull * 1024);
   EXPECT_EQ(ParseMemTotalBytes("MemFree: 1 kB\n"), std::nullopt);

@@ -184,6 +184,25 @@ TEST_F(ContainerCollectorTest, CgroupV2ContainerGivesTheSameNames) {
   EXPECT_TRUE(samples.count(Series("container_spec_cpu_shares", labels)));
 }
 
+// The root of v2 has no memory.current: the host's memory in use from /proc/meminfo, as runc gives
+// cAdvisor, so that id="/" has a usage and a working set on v2 as on v1.
+TEST_F(ContainerCollectorTest, CgroupV2RootMemoryIsTheHostsInUseFromMeminfo) {
+  testing::TempDir root;
+  std::ofstream(root.path() + "/cgroup.controllers") << "cpu io memory pids\n";
+  std::ofstream(root.path() + "/cpu.stat") << "usage_usec 1000\nuser_usec 600\nsystem_usec 400\n";
+  std::ofstream(root.path() + "/memory.stat") << "anon 1\nfile 2\ninactive_file 104857600\n";
+  auto collector = Make(root.path(), CgroupVersion::kV2, {});
+  const auto samples = Samples(Text(*collector));
+  const double in_use = (24684096.0 - 23802508.0) * 1024;  // testdata/proc/meminfo
+  EXPECT_EQ(samples.at("container_memory_usage_bytes{id=\"/\"}"), in_use);
+  EXPECT_EQ(samples.at("container_memory_working_set_bytes{id=\"/\"}"), in_use - 104857600);
+  EXPECT_EQ(samples.at("container_memory_swap{id=\"/\"}"), 0);
+
+  // More inactive file pages than in use (they are counted apart): floored at 0, as cAdvisor does.
+  std::ofstream(root.path() + "/memory.stat") << "inactive_file 1073741824\n";
+  EXPECT_EQ(Samples(Text(*collector)).at("container_memory_working_set_bytes{id=\"/\"}"), 0);
+}
+
 TEST_F(ContainerCollectorTest, TextAndCollectableAgree) {
   ContainerMap containers;
   containers.emplace("abc123", Container("abc123", "/docker/abc123", 10139));
