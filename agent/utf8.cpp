@@ -27,7 +27,13 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-void AppendUtf8Repaired(std::string_view text, std::string& out) {
+namespace {
+
+// Copies `text` to `out` with U+FFFD for each byte that is not part of a valid sequence, or for
+// each run of such bytes.
+enum class Replace : bool { kEachByte, kEachRun };
+
+void AppendRepaired(std::string_view text, std::string& out, Replace replace) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   std::size_t copy_from = 0;
   for (std::size_t i = 0; i < text.size();) {
@@ -38,9 +44,19 @@ void AppendUtf8Repaired(std::string_view text, std::string& out) {
     }
     out.append(text, copy_from, i - copy_from);
     out += kUtf8Replacement;
-    copy_from = ++i;
+    ++i;
+    while (replace == Replace::kEachRun && i < text.size() &&
+           Utf8SequenceLength(p + i, text.size() - i) == 0)
+      ++i;
+    copy_from = i;
   }
   out.append(text, copy_from);
+}
+
+}  // namespace
+
+void AppendUtf8Repaired(std::string_view text, std::string& out) {
+  AppendRepaired(text, out, Replace::kEachByte);
 }
 
 std::string Utf8Repaired(std::string_view text) {
@@ -51,21 +67,7 @@ std::string Utf8Repaired(std::string_view text) {
 }
 
 void AppendUtf8RunsRepaired(std::string_view text, std::string& out) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  std::size_t copy_from = 0;
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t length = Utf8SequenceLength(p + i, text.size() - i);
-    if (length != 0) {
-      i += length;
-      continue;
-    }
-    out.append(text, copy_from, i - copy_from);
-    out += kUtf8Replacement;
-    while (i < text.size() && Utf8SequenceLength(p + i, text.size() - i) == 0)
-      ++i;
-    copy_from = i;
-  }
-  out.append(text, copy_from);
+  AppendRepaired(text, out, Replace::kEachRun);
 }
 
 }  // namespace swarmwatch
