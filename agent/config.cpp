@@ -442,6 +442,28 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
       }
     }
   }
+  // A password given twice, or basic auth and a bearer token, would leave one silently unused
+  // (the file's password won; basic auth won over the token).
+  if (!c.loki_password.empty() && !c.loki_password_file.empty()) {
+    problems.push_back(fmt::format("{} and {} are both set: give the password in one of them",
+                                   named("loki_password"), named("loki_password_file")));
+  }
+  if (!c.loki_bearer_token_file.empty()) {
+    std::vector<std::string> basic;
+    for (const auto& [key, value] : {std::pair{"loki_username", &c.loki_username},
+                                     std::pair{"loki_password", &c.loki_password},
+                                     std::pair{"loki_password_file", &c.loki_password_file}}) {
+      if (!value->empty())
+        basic.push_back(named(key));
+    }
+    if (auto userinfo = SplitUrlUserinfo(c.loki_url); userinfo.ok() && userinfo->present)
+      basic.push_back(named("loki_url") + "'s user and password");
+    if (!basic.empty()) {
+      problems.push_back(fmt::format(
+          "{} and basic auth ({}) are both set: Loki takes one kind of credentials, give one",
+          named("loki_bearer_token_file"), fmt::join(basic, ", ")));
+    }
+  }
   if (c.loki_format != "protobuf" && c.loki_format != "json") {
     problems.push_back(
         fmt::format("{}: \"{}\" must be protobuf or json", named("loki_format"), c.loki_format));

@@ -504,6 +504,30 @@ TEST(Config, UrlCredentialsMixedWithUsernameOrPasswordAreRefusedNamingBothKeys) 
   EXPECT_THAT(user.error().message, Not(HasSubstr("p%40ss")));
 }
 
+// Credentials given twice, of which one would go unused without a word.
+TEST(Config, APasswordTwiceOrBasicAuthWithABearerTokenIsRefusedNamingTheKeys) {
+  auto twice = LoadConfig({"--loki-password", "a", "--loki-password-file", "/run/secrets/pw"}, {});
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.error().message,
+              HasSubstr("--loki-password and --loki-password-file are both set"));
+
+  auto token_and_user =
+      LoadConfig({"--loki-bearer-token-file", "/run/secrets/token"},
+                 {{"SWARMWATCH_LOKI_URL", "http://user:pw@loki:3100/loki/api/v1/push"}});
+  ASSERT_FALSE(token_and_user.ok());
+  EXPECT_THAT(token_and_user.error().message,
+              HasSubstr("--loki-bearer-token-file and basic auth (SWARMWATCH_LOKI_URL's user and "
+                        "password) are both set"));
+  EXPECT_THAT(token_and_user.error().message, Not(HasSubstr("pw@")));
+
+  TempYaml file("loki_username: bob\nloki_bearer_token_file: /run/secrets/token\n");
+  auto yaml = LoadConfig({"--config", file.path()}, {});
+  ASSERT_FALSE(yaml.ok());
+  EXPECT_THAT(yaml.error().message,
+              HasSubstr(file.path() + ": loki_bearer_token_file and basic auth (" + file.path() +
+                        ": loki_username)"));
+}
+
 TEST(Config, UrlCredentialsAloneAreKeptInTheUrlForTheClient) {
   auto loaded = LoadConfig({}, {{"SWARMWATCH_LOKI_URL", "http://user:p%40ss@loki:3100/push"}});
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
@@ -518,11 +542,12 @@ TEST(Config, SecretFilesGiveTheirFirstLine) {
   std::ofstream(dir.path() + "/token") << "t0ken";
   std::ofstream(dir.path() + "/empty") << "";
   auto loaded =
-      LoadConfig({"--loki-username", "u", "--loki-password-file", dir.path() + "/password"},
-                 {{"SWARMWATCH_LOKI_BEARER_TOKEN_FILE", dir.path() + "/token"}});
+      LoadConfig({"--loki-username", "u", "--loki-password-file", dir.path() + "/password"}, {});
   ASSERT_TRUE(loaded.ok()) << loaded.error().message;
   EXPECT_EQ(loaded->config.loki_password, "s3cret");
-  EXPECT_EQ(loaded->config.loki_bearer_token, "t0ken");
+  auto token = LoadConfig({}, {{"SWARMWATCH_LOKI_BEARER_TOKEN_FILE", dir.path() + "/token"}});
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  EXPECT_EQ(token->config.loki_bearer_token, "t0ken");
   auto empty = LoadConfig({"--loki-password-file", dir.path() + "/empty"}, {});
   ASSERT_FALSE(empty.ok());
   EXPECT_THAT(empty.error().message, HasSubstr("--loki-password-file: " + dir.path() +
