@@ -96,7 +96,7 @@ Setting List(std::string_view key, std::string_view help) {
 template <std::vector<double> Config::*Field>
 Setting Numbers(std::string_view key, std::string_view help) {
   return Setting{key, help, true,
-                 [](Config& c, std::vector<std::string> v) {
+                 [](Config& c, const std::vector<std::string>& v) {
                    std::vector<double> numbers;
                    for (const std::string& item : v) {
                      double number = 0;
