@@ -22,6 +22,7 @@ timeout is killed, its overlay disk (the image itself stays pristine) and share 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shlex
@@ -41,6 +42,13 @@ GUEST_AGENT_PORT = 9480
 # The loopback of this machine, seen from the guest (QEMU's user network).
 OUTER_HOST = "10.0.2.2"
 GLIBC = ("libc.so", "libm.so", "ld-linux", "libpthread.so", "libdl.so", "librt.so", "libresolv.so")
+
+
+def _die_with_parent() -> None:
+    """In the QEMU child before exec: killed when the test process dies, even by SIGKILL (a
+    ctest timeout), rather than left running an emulated CPU through the rest of the suite."""
+    os.setsid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def missing() -> str | None:
@@ -136,7 +144,7 @@ class V2Guest:
         start = time.monotonic()
         with open(self.dir / "qemu.log", "w") as qemu_log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=qemu_log, start_new_session=True)
+                                         stderr=qemu_log, preexec_fn=_die_with_parent)
 
         def docker_answers() -> bool:
             if self.proc.poll() is not None:
