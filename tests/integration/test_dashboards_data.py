@@ -158,63 +158,105 @@ class Traffic(threading.Thread):
 
 
 class DashboardsOnRealDataTest(unittest.TestCase):
+    """On this machine's engine, with the agent as a host process. test_v2_host.py runs the same
+    on the cgroup v2 guest by overriding the hooks below (where the engine is, how files reach its
+    bind mounts, where the agent runs, how the proxy is reached)."""
+
+    docker_host: str | None = None  # this machine's engine
+    setup_timeout = 120  # for the services to answer and each figure to show in Prometheus
+
     @classmethod
-    def setUpClass(cls):
-        started = time.monotonic()
+    def d(cls, *args: str, check: bool = True) -> str:
+        return h.docker(*args, host=cls.docker_host, check=check)
+
+    @classmethod
+    def prepare_engine(cls) -> None:
+        """A Swarm manager with the web and proxy images."""
         h.ensure_engine()
         h.ensure_swarm_manager(cls)
         build = subprocess.run([str(h.REPO / "stack/images/build"), "web", "proxy"],
                                capture_output=True, text=True, timeout=1200)
         if build.returncode != 0:
             raise AssertionError(f"stack/images/build web proxy failed:\n{build.stderr[-4000:]}")
-        print(f"stack/images/build web proxy: {time.monotonic() - started:.0f}s", flush=True)
+
+    @classmethod
+    def engine_dir(cls, name: str) -> tuple[Path, str]:
+        """A directory this process writes and the engine bind-mounts: (here, as the engine sees it)."""
+        path = cls.tmp / name
+        path.mkdir()
+        return path, str(path)
+
+    @classmethod
+    def block_io_dir(cls) -> str:
+        """A directory on a block device of the engine's host, for the worker's O_DIRECT I/O."""
+        return cls.engine_dir("io")[1]
+
+    @classmethod
+    def probe_block_io(cls, directory: str) -> str | None:
+        return h.block_io_uncounted(directory)
+
+    @classmethod
+    def start_agent(cls, receiver: h.LokiReceiver):
+        agent = h.Agent(*h.shipping_args(receiver, cls.tmp / "positions.json",
+                                         "--start-position", "end", "--access-log-routes", ROUTES))
+        cls.addClassCleanup(agent.kill)
+        return agent, f"127.0.0.1:{agent.port}"
+
+    @classmethod
+    def proxy_port(cls) -> tuple[int, str]:
+        """(the port the proxy service publishes, the URL this process reaches it at)."""
+        port = h.free_port()
+        return port, f"http://127.0.0.1:{port}"
+
+    @classmethod
+    def setUpClass(cls):
+        started = time.monotonic()
         cls.tmp = Path(tempfile.mkdtemp(prefix="swdash-"))
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
-        cls.node = json.loads(h.docker("info", "--format", "{{json .Name}}"))
+        cls.prepare_engine()
+        print(f"engine and images ready: {time.monotonic() - started:.0f}s", flush=True)
+        cls.node = json.loads(cls.d("info", "--format", "{{json .Name}}"))
 
         cls.receiver = h.LokiReceiver()
         cls.addClassCleanup(cls.receiver.stop)
-        cls.agent = h.Agent(*h.shipping_args(cls.receiver, cls.tmp / "positions.json",
-                                             "--start-position", "end",
-                                             "--access-log-routes", ROUTES))
-        cls.addClassCleanup(cls.agent.kill)
-        cls.agent.wait_ready(60)
-        cls.prometheus = DashboardPrometheus(f"127.0.0.1:{cls.agent.port}", cls.node)
+        cls.agent, target = cls.start_agent(cls.receiver)
+        cls.agent.wait_ready(180)
+        cls.prometheus = DashboardPrometheus(target, cls.node)
         cls.addClassCleanup(cls.prometheus.close)
 
         # The services, as `docker stack deploy` would label them.
         cls.addClassCleanup(cls.remove_services)
         stack = ["--label", f"com.docker.stack.namespace={STACK}",
                  "--container-label", f"com.docker.stack.namespace={STACK}"]
-        h.docker("network", "create", "--driver", "overlay", "--attachable",
-                 "--label", f"com.docker.stack.namespace={STACK}", NETWORK)
-        site = cls.tmp / "site"
-        site.mkdir()
+        cls.d("network", "create", "--driver", "overlay", "--attachable",
+              "--label", f"com.docker.stack.namespace={STACK}", NETWORK)
+        site, site_seen = cls.engine_dir("site")
         for name, text in PAGES.items():
             (site / name).write_text(text)
+            (site / name).chmod(0o644)
         site.chmod(0o755)
-        conf = cls.tmp / "proxy.conf"
-        conf.write_text(NGINX_CONF)
-        conf.chmod(0o644)
+        conf_dir, conf_seen = cls.engine_dir("proxy")
+        (conf_dir / "default.conf").write_text(NGINX_CONF)
+        (conf_dir / "default.conf").chmod(0o644)
+        conf_dir.chmod(0o755)
         cls.tmp.chmod(0o755)
-        port = h.free_port()
-        io = cls.tmp / "io"
-        io.mkdir()
+        port, base = cls.proxy_port()
+        io = cls.block_io_dir()
         # Where the kernel counts no block I/O per cgroup, the block I/O panels cannot have data.
-        cls.block_io_uncounted = h.block_io_uncounted(io)
-        h.docker("service", "create", "--detach", "--name", BUSY, *stack,
-                 "--limit-cpu", "0.2", "--limit-memory", "64m",
-                 "--mount", f"type=bind,source={io},target=/data", h.IMAGE, "sh", "-c", BUSY_SCRIPT)
-        h.docker("service", "create", "--detach", "--name", WEB, *stack, "--network", NETWORK,
-                 "--endpoint-mode", "dnsrr", "--container-label", "swarmwatch.access_log=apache",
-                 "--mount", f"type=bind,source={site},target=/var/www/html,readonly",
-                 "swarmwatch/web:local")
-        h.docker("service", "create", "--detach", "--name", PROXY, *stack, "--network", NETWORK,
-                 "--endpoint-mode", "dnsrr", "--container-label", "swarmwatch.access_log=nginx",
-                 "--publish", f"mode=host,target=80,published={port}",
-                 "--mount", f"type=bind,source={conf},target=/etc/nginx/conf.d/default.conf,readonly",
-                 "swarmwatch/proxy:local")
-        base = f"http://127.0.0.1:{port}"
+        cls.block_io_uncounted = cls.probe_block_io(io)
+        cls.d("service", "create", "--detach", "--name", BUSY, *stack,
+              "--limit-cpu", "0.2", "--limit-memory", "64m",
+              "--mount", f"type=bind,source={io},target=/data", h.IMAGE, "sh", "-c", BUSY_SCRIPT)
+        cls.d("service", "create", "--detach", "--name", WEB, *stack, "--network", NETWORK,
+              "--endpoint-mode", "dnsrr", "--container-label", "swarmwatch.access_log=apache",
+              "--mount", f"type=bind,source={site_seen},target=/var/www/html,readonly",
+              "swarmwatch/web:local")
+        cls.d("service", "create", "--detach", "--name", PROXY, *stack, "--network", NETWORK,
+              "--endpoint-mode", "dnsrr", "--container-label", "swarmwatch.access_log=nginx",
+              "--publish", f"mode=host,target=80,published={port}",
+              "--mount", f"type=bind,source={conf_seen}/default.conf,target=/etc/nginx/conf.d/default.conf,"
+                         "readonly",
+              "swarmwatch/proxy:local")
 
         def answers() -> bool:
             try:
@@ -223,9 +265,9 @@ class DashboardsOnRealDataTest(unittest.TestCase):
             except (OSError, urllib.error.HTTPError):
                 return False
         try:
-            h.wait_until(answers, 120, interval=1, what="Apache behind nginx (Swarm services)")
+            h.wait_until(answers, cls.setup_timeout, interval=1, what="Apache behind nginx (Swarm services)")
         except AssertionError as e:
-            ps = h.docker("service", "ps", "--no-trunc", WEB, PROXY, check=False)
+            ps = cls.d("service", "ps", "--no-trunc", WEB, PROXY, check=False)
             raise AssertionError(f"{e}\n{ps}") from None
         cls.traffic = Traffic(base)
         cls.traffic.start()
@@ -248,7 +290,7 @@ class DashboardsOnRealDataTest(unittest.TestCase):
                 f'sum(rate(http_requests_total{{stack="{STACK}", code="500"}}[10s])) > 0',
         }
         for what, expr in checks.items():
-            h.wait_until(lambda: p.instant(expr), 120, interval=1, what=what)
+            h.wait_until(lambda: p.instant(expr), cls.setup_timeout, interval=1, what=what)
         # The longest window a panel uses at step granularity is $__rate_interval: let it fill.
         time.sleep(25)
         cls.scrape = cls.agent.scrape()
@@ -258,13 +300,13 @@ class DashboardsOnRealDataTest(unittest.TestCase):
     @classmethod
     def remove_services(cls) -> None:
         for s in (PROXY, WEB, BUSY):
-            h.docker("service", "rm", s, check=False)
+            cls.d("service", "rm", s, check=False)
         try:
-            h.wait_until(lambda: not h.docker("ps", "-aq", "--filter",
+            h.wait_until(lambda: not cls.d("ps", "-aq", "--filter",
                                               f"label=com.docker.stack.namespace={STACK}", check=False),
                          60, what="the test's task containers to go away")
         finally:
-            h.docker("network", "rm", NETWORK, check=False)
+            cls.d("network", "rm", NETWORK, check=False)
 
     # ----------------------------------------------------------------------------------------
 

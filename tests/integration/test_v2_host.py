@@ -15,10 +15,13 @@ times inside are never compared with times outside.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import unittest
+from pathlib import Path
 
 import harness as h
+import test_dashboards_data as dashboards
 import v2guest
 from harness import MiB
 
@@ -28,17 +31,25 @@ def scope(container: h.Container) -> str:
     return f"/system.slice/docker-{container.id}.scope"
 
 
+GUEST: v2guest.V2Guest | None = None
+
+
+def setUpModule():
+    global GUEST
+    why = v2guest.missing()
+    if why:
+        raise unittest.SkipTest(f"no cgroup v2 guest: {why}")
+    GUEST = v2guest.V2Guest()
+    unittest.addModuleCleanup(GUEST.close)
+    GUEST.__enter__()
+    print(f"\nv2guest: image {GUEST.timings['image_s']:.0f}s, boot {GUEST.timings['boot_s']:.0f}s",
+          flush=True)
+
+
 class V2HostTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        why = v2guest.missing()
-        if why:
-            raise unittest.SkipTest(f"no cgroup v2 guest: {why}")
-        cls.guest = v2guest.V2Guest()
-        cls.guest.__enter__()
-        cls.addClassCleanup(cls.guest.close)
-        print(f"\nv2guest: image {cls.guest.timings['image_s']:.0f}s, boot "
-              f"{cls.guest.timings['boot_s']:.0f}s", flush=True)
+        cls.guest = GUEST
         cls.docker = h.Docker(cls.guest.docker_host)
         cls.addClassCleanup(cls.docker.close)
         # The real Loki runs here; the guest reaches this machine's loopback at 10.0.2.2.
@@ -294,6 +305,79 @@ class V2HostTest(unittest.TestCase):
         got = h.wait_until(lambda: counts(self.agent.scrape()), 120, interval=2,
                            what=f"http_requests_total of {c.name}")
         self.assertEqual(got, {("GET", "200"): 7, ("POST", "302"): 3, ("GET", "404"): 2})
+
+
+class DashboardsOnV2HostTest(dashboards.DashboardsOnRealDataTest):
+    """test_dashboards_data.py's checks with the engine, the agent and the services in the guest:
+    every dashboard query returns data there as here, with the same expected-empty list (block
+    I/O aside, which the guest's kernel counts and this machine's may not)."""
+
+    setup_timeout = 600  # emulated CPUs: Apache, PHP and nginx start slowly
+
+    @classmethod
+    def prepare_engine(cls) -> None:
+        cls.docker_host = GUEST.docker_host
+        if cls.d("info", "--format", "{{.Swarm.LocalNodeState}}") != "active":
+            cls.d("swarm", "init", "--advertise-addr", "127.0.0.1")
+        build = subprocess.run([str(h.REPO / "stack/images/build"), "web", "proxy"],
+                               capture_output=True, text=True, timeout=1200)
+        if build.returncode != 0:
+            raise AssertionError(f"stack/images/build web proxy failed:\n{build.stderr[-4000:]}")
+        # The images built here, into the guest's engine (~400 MB, a few minutes under emulation).
+        started = time.monotonic()
+        save = subprocess.Popen([h.DOCKER, "save", "swarmwatch/web:local", "swarmwatch/proxy:local"],
+                                stdout=subprocess.PIPE)
+        load = subprocess.run([h.DOCKER, "-H", GUEST.docker_host, "load"], stdin=save.stdout,
+                              capture_output=True, text=True, timeout=1200)
+        save.stdout.close()
+        save.wait(60)
+        if save.returncode != 0 or load.returncode != 0:
+            raise AssertionError(f"docker save | docker load into the guest failed: {load.stderr[-2000:]}")
+        print(f"v2guest: web and proxy images loaded in {time.monotonic() - started:.0f}s", flush=True)
+
+    @classmethod
+    def engine_dir(cls, name: str) -> tuple[Path, str]:
+        path = GUEST.share / dashboards.STACK / name
+        path.mkdir(parents=True)
+        return path, f"/mnt/share/{dashboards.STACK}/{name}"
+
+    @classmethod
+    def block_io_dir(cls) -> str:
+        # On the guest's disk: the share is 9p, no block device.
+        directory = f"/var/tmp/{dashboards.STACK}-io"
+        GUEST.ssh(f"mkdir -p {directory}")
+        return directory
+
+    @classmethod
+    def probe_block_io(cls, directory: str) -> str | None:
+        d = h.Docker(GUEST.docker_host)
+        try:
+            c = d.run("blkio-probe", "-v", f"{directory}:/probe", cmd=[
+                "sh", "-c", "dd if=/dev/zero of=/probe/blob bs=64k count=16 oflag=direct; exec sleep 600"])
+
+            def written() -> bool:
+                stat = GUEST.read(f"/sys/fs/cgroup{scope(c)}/io.stat")
+                return any(int(f.split("=")[1]) > 0 for f in stat.split() if f.startswith("wbytes="))
+            try:
+                h.wait_until(written, 60, interval=2, what="io.stat of a container writing with O_DIRECT")
+                return None
+            except AssertionError as e:
+                return f"the guest's kernel counted no block I/O for the worker's directory: {e}"
+        finally:
+            d.close()
+
+    @classmethod
+    def start_agent(cls, receiver: h.LokiReceiver):
+        agent = GUEST.start_agent(
+            "--loki-url", receiver.push_url.replace("127.0.0.1", v2guest.OUTER_HOST),
+            "--positions-file", "/var/lib/swarmwatch/dashboards-positions.json",
+            "--start-position", "end", "--access-log-routes", dashboards.ROUTES)
+        cls.addClassCleanup(agent.kill)
+        return agent, f"127.0.0.1:{GUEST.agent_port}"
+
+    @classmethod
+    def proxy_port(cls) -> tuple[int, str]:
+        return v2guest.GUEST_WEB_PORT, f"http://127.0.0.1:{GUEST.web_port}"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ LD_LIBRARY_PATH: the binary under test is the one built on this machine, not one
 the guest (that would take the emulated CPU ~half an hour).
 
 Ports: QEMU forwards ephemeral ports of this machine's loopback to the guest's ssh (22), agent
-(9480) and dockerd (2375). From the guest, this machine's loopback is 10.0.2.2 (a Loki or a
+(9480), dockerd (2375) and 8080 (for a service a test publishes). From the guest, this machine's loopback is 10.0.2.2 (a Loki or a
 receiver listening on 127.0.0.1 here is reached there).
 
 Everything is bounded in time and undone on failure: a guest that does not answer within its
@@ -39,6 +39,7 @@ import harness as h
 STATE_DIR = Path(os.environ.get("SWARMWATCH_V2GUEST_DIR", "/var/cache/swarmwatch-v2guest"))
 BUILD_IMAGE = h.REPO / "tests" / "v2guest" / "build-image"
 GUEST_AGENT_PORT = 9480
+GUEST_WEB_PORT = 8080  # for a service the tests publish there
 # The loopback of this machine, seen from the guest (QEMU's user network).
 OUTER_HOST = "10.0.2.2"
 GLIBC = ("libc.so", "libm.so", "ld-linux", "libpthread.so", "libdl.so", "librt.so", "libresolv.so")
@@ -79,7 +80,7 @@ class V2Guest:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-v2guest-"))
         self.share = self.dir / "share"
         self.share.mkdir()
-        self.ssh_port, self.agent_port, self.docker_port = (h.free_port() for _ in range(3))
+        self.ssh_port, self.agent_port, self.docker_port, self.web_port = (h.free_port() for _ in range(4))
         self.proc: subprocess.Popen | None = None
         self.console = self.dir / "console.log"
         self.timings: dict[str, float] = {}
@@ -129,7 +130,8 @@ class V2Guest:
                         str(STATE_DIR / "rootfs.img"), str(overlay)], check=True, timeout=60)
         forwards = (f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
                     f"hostfwd=tcp:127.0.0.1:{self.agent_port}-:{GUEST_AGENT_PORT},"
-                    f"hostfwd=tcp:127.0.0.1:{self.docker_port}-:2375")
+                    f"hostfwd=tcp:127.0.0.1:{self.docker_port}-:2375,"
+                    f"hostfwd=tcp:127.0.0.1:{self.web_port}-:{GUEST_WEB_PORT}")
         accel = "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg,thread=multi"
         argv = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel,
                 "-smp", str(self.cpus), "-m", str(self.memory_mib),
