@@ -8,7 +8,10 @@ cgroup files (read through ssh), plus what only v2 has: the host's memory from /
 (the root cgroup has no memory.current), memory.peak, io.stat's per-device bytes, memory.events'
 OOM kills.
 
-Emulated CPUs are slow (a `docker run` takes ~10 s): one guest boots for the whole class, and
+Then test_dashboards_data.py's checks run there too (DashboardsOnV2HostTest): every dashboard
+query against a Prometheus here scraping the agent in the guest.
+
+Emulated CPUs are slow (a `docker run` takes ~10 s): one guest boots for the whole module, and
 times inside are never compared with times outside.
 """
 
