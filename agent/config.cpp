@@ -414,6 +414,17 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(
         fmt::format("{}: \"{}\" must be auto, 1 or 2", named("cgroup_version"), c.cgroup_version));
   }
+  // The basic auth settings given, by the names they were given under.
+  const auto basic_auth_settings = [&c, &named] {
+    std::vector<std::string> set;
+    for (const auto& [key, value] : {std::pair{"loki_username", &c.loki_username},
+                                     std::pair{"loki_password", &c.loki_password},
+                                     std::pair{"loki_password_file", &c.loki_password_file}}) {
+      if (!value->empty())
+        set.push_back(named(key));
+    }
+    return set;
+  };
   if (!c.loki_url.empty()) {
     // The status page and the logs show the URL: never its password, not even in an error.
     const std::string shown = RedactUrl(c.loki_url);
@@ -427,13 +438,7 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
           fmt::format("{}: \"{}\": {}", named("loki_url"), shown, userinfo.error().message));
     } else if (userinfo->present) {
       // One source of credentials: the URL's user was silently dropped for loki_password's.
-      std::vector<std::string> also;
-      for (const auto& [key, value] : {std::pair{"loki_username", &c.loki_username},
-                                       std::pair{"loki_password", &c.loki_password},
-                                       std::pair{"loki_password_file", &c.loki_password_file}}) {
-        if (!value->empty())
-          also.push_back(named(key));
-      }
+      const std::vector<std::string> also = basic_auth_settings();
       if (!also.empty()) {
         problems.push_back(fmt::format(
             "{}: \"{}\" holds a user and password, and {} {} set too: give the credentials in "
@@ -449,13 +454,7 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
                                    named("loki_password"), named("loki_password_file")));
   }
   if (!c.loki_bearer_token_file.empty()) {
-    std::vector<std::string> basic;
-    for (const auto& [key, value] : {std::pair{"loki_username", &c.loki_username},
-                                     std::pair{"loki_password", &c.loki_password},
-                                     std::pair{"loki_password_file", &c.loki_password_file}}) {
-      if (!value->empty())
-        basic.push_back(named(key));
-    }
+    std::vector<std::string> basic = basic_auth_settings();
     if (auto userinfo = SplitUrlUserinfo(c.loki_url); userinfo.ok() && userinfo->present)
       basic.push_back(named("loki_url") + "'s user and password");
     if (!basic.empty()) {
