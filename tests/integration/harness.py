@@ -493,16 +493,19 @@ class Agent:
 
     LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 
-    def __init__(self, *args: str, env: dict | None = None, start_timeout: float = 30):
+    def __init__(self, *args: str, env: dict | None = None, start_timeout: float = 30,
+                 argv: list[str] | None = None):
+        """`argv`: a command that runs the agent some other way (in a VM through ssh, say), whose
+        stderr is the agent's; else the built agent with `args`."""
         # The agent reads SWARMWATCH_* from its environment: pass only what the test means to.
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("SWARMWATCH_")}
         child_env.update(env or {})
-        self.argv = [agent_binary(), "--listen-address", "127.0.0.1:0", *args]
+        self.argv = argv or [agent_binary(), "--listen-address", "127.0.0.1:0", *args]
         self.stderr_lines: list[str] = []
         self._port_seen = threading.Event()
         self.port: int | None = None
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=child_env)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True, env=child_env)
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._reader.start()
         if not self._port_seen.wait(start_timeout) or self.port is None:
@@ -556,7 +559,7 @@ class Agent:
     def stop(self, timeout: float = 10) -> int:
         """SIGTERM, then the exit status (AssertionError if it does not exit within `timeout`)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -564,6 +567,9 @@ class Agent:
                 raise AssertionError(f"agent did not exit within {timeout}s of SIGTERM")
         self._reader.join(5)
         return self.proc.returncode
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

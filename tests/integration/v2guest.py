@@ -30,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -217,47 +216,23 @@ class GuestAgent(h.Agent):
         self.guest = guest
         command = " ".join(shlex.quote(a) for a in
                            [wrapper, "--listen-address", f"0.0.0.0:{GUEST_AGENT_PORT}", *args])
-        self.argv = guest.ssh_argv(f"exec {command}")
-        self.stderr_lines = []
-        self._port_seen = threading.Event()
-        self.port = None
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
-        if not self._port_seen.wait(start_timeout) or self.port is None:
-            self.kill()
-            raise AssertionError(f"the agent in the guest did not log 'listening on' within "
-                                 f"{start_timeout}s; stderr:\n{self.log()}")
+        super().__init__(start_timeout=start_timeout, argv=guest.ssh_argv(f"exec {command}"))
 
     @property
     def url(self) -> str:
         return self.guest.agent_url
 
-    @property
-    def guest_pid(self) -> int:
-        return int(self.guest.ssh("pgrep -x swarmwatch").split()[0])
+    def signal(self, sig: int) -> None:
+        """To the agent in the guest, not to the ssh session."""
+        self.guest.ssh(f"pkill -{int(sig)} -x swarmwatch", check=False, timeout=30)
 
     def kill9(self) -> None:
-        """kill -9 of the agent in the guest (not of the ssh session)."""
-        self.guest.ssh("pkill -9 -x swarmwatch", check=False)
+        self.signal(signal.SIGKILL)
         self.proc.wait(30)
-
-    def stop(self, timeout: float = 10) -> int:
-        self.guest.ssh("pkill -TERM -x swarmwatch", check=False)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"the agent in the guest did not exit within {timeout}s of SIGTERM")
-        self._reader.join(5)
-        return self.proc.returncode
 
     def kill(self) -> None:
         try:
-            self.guest.ssh("pkill -9 -x swarmwatch", check=False, timeout=30)
+            self.signal(signal.SIGKILL)
         except subprocess.TimeoutExpired:
             pass
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+        super().kill()
