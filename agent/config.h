@@ -69,7 +69,7 @@ struct Config {
 };
 
 // What the agent was asked to do besides running.
-enum class ConfigAction { kRun, kHelp, kVersion };
+enum class ConfigAction { kRun, kHelp, kVersion, kHealthcheck };
 
 struct LoadedConfig {
   Config config;

@@ -1,6 +1,7 @@
 // swarmwatch: container metrics of one Docker Swarm node for Prometheus.
 #include <malloc.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
@@ -9,6 +10,7 @@
 #include "agent/build_info.h"
 #include "agent/config.h"
 #include "agent/daemon/agent.h"
+#include "agent/healthcheck.h"
 #include "agent/log.h"
 #include "agent/open_file_limit.h"
 
@@ -41,6 +43,15 @@ int main(int argc, char** argv) {
     case ConfigAction::kVersion:
       std::printf("swarmwatch %s\n", std::string(Version()).c_str());
       return 0;
+    case ConfigAction::kHealthcheck: {
+      const Status health = CheckHealth(
+          HealthzUrl(*ParseListenAddress(loaded->config.listen_address)), std::chrono::seconds(5));
+      if (!health.ok()) {
+        std::fprintf(stderr, "swarmwatch healthcheck: %s\n", health.message().c_str());
+        return 1;
+      }
+      return 0;
+    }
     case ConfigAction::kRun:
       break;
   }

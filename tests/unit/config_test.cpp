@@ -139,6 +139,21 @@ TEST(Config, HelpAndVersionAreActions) {
   EXPECT_EQ(version->action, ConfigAction::kVersion);
 }
 
+TEST(Config, HealthcheckIsAnActionTakingTheSameSettings) {
+  auto check = LoadConfig({"healthcheck", "--listen-address", "127.0.0.1:9555"},
+                          {{"SWARMWATCH_LOG_LEVEL", "debug"}});
+  ASSERT_TRUE(check.ok()) << check.error().message;
+  EXPECT_EQ(check->action, ConfigAction::kHealthcheck);
+  EXPECT_EQ(check->config.listen_address, "127.0.0.1:9555");
+  auto from_env = LoadConfig({"healthcheck"}, {{"SWARMWATCH_LISTEN_ADDRESS", ":9666"}});
+  ASSERT_TRUE(from_env.ok()) << from_env.error().message;
+  EXPECT_EQ(from_env->config.listen_address, ":9666");
+  auto run = LoadConfig({}, {});
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(run->action, ConfigAction::kRun);
+  EXPECT_FALSE(LoadConfig({"healthcheck", "--no-such-flag"}, {}).ok());
+}
+
 TEST(ListenAddress, Parses) {
   auto any = ParseListenAddress(":9480");
   ASSERT_TRUE(any.ok());
