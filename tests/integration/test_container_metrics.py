@@ -30,6 +30,8 @@ class ContainerMetricsTest(unittest.TestCase):
     slow = 1
     # The part of its --cpus quota a busy process surely gets: a busy 2-core machine may starve it.
     cpu_floor = 0.5
+    # How far past its quota it may run: the CFS bandwidth timer that throttles it fires late.
+    cpu_overrun = 0.1
     # The block device the containers' root file systems are on, by the name the agent must give
     # it, where the test knows it.
     disk_device: str | None = None
@@ -95,7 +97,8 @@ class ContainerMetricsTest(unittest.TestCase):
         # Upper bound is firm (the quota); lower bound allows a busy machine to starve it.
         self.assertGreaterEqual(used, self.cpu_floor * expected,
                                 f"cpu usage rose by {used:.3f}s, expected ~{expected}s")
-        self.assertLessEqual(used, 1.1 * expected, f"cpu usage rose by {used:.3f}s, quota allows {expected}s")
+        self.assertLessEqual(used, (1 + self.cpu_overrun) * expected,
+                             f"cpu usage rose by {used:.3f}s, quota allows {expected}s")
 
         # The agent's figures are the kernel's, from the file it reads (v2 or a hybrid host's
         # unified cpu.stat in us, else cpuacct.usage in ns; the latter is tested on its own below).
