@@ -375,14 +375,6 @@ def read_cgroup(controller: str, cgroup: str, filename: str) -> str:
     return LOCAL.read_cgroup(controller, cgroup, filename)
 
 
-def block_io_bytes(cgroup: str) -> tuple[int, int]:
-    return LOCAL.block_io_bytes(cgroup)
-
-
-def block_io_blindness() -> str:
-    return LOCAL.block_io_blindness()
-
-
 def block_io_uncounted(directory: str | Path, timeout: float = 10) -> str | None:
     """Why block I/O to `directory` would not show in a container's cgroup, or None if it does:
     a container writes and reads 1 MiB there with O_DIRECT (charged to the writer's cgroup on v1
@@ -397,19 +389,15 @@ def block_io_uncounted(directory: str | Path, timeout: float = 10) -> str | None
         cgroup = f"/docker/{cid}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            read, written = block_io_bytes(cgroup)
+            read, written = LOCAL.block_io_bytes(cgroup)
             if read > 0 and written > 0:
                 return None
             time.sleep(0.25)
         return (f"the kernel charged no block I/O to a container's cgroup after 1 MiB of O_DIRECT "
                 f"writes and reads to {directory} (read {read}, written {written} bytes): "
-                + block_io_blindness())
+                + LOCAL.block_io_blindness())
     finally:
         docker("rm", "-f", "-v", name, check=False)
-
-
-def unified_cpu_time(cgroup: str) -> dict[str, float] | None:
-    return LOCAL.unified_cpu_time(cgroup)
 
 
 def read_pressure(cgroup: str, resource: str) -> dict[str, float] | None:
