@@ -127,6 +127,23 @@ def ensure_swarm_manager(test_class) -> None:
     test_class.addClassCleanup(leave_if_ours)
 
 
+class SwarmEngineTest(unittest.TestCase):
+    """A test class whose services run on one Swarm manager: this machine's engine, unless a
+    subclass (test_v2_host.py's, on a cgroup v2 guest) names another in these hooks."""
+
+    docker_host: str | None = None  # this machine's engine
+
+    @classmethod
+    def d(cls, *args: str, check: bool = True) -> str:
+        return docker(*args, host=cls.docker_host, check=check)
+
+    @classmethod
+    def prepare_engine(cls) -> None:
+        """The engine, a Swarm manager (left again at the class's clean-up if it was not one)."""
+        ensure_engine()
+        ensure_swarm_manager(cls)
+
+
 def unique(kind: str) -> str:
     return f"{RUN_TOKEN}-{kind}-{secrets.token_hex(2)}"
 
@@ -134,8 +151,11 @@ def unique(kind: str) -> str:
 class Docker:
     """Creates containers, networks and services with unique names and removes them all on close()."""
 
-    def __init__(self, host: str | None = None):
+    def __init__(self, host: str | None = None, cgroup_id: str = "/docker/{id}"):
+        """`cgroup_id`: where the engine puts a container's cgroup, as the agent labels it (`id`):
+        Docker's cgroupfs driver's path, or the systemd driver's /system.slice/docker-{id}.scope."""
         self.host = host
+        self.cgroup_id = cgroup_id
         self._containers: list[str] = []
         self._networks: list[str] = []
         self._services: list[str] = []
@@ -192,7 +212,7 @@ class Container:
     @property
     def cgroup_id(self) -> str:
         """The `id` label the agent gives the container: its cgroup path."""
-        return f"/docker/{self.id}"
+        return self.docker.cgroup_id.format(id=self.id)
 
     def exec(self, *cmd: str, timeout: float = 120) -> str:
         return self.docker("exec", self.name, *cmd, timeout=timeout)
@@ -221,43 +241,138 @@ def parse_docker_time(s: str) -> float:
 # cgroup files (ground truth the agent's numbers are compared with)
 
 
+class Host:
+    """The machine an engine runs on, whose kernel files the agent's figures are compared with:
+    this one (files read here), or a guest's (v2guest.V2Guest reads them through ssh). Every
+    reading goes through read_text, so one set of tests serves both."""
+
+    def __init__(self, cgroup_root: Path = CGROUP_ROOT):
+        self.cgroup_root = cgroup_root
+        self._version: int | None = None
+
+    def read_text(self, path: str | Path) -> str:
+        """A file of that machine; OSError if it has none."""
+        return Path(path).read_text()
+
+    def cpu_count(self) -> int:
+        return os.cpu_count()
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        """A process of that machine, by its pid there."""
+        os.kill(pid, sig)
+
+    def cgroup_version(self) -> int:
+        if self._version is None:
+            try:
+                self.read_text(self.cgroup_root / "cgroup.controllers")
+                self._version = 2
+            except OSError:
+                self._version = 1
+        return self._version
+
+    def read_cgroup(self, controller: str, cgroup: str, filename: str) -> str:
+        base = self.cgroup_root if self.cgroup_version() == 2 else self.cgroup_root / controller
+        return self.read_text(base / cgroup.lstrip("/") / filename)
+
+    def keyed(self, controller: str, cgroup: str, filename: str) -> dict[str, int]:
+        """A flat keyed file ("key value" lines: memory.events, memory.oom_control, cpu.stat)."""
+        return {k: int(v) for k, v in (line.split()[:2] for line in
+                                       self.read_cgroup(controller, cgroup, filename).splitlines())}
+
+    # The same figure under each version's file name (cAdvisor's mapping, which the agent follows).
+    def memory_usage(self, cgroup: str) -> int:
+        name = "memory.current" if self.cgroup_version() == 2 else "memory.usage_in_bytes"
+        return int(self.read_cgroup("memory", cgroup, name))
+
+    def memory_peak(self, cgroup: str) -> int:
+        name = "memory.peak" if self.cgroup_version() == 2 else "memory.max_usage_in_bytes"
+        return int(self.read_cgroup("memory", cgroup, name))
+
+    def memory_failcnt(self, cgroup: str) -> int:
+        """v1's failed charges; on v2 the times the limit was hit (memory.events `max`)."""
+        if self.cgroup_version() == 2:
+            return self.keyed("memory", cgroup, "memory.events")["max"]
+        return int(self.read_cgroup("memory", cgroup, "memory.failcnt"))
+
+    def oom_kills(self, cgroup: str) -> int:
+        name = "memory.events" if self.cgroup_version() == 2 else "memory.oom_control"
+        return self.keyed("memory", cgroup, name)["oom_kill"]
+
+    def block_io_bytes(self, cgroup: str) -> tuple[int, int]:
+        """(read, written) bytes the kernel charged to `cgroup`'s block I/O: io.stat on v2,
+        blkio.throttle.io_service_bytes on v1 (0, 0 where the file is missing)."""
+        read = written = 0
+        try:
+            if self.cgroup_version() == 2:
+                for line in self.read_cgroup("io", cgroup, "io.stat").splitlines():
+                    fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
+                    read += int(fields.get("rbytes", 0))
+                    written += int(fields.get("wbytes", 0))
+            else:
+                for line in self.read_cgroup("blkio", cgroup, "blkio.throttle.io_service_bytes").splitlines():
+                    parts = line.split()
+                    if len(parts) == 3 and parts[1] == "Read":
+                        read += int(parts[2])
+                    elif len(parts) == 3 and parts[1] == "Write":
+                        written += int(parts[2])
+        except OSError:
+            pass
+        return read, written
+
+    def block_io_blindness(self) -> str:
+        """Why a cgroup's block I/O counters did not move: the kernel counts none per cgroup (the
+        root cgroup's counters read 0 too, as on some v1 kernels), or the I/O reached no block
+        device."""
+        if self.block_io_bytes("/") == (0, 0):
+            return "this kernel counts no block I/O per cgroup (the root cgroup's counters read 0 too)"
+        return "the I/O reached no block device (e.g. overlay or a bind mount over tmpfs)"
+
+    def unified_cpu_time(self, cgroup: str) -> dict[str, float] | None:
+        """A hybrid (v1) host's unified cpu.stat of `cgroup` in seconds ({'usage', 'user',
+        'system'}), where it holds the cgroup's CPU time: the agent's source then, not
+        cpuacct.usage (the two are separate kernel counters and drift apart by a millisecond or
+        so). None on v2 and where the unified cgroup has no time (the same test as the agent's
+        reader)."""
+        if self.cgroup_version() == 2:
+            return None
+        try:
+            text = self.read_text(self.cgroup_root / "unified" / cgroup.lstrip("/") / "cpu.stat")
+            stat = dict(line.split() for line in text.splitlines() if line.strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            usage, user, system = (int(stat[k]) for k in ("usage_usec", "user_usec", "system_usec"))
+        except (KeyError, ValueError):
+            return None
+        if usage <= 0:
+            return None
+        return {"usage": usage / 1e6, "user": user / 1e6, "system": system / 1e6}
+
+    def read_pressure(self, cgroup: str, resource: str) -> dict[str, float] | None:
+        """{'some': seconds, 'full': seconds} from <resource>.pressure, or None if the kernel has
+        none (a hybrid host has them in its `unified` hierarchy)."""
+        for base in (self.cgroup_root / "unified", self.cgroup_root):
+            try:
+                text = self.read_text(base / cgroup.lstrip("/") / f"{resource}.pressure")
+            except OSError:
+                continue
+            out = {}
+            for line in text.splitlines():
+                kind, *fields = line.split()
+                out[kind] = int(dict(x.split("=") for x in fields)["total"]) / 1e6
+            return out
+        return None
+
+
+LOCAL = Host()  # this machine: the host engine's containers
+
+
 def cgroup_version() -> int:
-    return 2 if (CGROUP_ROOT / "cgroup.controllers").exists() else 1
+    return LOCAL.cgroup_version()
 
 
 def read_cgroup(controller: str, cgroup: str, filename: str) -> str:
-    base = CGROUP_ROOT if cgroup_version() == 2 else CGROUP_ROOT / controller
-    return (base / cgroup.lstrip("/") / filename).read_text()
-
-
-def block_io_bytes(cgroup: str) -> tuple[int, int]:
-    """(read, written) bytes the kernel charged to `cgroup`'s block I/O: io.stat on v2,
-    blkio.throttle.io_service_bytes on v1 (0, 0 where the file is missing)."""
-    read = written = 0
-    try:
-        if cgroup_version() == 2:
-            for line in read_cgroup("io", cgroup, "io.stat").splitlines():
-                fields = dict(f.split("=", 1) for f in line.split()[1:] if "=" in f)
-                read += int(fields.get("rbytes", 0))
-                written += int(fields.get("wbytes", 0))
-        else:
-            for line in read_cgroup("blkio", cgroup, "blkio.throttle.io_service_bytes").splitlines():
-                parts = line.split()
-                if len(parts) == 3 and parts[1] == "Read":
-                    read += int(parts[2])
-                elif len(parts) == 3 and parts[1] == "Write":
-                    written += int(parts[2])
-    except OSError:
-        pass
-    return read, written
-
-
-def block_io_blindness() -> str:
-    """Why a cgroup's block I/O counters did not move: the kernel counts none per cgroup (the root
-    cgroup's counters read 0 too, as on some v1 kernels), or the I/O reached no block device."""
-    if block_io_bytes("/") == (0, 0):
-        return "this kernel counts no block I/O per cgroup (the root cgroup's counters read 0 too)"
-    return "the I/O reached no block device (e.g. overlay or a bind mount over tmpfs)"
+    return LOCAL.read_cgroup(controller, cgroup, filename)
 
 
 def block_io_uncounted(directory: str | Path, timeout: float = 10) -> str | None:
@@ -274,49 +389,19 @@ def block_io_uncounted(directory: str | Path, timeout: float = 10) -> str | None
         cgroup = f"/docker/{cid}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            read, written = block_io_bytes(cgroup)
+            read, written = LOCAL.block_io_bytes(cgroup)
             if read > 0 and written > 0:
                 return None
             time.sleep(0.25)
         return (f"the kernel charged no block I/O to a container's cgroup after 1 MiB of O_DIRECT "
                 f"writes and reads to {directory} (read {read}, written {written} bytes): "
-                + block_io_blindness())
+                + LOCAL.block_io_blindness())
     finally:
         docker("rm", "-f", "-v", name, check=False)
 
 
-def unified_cpu_time(cgroup: str) -> dict[str, float] | None:
-    """A hybrid (v1) host's unified cpu.stat of `cgroup` in seconds ({'usage', 'user', 'system'}),
-    where it holds the cgroup's CPU time: the agent's source then, not cpuacct.usage (the two are
-    separate kernel counters and drift apart by a millisecond or so). None on v2 and where the
-    unified cgroup has no time (the same test as the agent's reader)."""
-    if cgroup_version() == 2:
-        return None
-    f = CGROUP_ROOT / "unified" / cgroup.lstrip("/") / "cpu.stat"
-    try:
-        stat = dict(line.split() for line in f.read_text().splitlines() if line.strip())
-    except (OSError, ValueError):
-        return None
-    try:
-        usage, user, system = (int(stat[k]) for k in ("usage_usec", "user_usec", "system_usec"))
-    except (KeyError, ValueError):
-        return None
-    if usage <= 0:
-        return None
-    return {"usage": usage / 1e6, "user": user / 1e6, "system": system / 1e6}
-
-
 def read_pressure(cgroup: str, resource: str) -> dict[str, float] | None:
-    """{'some': seconds, 'full': seconds} from <resource>.pressure, or None if the kernel has none."""
-    for base in (CGROUP_ROOT / "unified", CGROUP_ROOT):
-        f = base / cgroup.lstrip("/") / f"{resource}.pressure"
-        if f.exists():
-            out = {}
-            for line in f.read_text().splitlines():
-                kind, *fields = line.split()
-                out[kind] = int(dict(x.split("=") for x in fields)["total"]) / 1e6
-            return out
-    return None
+    return LOCAL.read_pressure(cgroup, resource)
 
 
 # --------------------------------------------------------------------------------------------

@@ -157,23 +157,17 @@ class Traffic(threading.Thread):
         self.join(10)
 
 
-class DashboardsOnRealDataTest(unittest.TestCase):
+class DashboardsOnRealDataTest(h.SwarmEngineTest):
     """On this machine's engine, with the agent as a host process. test_v2_host.py runs the same
-    on the cgroup v2 guest by overriding the hooks below (where the engine is, how files reach its
-    bind mounts, where the agent runs, how the proxy is reached)."""
+    on the cgroup v2 guest by overriding the hooks below and h.SwarmEngineTest's (where the engine
+    is, how files reach its bind mounts, where the agent runs, how the proxy is reached)."""
 
-    docker_host: str | None = None  # this machine's engine
     setup_timeout = 120  # for the services to answer and each figure to show in Prometheus
-
-    @classmethod
-    def d(cls, *args: str, check: bool = True) -> str:
-        return h.docker(*args, host=cls.docker_host, check=check)
 
     @classmethod
     def prepare_engine(cls) -> None:
         """A Swarm manager with the web and proxy images."""
-        h.ensure_engine()
-        h.ensure_swarm_manager(cls)
+        super().prepare_engine()
         build = subprocess.run([str(h.REPO / "stack/images/build"), "web", "proxy"],
                                capture_output=True, text=True, timeout=1200)
         if build.returncode != 0:

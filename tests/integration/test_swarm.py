@@ -3,6 +3,9 @@ scraping the agent answers the per-service CPU query dashboards use.
 
 The engine's Swarm state is restored: if this test had to `docker swarm init`, it leaves the swarm
 again at the end, unless someone else created services on it meanwhile.
+
+test_v2_host.py runs the same on a cgroup v2 + systemd host (a QEMU guest) by overriding the hooks
+at the top of the class.
 """
 
 import json
@@ -21,14 +24,26 @@ SERVICE_LABELS = (
 )
 
 
-class SwarmTest(unittest.TestCase):
+class SwarmTest(h.SwarmEngineTest):
+    """On this machine's engine, the agent a host process."""
+
+    cgroup_id = "/docker/{id}"  # where that engine puts a container's cgroup (the `id` label)
+    slow = 1  # how many times longer than here the engine's machine takes: waits only
+
+    @classmethod
+    def start_agent(cls) -> h.Agent:
+        """The agent watching that engine, ready."""
+        agent = h.Agent("--docker-host", h.HOST_SOCKET)
+        cls.addClassCleanup(agent.kill)
+        agent.wait_ready(60)
+        return agent
+
     @classmethod
     def setUpClass(cls):
-        h.ensure_engine()
-        h.ensure_swarm_manager(cls)
-        cls.node_id = h.docker("info", "--format", "{{.Swarm.NodeID}}")
+        cls.prepare_engine()
+        cls.node_id = cls.d("info", "--format", "{{.Swarm.NodeID}}")
 
-        cls.docker = h.Docker()
+        cls.docker = h.Docker(cls.docker_host, cls.cgroup_id)
         cls.addClassCleanup(cls.docker.close)
         cls.stack = h.unique("stack")
         cls.service = cls.docker.service(
@@ -37,23 +52,28 @@ class SwarmTest(unittest.TestCase):
             h.IMAGE, "sh", "-c", "while :; do :; done")
 
         def running_tasks():
-            ids = h.docker("ps", "-q", "--no-trunc", "--filter",
-                           f"label=com.docker.swarm.service.name={cls.service}").split()
+            ids = cls.d("ps", "-q", "--no-trunc", "--filter",
+                        f"label=com.docker.swarm.service.name={cls.service}").split()
             return ids if len(ids) == REPLICAS else None
 
-        cls.task_ids = h.wait_until(running_tasks, 90, interval=1, what=f"{REPLICAS} running tasks")
-        cls.tasks = {cid: json.loads(h.docker("inspect", cid))[0] for cid in cls.task_ids}
+        cls.task_ids = h.wait_until(running_tasks, 90 * cls.slow, interval=1, what=f"{REPLICAS} running tasks")
+        cls.tasks = {cid: json.loads(cls.d("inspect", cid))[0] for cid in cls.task_ids}
 
-        cls.agent = h.Agent("--docker-host", h.HOST_SOCKET)
-        cls.addClassCleanup(cls.agent.kill)
-        cls.agent.wait_ready(60)
+        cls.agent = cls.start_agent()
+
+    def patience(self, seconds: float) -> float:
+        return seconds * self.slow
+
+    def task_cgroup(self, cid: str) -> str:
+        return self.cgroup_id.format(id=cid)
 
     def test_every_task_carries_swarm_labels(self):
-        wanted = {f"/docker/{cid}" for cid in self.task_ids}
-        scrape = self.agent.scrape_until(lambda s: wanted <= s.ids(), 30, what="all task containers in /metrics")
+        wanted = {self.task_cgroup(cid) for cid in self.task_ids}
+        scrape = self.agent.scrape_until(lambda s: wanted <= s.ids(), self.patience(30),
+                                         what="all task containers in /metrics")
         for cid, info in self.tasks.items():
             labels = info["Config"]["Labels"]
-            series = scrape.series_of(f"/docker/{cid}")
+            series = scrape.series_of(self.task_cgroup(cid))
             cpu = [s for s in series if s.name == "container_cpu_usage_seconds_total"]
             self.assertEqual(len(cpu), 1, f"one cpu usage series for task {cid[:12]}")
             for s in series:
@@ -86,25 +106,36 @@ class SwarmTest(unittest.TestCase):
                               mode="replicated") == 2
             and s.value("swarm_service_running_tasks", service=replicated, stack=self.stack) == 2
             and s.value("swarm_service_desired_tasks", service=global_, mode="global") == 1
-            and s.value("swarm_service_running_tasks", service=global_) == 1, 60,
+            and s.value("swarm_service_running_tasks", service=global_) == 1, self.patience(60),
             what=f"2/2 tasks of {replicated} and 1/1 of the global {global_}")
         scrape = self.agent.scrape()
         self.assertEqual(scrape.value("swarm_service_desired_tasks", service=self.service), REPLICAS)
-        node = h.docker("info", "--format", "{{.Name}}")
+        node = self.d("info", "--format", "{{.Name}}")
         self.assertEqual(scrape.value("swarm_node_info", node=node, node_id=self.node_id,
                                       role="manager", availability="active", state="ready"), 1)
 
         # Scaled down, the service wants fewer; the running count follows as the task stops.
-        h.docker("service", "scale", "--detach", f"{replicated}=1")
+        self.d("service", "scale", "--detach", f"{replicated}=1")
         self.agent.scrape_until(
             lambda s: s.value("swarm_service_desired_tasks", service=replicated) == 1
-            and s.value("swarm_service_running_tasks", service=replicated) == 1, 60,
+            and s.value("swarm_service_running_tasks", service=replicated) == 1, self.patience(60),
             what=f"{replicated} scaled to 1")
 
+        # Removed, the service and its task's series go: they are read at scrape time.
+        def task_ids(s: h.Scrape) -> set[str]:
+            return {x.labels["id"] for x in s.select("container_cpu_usage_seconds_total", cpu="total")
+                    if x.labels.get("container_label_com_docker_swarm_service_name") == replicated}
+        ids = task_ids(self.agent.scrape())  # the stopping one may still be there
+        self.assertTrue(ids, f"no task of {replicated} in /metrics")
+        self.d("service", "rm", replicated)
+        self.agent.scrape_until(
+            lambda s: not (s.ids() & ids) and not s.select("swarm_service_desired_tasks", service=replicated),
+            self.patience(60), what=f"the series of {replicated} and its task to go")
+
     def test_prometheus_per_service_cpu_rate(self):
-        prom = h.Prometheus([f"127.0.0.1:{self.agent.port}"], interval="1s")
+        prom = h.Prometheus([self.agent.url.removeprefix("http://")], interval="1s")
         self.addCleanup(prom.close)
-        h.wait_until(lambda: any(t["health"] == "up" for t in prom.targets()), 30,
+        h.wait_until(lambda: any(t["health"] == "up" for t in prom.targets()), self.patience(30),
                      what=f"prometheus to scrape the agent (log:\n{prom.log()})")
         query = ("sum by (container_label_com_docker_swarm_service_name) "
                  "(rate(container_cpu_usage_seconds_total[1m]))")
@@ -115,7 +146,7 @@ class SwarmTest(unittest.TestCase):
                     return float(r["value"][1])
             return None
 
-        h.wait_until(lambda: ours() is not None and ours() > 0, 60, interval=1,
+        h.wait_until(lambda: ours() is not None and ours() > 0, self.patience(60), interval=1,
                      what=f"{self.service} with a rate > 0 in {query}")
         cap = REPLICAS * CPU_LIMIT
         # rate() divides by the whole [1m] window even while the series is younger than that,

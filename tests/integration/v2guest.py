@@ -73,8 +73,11 @@ def build_image(timeout: float = 1800) -> float:
     return time.monotonic() - start
 
 
-class V2Guest:
+class V2Guest(h.Host):
+    """Also the h.Host whose kernel files the tests compare the agent's figures with."""
+
     def __init__(self, memory_mib: int = 2048, cpus: int = 2, boot_timeout: float = 600):
+        super().__init__()
         self.memory_mib, self.cpus, self.boot_timeout = memory_mib, cpus, boot_timeout
         self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-v2guest-"))
         self.share = self.dir / "share"
@@ -120,6 +123,27 @@ class V2Guest:
 
     def read(self, path: str) -> str:
         return self.ssh(f"cat {shlex.quote(path)}")
+
+    def ensure_swarm_manager(self) -> None:
+        """The guest's engine a single-node Swarm manager (left as it is: the guest is thrown
+        away)."""
+        if self.ssh("docker info --format '{{.Swarm.LocalNodeState}}'").strip() != "active":
+            self.ssh("docker swarm init --advertise-addr 127.0.0.1 >/dev/null")
+
+    def read_text(self, path: str | Path) -> str:
+        p = subprocess.run(self.ssh_argv(f"cat {shlex.quote(str(path))}"), capture_output=True,
+                           text=True, timeout=120)
+        if p.returncode == 255:  # ssh's own failure, not cat's
+            raise RuntimeError(f"ssh to the guest failed: {p.stderr.strip()[-1000:]}")
+        if p.returncode != 0:
+            raise FileNotFoundError(f"in the guest: {path}: {p.stderr.strip()}")
+        return p.stdout
+
+    def cpu_count(self) -> int:
+        return int(self.ssh("nproc"))
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        self.ssh(f"kill -{int(sig)} {int(pid)}")
 
     # ---------------------------------------------------------------------------------------
     def boot(self) -> None:
