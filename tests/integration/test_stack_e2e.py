@@ -562,6 +562,10 @@ class StackEndToEnd(unittest.TestCase):
         status = self.alertmanager_api("status")
         self.assertIn("SwarmNodeDown", status["config"]["original"], "the inhibition rules are loaded")
 
+        # The official image by default, pinned, overridable like the others.
+        self.assertRegex((STACK_DIR / "docker-stack.yml").read_text(),
+                         r"image: \$\{ALERTMANAGER_IMAGE:-prom/alertmanager:v\d+\.\d+\.\d+\}")
+
         # Inhibition: a node down silences that node's alerts, not another node's; a critical alert
         # silences its warning twin.
         tag = f"e2e{os.getpid()}"
