@@ -307,6 +307,27 @@ def rate(metric: str, sel: str, window: str = "$__rate_interval") -> str:
 def overview() -> dict:
     L = Layout()
     logs = [to_logs()]
+    L.row("Alerting")
+    receivers = stat("Alert receivers",
+                     "Integrations (webhook, e-mail...) in the stack's Alertmanager configuration "
+                     "(stack/deploy's ALERT_* settings). None: alerts fire in Prometheus and reach "
+                     "nobody. No data: Prometheus scrapes no Alertmanager.",
+                     [prom("max(alertmanager_integrations)", instant=True)],
+                     steps=[("red", None), ("green", 1)], color_mode="background")
+    receivers["fieldConfig"]["defaults"]["mappings"] = [
+        {"type": "value", "options": {"0": {"text": "none: alerts reach nobody", "color": "red"}}},
+        {"type": "special", "options": {"match": "null", "result": {"text": "no Alertmanager", "color": "red"}}}]
+    receivers["fieldConfig"]["defaults"]["noValue"] = "no Alertmanager"
+    L.add(receivers, 8, 4)
+    L.add(stat("Alerts firing", "Prometheus' alerts in state firing now (pending ones not counted)",
+               [prom('count(ALERTS{alertstate="firing"}) or vector(0)', instant=True)],
+               steps=[("green", None), ("red", 1)], color_mode="background"), 8, 4)
+    L.add(stat("Notifications failed in range",
+               "Alertmanager's notifications that its receivers refused or did not answer, whole "
+               "time range: alerts that did not reach anybody",
+               [prom("sum(increase(alertmanager_notifications_failed_total[$__range])) or vector(0)",
+                     instant=True)],
+               steps=[("green", None), ("red", 1)], color_mode="background"), 8, 4)
     L.row("Nodes and agents")
     L.add(stat("Agents up", "swarmwatch agents Prometheus scrapes successfully (one per node)",
                [prom('sum(up{job="swarmwatch", node=~"$node"})', instant=True)],

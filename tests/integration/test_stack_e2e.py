@@ -15,12 +15,16 @@ leftovers of an aborted run are removed at the start.
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -43,10 +47,75 @@ OFFLINE = {  # the stack file's image variables -> offline images (stack/images/
     "LOKI_IMAGE": "swarmwatch/loki-standin:local",
     "GRAFANA_IMAGE": "swarmwatch/grafana-standin:local",
     "REGISTRY_IMAGE": "swarmwatch/registry:local",
+    "ALERTMANAGER_IMAGE": "swarmwatch/alertmanager:local",
 }
 WEB_BASE = "swarmwatch/web:local"
 AGENT_IMAGE = "swarmwatch/swarmwatch:local"
 TAG = f"e2e-{os.getpid()}"  # fixed for the run: commits made meanwhile must not change the images' tag
+# Services with a healthcheck, and those whose update stops the old task first (a volume of their
+# own, or host ports on a global service).
+HEALTHCHECKED = {"registry", "db", "web", "proxy", "prometheus", "loki", "grafana", "alertmanager",
+                 "swarmwatch"}
+STOP_FIRST = {"registry", "db", "proxy", "prometheus", "loki", "grafana", "alertmanager", "swarmwatch"}
+
+
+@functools.cache
+def overlay_encryption() -> str:
+    """stack/deploy's OVERLAY_ENCRYPTION for this kernel: `on` when it has what Docker's encrypted
+    overlays need, an ESP transport state with rfc4106(gcm(aes)) (tried in a throwaway network
+    namespace), else `off`. This machine's kernel has neither ESP nor GCM (no CONFIG_INET_ESP, no
+    CONFIG_CRYPTO_GCM, no modules): the nodes' dockerds log "Failed Adding fSA ... function not
+    implemented" and nothing crosses an encrypted overlay between nodes."""
+    ns = f"{sh.PREFIX}-xfrm-probe"
+    sh.sh("ip", "netns", "add", ns)
+    try:
+        p = sh.sh("ip", "netns", "exec", ns, "ip", "xfrm", "state", "add", "src", "10.0.0.1", "dst", "10.0.0.2",
+                  "proto", "esp", "spi", "0x100", "reqid", "1", "mode", "transport",
+                  "aead", "rfc4106(gcm(aes))", "0x" + "11" * 20, "128", check=False)
+        return "on" if p.returncode == 0 else "off"
+    finally:
+        sh.sh("ip", "netns", "del", ns, check=False)
+
+
+class WebhookReceiver:
+    """Alertmanager's webhook posts, in order of arrival: an HTTP server thread on the host's end of
+    the test bridge, which the nodes' containers reach through their node's default route."""
+
+    def __init__(self, host: str):
+        received: list[tuple[str, dict]] = []
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    payload = json.loads(body)
+                except ValueError:
+                    payload = {"unparsed": body.decode("utf-8", "replace")}
+                with lock:
+                    received.append((self.path, payload))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.received, self.lock = received, lock
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self, path: str | None = None) -> list[dict]:
+        """Every alert of every post (to `path` only, if given), with the post's receiver and path."""
+        with self.lock:
+            posts = list(self.received)
+        return [dict(a, receiver=payload.get("receiver"), path=p) for p, payload in posts
+                if path is None or p == path for a in payload.get("alerts", [])]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def build_images() -> None:
@@ -78,7 +147,7 @@ class StackEndToEnd(unittest.TestCase):
         t = time.monotonic()
         cls.cluster.load_images({
             m.name: [OFFLINE[k] for k in ("DB_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE", "LOKI_IMAGE",
-                                          "REGISTRY_IMAGE")] + [WEB_BASE, AGENT_IMAGE],
+                                          "REGISTRY_IMAGE", "ALERTMANAGER_IMAGE")] + [WEB_BASE, AGENT_IMAGE],
             w1.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["PHPMYADMIN_IMAGE"]],
             w2.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["GRAFANA_IMAGE"]],
         })
@@ -88,14 +157,16 @@ class StackEndToEnd(unittest.TestCase):
         for name, value in (("db_root", DB_ROOT_PASSWORD), ("db", DB_PASSWORD), ("admin", ADMIN[1]),
                             ("grafana", GRAFANA_PASSWORD)):
             (cls.secrets / name).write_text(value + "\n")
+        cls.webhook = WebhookReceiver(f"{sh.SUBNET}.1")  # the bridge exists once the cluster does
+        cls.addClassCleanup(cls.webhook.close)
         t = time.monotonic()
         cls.deploy_output = cls.deploy()
         sh.log(f"stack deployed in {time.monotonic() - t:.0f}s (set-up {time.monotonic() - t0:.0f}s in all)")
         cls.base = {n.name: f"https://{n.address}" for n in cls.cluster.nodes}
 
     @classmethod
-    def deploy(cls) -> str:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER")}
+    def deploy(cls, **extra_env: str) -> str:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER") and not k.startswith("ALERT")}
         env.update(OFFLINE)
         env.update({
             "DOCKER_HOST": cls.cluster.manager.socket,
@@ -109,7 +180,10 @@ class StackEndToEnd(unittest.TestCase):
             "GRAFANA_NODE": cls.cluster.workers[1].name,
             "WEB_BASE_IMAGE": WEB_BASE,
             "TAG": TAG,
+            "ALERT_WEBHOOK_URL": cls.webhook.url + "/alerts",
+            "OVERLAY_ENCRYPTION": overlay_encryption(),
         })
+        env.update(extra_env)
         p = subprocess.run([str(STACK_DIR / "deploy"), "--use-image", f"swarmwatch={AGENT_IMAGE}", "--timeout", "420"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=600)
         print(p.stdout.rstrip(), flush=True)
@@ -416,7 +490,206 @@ class StackEndToEnd(unittest.TestCase):
         self.assertEqual(before, after, "an unchanged redeploy restarts nothing")
         self.assertEqual(self.client().request("/").status, 200)
 
-    def test_10_destroy_keeps_data_unless_asked(self):
+    # ------------------------------------------------------------------------------ alerting, operability
+
+    def service_spec(self, service: str) -> dict:
+        return json.loads(self.cluster.manager.docker("service", "inspect", f"{STACK}_{service}"))[0]["Spec"]
+
+    def wait_running(self, service: str, timeout: float = 180) -> None:
+        want = self.service_spec(service)["Mode"].get("Replicated", {}).get("Replicas", 1)
+        h.wait_until(lambda: len(self.running_tasks(service)) == want, timeout=timeout, interval=3,
+                     what=f"{service} running {want} task(s) again")
+
+    def alertmanager_api(self, path: str, payload: object | None = None) -> object:
+        """Alertmanager's API v2 through the manager's proxy, with the admin's basic auth."""
+        c = self.client(auth=ADMIN)
+        req = urllib.request.Request(f"{c.base}/alertmanager/api/v2/{path}",
+                                     data=json.dumps(payload).encode() if payload is not None else None,
+                                     method="POST" if payload is not None else "GET")
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", "Basic " + base64.b64encode(f"{ADMIN[0]}:{ADMIN[1]}".encode()).decode())
+        with c.opener.open(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body.strip() else None
+
+    def test_20_alert_reaches_the_webhook(self):
+        # Prometheus sends its alerts to the stack's Alertmanager, found by its service name.
+        def active():
+            urls = [a["url"] for a in self.prometheus("alertmanagers")["activeAlertmanagers"]]
+            return urls if any(u.endswith(":9093/alertmanager/api/v2/alerts") for u in urls) else None
+        urls = h.wait_until(active, timeout=120, interval=3, what="the stack's Alertmanager among Prometheus' active ones")
+        self.assertEqual(len(urls), 1, f"one Alertmanager, one URL: {urls}")
+
+        # Grafana's task stops and cannot be placed again: desired 1, running 0, which ServiceDown
+        # pages for after a minute.
+        service = f"{STACK}_grafana"
+        self.assertEqual([a for a in self.webhook.alerts() if a["labels"].get("service") == service], [],
+                         "no alert about Grafana before its tasks stop")
+        m = self.cluster.manager
+        m.docker("service", "update", "--detach", "--constraint-add", "node.labels.nowhere==true", service)
+        stopped = time.monotonic()
+        try:
+            h.wait_until(lambda: not self.running_tasks("grafana"), timeout=60, interval=2,
+                         what="Grafana's task stopped")
+
+            def arrived():
+                return [a for a in self.webhook.alerts("/alerts") if a["labels"].get("alertname") == "ServiceDown"
+                        and a["labels"].get("service") == service and a["status"] == "firing"]
+            try:
+                alerts = h.wait_until(arrived, timeout=300, interval=3, what="ServiceDown for Grafana at the webhook")
+            except AssertionError as e:
+                firing = self.prometheus("alerts")["alerts"]
+                raise AssertionError(f"{e}; Prometheus' alerts: {firing}; webhook got: {self.webhook.alerts()}") from None
+            sh.log(f"ServiceDown for {service} reached the webhook {time.monotonic() - stopped:.0f}s after its task stopped")
+        finally:
+            m.docker("service", "update", "--detach", "--constraint-rm", "node.labels.nowhere==true", service)
+            self.wait_running("grafana")
+        alert = alerts[0]
+        self.assertEqual(alert["labels"].get("stack"), STACK, alert)
+        self.assertEqual(alert["labels"].get("severity"), "critical", alert)
+        self.assertEqual(alert["receiver"], "operators", alert)
+        self.assertIn("/prometheus/", alert.get("generatorURL", ""), "the alert links to the stack's Prometheus")
+        # Prometheus scrapes Alertmanager: the overview dashboard's "Alert receivers" reads this.
+        result = self.prometheus("query", query="max(alertmanager_integrations)")["result"]
+        self.assertEqual([float(r["value"][1]) for r in result], [1.0], f"one integration, the webhook: {result}")
+
+    def test_21_alertmanager_behind_auth_inhibits_and_rotates(self):
+        anonymous = self.client()
+        for path in ("/alertmanager/", "/alertmanager/api/v2/status"):
+            r = anonymous.request(path)
+            self.assertEqual(r.status, 401, f"{path} without credentials: {r.status}")
+        self.assertEqual(self.client(auth=ADMIN).request("/alertmanager/-/ready").status, 200)
+        status = self.alertmanager_api("status")
+        self.assertIn("SwarmNodeDown", status["config"]["original"], "the inhibition rules are loaded")
+
+        # The official image by default, pinned, overridable like the others.
+        self.assertRegex((STACK_DIR / "docker-stack.yml").read_text(),
+                         r"image: \$\{ALERTMANAGER_IMAGE:-prom/alertmanager:v\d+\.\d+\.\d+\}")
+
+        # Inhibition: a node down silences that node's alerts, not another node's; a critical alert
+        # silences its warning twin.
+        tag = f"e2e{os.getpid()}"
+        ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 600))
+        alerts = [
+            {"alertname": "SwarmNodeDown", "node": f"{tag}-ghost", "severity": "critical"},
+            {"alertname": "SwarmwatchDown", "node": f"{tag}-ghost", "instance": f"{tag}-ghost", "severity": "critical"},
+            {"alertname": "SwarmwatchDown", "node": f"{tag}-alive", "instance": f"{tag}-alive", "severity": "critical"},
+            {"alertname": f"{tag}Latency", "stack": STACK, "service": "web", "severity": "critical"},
+            {"alertname": f"{tag}Latency", "stack": STACK, "service": "web", "severity": "warning"},
+        ]
+        self.alertmanager_api("alerts", [{"labels": a, "endsAt": ends} for a in alerts])
+
+        def states():
+            got = {}
+            for a in self.alertmanager_api("alerts"):
+                labels = a["labels"]
+                if tag in labels.get("node", "") + labels.get("alertname", ""):
+                    got[(labels["alertname"], labels.get("node", ""), labels["severity"])] = (
+                        a["status"]["state"], bool(a["status"]["inhibitedBy"]))
+            return got
+        # The inhibitor takes the source alerts in asynchronously: give it a few seconds.
+        deadline = time.monotonic() + 30
+        while True:
+            got = states()
+            if (len(got) == len(alerts) and sum(s == "suppressed" for s, _ in got.values()) >= 2) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        self.assertEqual(got[("SwarmwatchDown", f"{tag}-ghost", "critical")], ("suppressed", True), got)
+        self.assertEqual(got[("SwarmwatchDown", f"{tag}-alive", "critical")], ("active", False), got)
+        self.assertEqual(got[("SwarmNodeDown", f"{tag}-ghost", "critical")], ("active", False), got)
+        self.assertEqual(got[(f"{tag}Latency", "", "warning")], ("suppressed", True), got)
+        self.assertEqual(got[(f"{tag}Latency", "", "critical")], ("active", False), got)
+
+        # Rotation: a changed receiver is a new secret, and Alertmanager runs with it after the
+        # redeploy; nothing else restarts.
+        before = {s: sorted(cid for _, cid in self.running_tasks(s)) for s in ("db", "prometheus", "proxy")}
+        old_secret = [x["SecretName"] for x in self.service_spec("alertmanager")["TaskTemplate"]["ContainerSpec"]["Secrets"]]
+        out = self.deploy(ALERT_WEBHOOK_URL=self.webhook.url + "/rotated")
+        self.assertRegex(out, rf"secret {STACK}_alertmanager_config_\w+ created", "a new configuration secret")
+        new_secret = [x["SecretName"] for x in self.service_spec("alertmanager")["TaskTemplate"]["ContainerSpec"]["Secrets"]]
+        self.assertNotEqual(old_secret, new_secret, "Alertmanager moved to the new secret")
+        after = {s: sorted(cid for _, cid in self.running_tasks(s)) for s in ("db", "prometheus", "proxy")}
+        self.assertEqual(before, after, "a new receiver restarts Alertmanager only")
+        self.alertmanager_api("alerts", [{"labels": {"alertname": f"{tag}Rotated", "severity": "warning"}, "endsAt": ends}])
+        h.wait_until(lambda: [a for a in self.webhook.alerts("/rotated") if a["labels"]["alertname"] == f"{tag}Rotated"],
+                     timeout=120, interval=2, what="an alert at the rotated webhook URL")
+        self.assertEqual([a for a in self.webhook.alerts("/alerts") if a["labels"]["alertname"] == f"{tag}Rotated"], [],
+                         "the old URL gets nothing new")
+
+    def test_22_every_service_is_operable_by_default(self):
+        services = [n.removeprefix(f"{STACK}_") for n in self.cluster.manager.docker(
+            "service", "ls", "--filter", f"label=com.docker.stack.namespace={STACK}", "--format", "{{.Name}}").split()]
+        self.assertLessEqual(HEALTHCHECKED | STOP_FIRST, set(services), "every service named here is deployed")
+        problems = []
+        for name in sorted(services):
+            spec = self.service_spec(name)
+            reservations = spec["TaskTemplate"].get("Resources", {}).get("Reservations", {})
+            if not reservations.get("NanoCPUs") or not reservations.get("MemoryBytes"):
+                problems.append(f"{name}: reserves no CPU or no memory: {reservations}")
+            update, rollback = spec.get("UpdateConfig", {}), spec.get("RollbackConfig")
+            if update.get("FailureAction") != "rollback" or not update.get("Monitor"):
+                problems.append(f"{name}: update_config without failure_action rollback and a monitor: {update}")
+            if not rollback or not rollback.get("Monitor"):
+                problems.append(f"{name}: no rollback_config with a monitor: {rollback}")
+            want = "stop-first" if name in STOP_FIRST else "start-first"
+            for what, cfg in (("update", update), ("rollback", rollback or {})):
+                if cfg.get("Order", "stop-first") != want:
+                    problems.append(f"{name}: {what} order {cfg.get('Order')}, expected {want}")
+            test = spec["TaskTemplate"]["ContainerSpec"].get("Healthcheck", {}).get("Test", ["NONE"])
+            if name in HEALTHCHECKED and test[0] == "NONE":
+                problems.append(f"{name}: no healthcheck")
+        self.assertEqual(problems, [], "\n".join(problems))
+
+        # The healthchecks pass with the images the test runs: every such task turns healthy.
+        def health():
+            states = {}
+            for name in sorted(HEALTHCHECKED):
+                for node, cid in self.running_tasks(name):
+                    states[f"{name}@{node}"] = self.node(node).docker(
+                        "inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", cid)
+            return states if states and all(v == "healthy" for v in states.values()) else None
+        try:
+            h.wait_until(health, timeout=150, interval=5, what="every healthchecked task healthy")
+        except AssertionError as e:
+            raise AssertionError(f"{e}") from None
+
+        # What the services use here, beside what they reserve (how the reservations were sized).
+        usage = {r["metric"].get("service", "?"): float(r["value"][1]) for r in self.prometheus(
+            "query", query=f'label_replace(max by (container_label_com_docker_swarm_service_name) (max_over_time('
+                           f'container_memory_working_set_bytes{{container_label_com_docker_stack_namespace="{STACK}"}}[30m])),'
+                           f' "service", "$1", "container_label_com_docker_swarm_service_name", "{STACK}_(.*)")')["result"]}
+        cpu = {r["metric"].get("service", "?"): float(r["value"][1]) for r in self.prometheus(
+            "query", query=f'label_replace(max by (container_label_com_docker_swarm_service_name) (rate('
+                           f'container_cpu_usage_seconds_total{{cpu="total", container_label_com_docker_stack_namespace="{STACK}"}}[5m])),'
+                           f' "service", "$1", "container_label_com_docker_swarm_service_name", "{STACK}_(.*)")')["result"]}
+        for name in sorted(services):
+            r = self.service_spec(name)["TaskTemplate"].get("Resources", {}).get("Reservations", {})
+            sh.log(f"  {name:13} peak working set {usage.get(name, 0) / 2**20:7.1f} MiB (reserves "
+                   f"{r.get('MemoryBytes', 0) / 2**20:.0f}), CPU {cpu.get(name, 0):.3f} cores over 5 min "
+                   f"(reserves {r.get('NanoCPUs', 0) / 1e9:.2f}) per task")
+
+    def test_23_backend_network_is_encrypted(self):
+        import yaml
+        doc = yaml.safe_load((STACK_DIR / "docker-stack.yml").read_text())
+        self.assertIn("encrypted", (doc["networks"]["backend"].get("driver_opts") or {}),
+                      "the backend overlay (the database's traffic) is encrypted")
+        options = json.loads(self.cluster.manager.docker("network", "inspect", f"{STACK}_backend"))[0]["Options"] or {}
+        if overlay_encryption() == "on":
+            self.assertIn("encrypted", options, f"the deployed backend network is encrypted: {options}")
+        else:
+            sh.log("this kernel has no IPsec ESP/GCM: the stack runs with OVERLAY_ENCRYPTION=off here")
+            self.assertIn("WARNING: OVERLAY_ENCRYPTION=off", self.deploy_output, "the deploy says it is off")
+            self.assertNotIn("encrypted", options, f"OVERLAY_ENCRYPTION=off deploys the backend unencrypted: {options}")
+        # Across nodes over it: a web task on each worker reaches db on the manager.
+        for node, cid in self.running_tasks("web"):
+            if node == self.cluster.manager.name:
+                continue
+            r = h.run([h.DOCKER, "-H", self.node(node).socket, "exec", cid, "php", "-r",
+                       "require '/var/www/html/lib.php'; echo db()->query('SELECT 1')->fetchColumn();"],
+                      check=False, timeout=60)
+            self.assertEqual(r.stdout.strip(), "1", f"web on {node} reaches db over the encrypted backend: {r.stderr}")
+
+    def test_99_destroy_keeps_data_unless_asked(self):
         m = self.cluster.manager
         env = dict(os.environ, DOCKER_HOST=m.socket)
 
