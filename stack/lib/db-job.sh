@@ -32,7 +32,7 @@ db_job() {
   name="${stack}_db-job-$(date +%Y%m%d%H%M%S)-$$"
   # Not labelled with the stack's namespace: `stack deploy --prune` and the deploy's wait ignore it.
   if ! "$DOCKER" service create --detach --quiet --name "$name" --label "swarmwatch.stack=$stack" \
-        --mode replicated-job --restart-condition none "${args[@]}" \
+        --mode replicated-job --restart-condition none --no-resolve-image "${args[@]}" \
         --entrypoint "$1" "$image" "${@:2}" >/dev/null; then
     echo "could not create the one-shot service $name" >&2
     return 1
