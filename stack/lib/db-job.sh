@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # One-shot tasks for the database's upkeep, sourced by stack/deploy and stack/restore: a Swarm
-# replicated job modelled on one of the stack's services (its image, secrets, configs, environment,
+# service of one task that is never restarted, modelled on one of the stack's services (its image, secrets, configs, environment,
 # networks and placement; optionally its volumes). So the task runs on the data node with the db
 # image that node already has, reaches `db` on the backend network, reads the passwords from the
 # secrets (never from a command line or an environment), and works through any manager's engine.
@@ -31,8 +31,11 @@ db_job() {
   mapfile -t args < <("$DOCKER" service inspect --format "$fmt" "$template" | sed '/^$/d')
   name="${stack}_db-job-$(date +%Y%m%d%H%M%S)-$$"
   # Not labelled with the stack's namespace: `stack deploy --prune` and the deploy's wait ignore it.
+  # Not a `--mode replicated-job` (Docker 20.10): removing one leaves its exited container behind,
+  # which holds the backups volume (stack/destroy --volumes then fails); a replicated service's
+  # go with it.
   if ! "$DOCKER" service create --detach --quiet --name "$name" --label "swarmwatch.stack=$stack" \
-        --mode replicated-job --restart-condition none --no-resolve-image "${args[@]}" \
+        --replicas 1 --restart-condition none --no-resolve-image "${args[@]}" \
         --entrypoint "$1" "$image" "${@:2}" >/dev/null; then
     echo "could not create the one-shot service $name" >&2
     return 1
