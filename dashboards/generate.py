@@ -54,6 +54,9 @@ SCOPE_CONTAINER = 'scope="container", '
 UNPARSED = f'service=~"$service", {NODE}'
 WITH_ROUTE = f'route!="", {REQUESTS}'
 AGENT_CPU = f'cpu="total", {SVC}=~"(.+_)?swarmwatch", {NODE}'
+DB = 'job="mysqld"'
+DB_COMMANDS = f'{DB}, command=~"select|insert|update|delete"'
+BACKUP = 'job="db-backup"'
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,9 +537,46 @@ def service() -> dict:
     L.add(timeseries("Task states", "Tasks (threads) by state: running, sleeping, iowait...",
                      [prom(f'sum by ({by}, state) (container_tasks_state{{{S}}})', legend + " {{state}}")]),
           12, 8)
+
+    # The stack's MariaDB, from mysqld-exporter and the backup service (their own jobs: the
+    # service, stack and node choices do not apply to them).
+    L.row("Database")
+    L.add(timeseries("Database connections", "Client connections open and running a statement, "
+                     "against max_connections (mysqld-exporter, job mysqld)",
+                     [prom(f'sum(mysql_global_status_threads_connected{{{DB}}})', "connected", "A"),
+                      prom(f'sum(mysql_global_status_threads_running{{{DB}}})', "running", "B"),
+                      prom(f'max(mysql_global_variables_max_connections{{{DB}}})', "max_connections", "C")],
+                     overrides=[{"matcher": {"id": "byFrameRefID", "options": "C"},
+                                 "properties": [{"id": "custom.lineStyle",
+                                                 "value": {"fill": "dash", "dash": [10, 10]}},
+                                                {"id": "custom.fillOpacity", "value": 0}]}]), 12, 8)
+    L.add(timeseries("Database queries per second", "Statements per second, all and by the "
+                     "application's kinds (SELECT, INSERT, UPDATE, DELETE)",
+                     [prom(f'sum({rate("mysql_global_status_queries", DB)})', "all", "A"),
+                      prom(f'sum by (command) ({rate("mysql_global_status_commands_total", DB_COMMANDS)})',
+                           "{{command}}", "B")], unit="reqps"), 12, 8)
+    L.add(timeseries("Database slow queries", "Statements slower than long_query_time, per interval",
+                     [prom(f'sum(increase(mysql_global_status_slow_queries{{{DB}}}[$__rate_interval]))', "slow")]),
+          8, 8)
+    L.add(timeseries("InnoDB buffer pool", "Share of the buffer pool's pages holding data (and "
+                     "InnoDB's own), and of dirty pages not yet flushed; near 100% used with many "
+                     "reads from disk means it is too small",
+                     [prom(f'sum(mysql_global_status_buffer_pool_pages{{{DB}, state=~"data|misc"}}) '
+                           f'/ sum(mysql_global_status_buffer_pool_pages{{{DB}, state=~"data|free|misc"}})', "used", "A"),
+                      prom(f'sum(mysql_global_status_buffer_pool_dirty_pages{{{DB}}}) '
+                           f'/ sum(mysql_global_status_buffer_pool_pages{{{DB}, state=~"data|free|misc"}})', "dirty", "B")],
+                     unit="percentunit"), 8, 8)
+    L.add(stat("Last good backup", "Age of the newest good backup of the database (db-backup; "
+               "stack/restore --list shows them)",
+               [prom(f'time() - max(mariadb_backup_last_success_timestamp_seconds{{{BACKUP}}} > 0)', instant=True)],
+               unit="s", steps=[("green", None), ("orange", 43200), ("red", 86400)]), 4, 4)
+    L.add(stat("Backup failures in range", "Backups that failed within the time range (the good "
+               "ones stay)",
+               [prom(f'sum(increase(mariadb_backup_failures_total{{{BACKUP}}}[$__range])) or vector(0)',
+                     instant=True)], steps=[("green", None), ("red", 1)]), 4, 4)
     return dashboard("service", "Swarm service",
                      "One service's containers across nodes: CPU, memory working set against its "
-                     "limit, network, block I/O, pressure and task restarts.",
+                     "limit, network, block I/O, pressure and task restarts; the stack's database.",
                      L, container_vars())
 
 

@@ -30,6 +30,7 @@ import unittest
 import urllib.parse
 from pathlib import Path
 
+import dashboard_harness as dh
 import harness as h
 import stack_harness as sh
 
@@ -48,6 +49,7 @@ OFFLINE = {  # the stack file's image variables -> offline images (stack/images/
     "GRAFANA_IMAGE": "swarmwatch/grafana-standin:local",
     "REGISTRY_IMAGE": "swarmwatch/registry:local",
     "ALERTMANAGER_IMAGE": "swarmwatch/alertmanager:local",
+    "MYSQLD_EXPORTER_IMAGE": "swarmwatch/mysqld-exporter:local",
 }
 WEB_BASE = "swarmwatch/web:local"
 AGENT_IMAGE = "swarmwatch/swarmwatch:local"
@@ -55,8 +57,9 @@ TAG = f"e2e-{os.getpid()}"  # fixed for the run: commits made meanwhile must not
 # Services with a healthcheck, and those whose update stops the old task first (a volume of their
 # own, or host ports on a global service).
 HEALTHCHECKED = {"registry", "db", "web", "proxy", "prometheus", "loki", "grafana", "alertmanager",
-                 "swarmwatch"}
-STOP_FIRST = {"registry", "db", "proxy", "prometheus", "loki", "grafana", "alertmanager", "swarmwatch"}
+                 "swarmwatch", "db-backup", "mysqld-exporter"}
+STOP_FIRST = {"registry", "db", "proxy", "prometheus", "loki", "grafana", "alertmanager", "swarmwatch",
+              "db-backup"}
 
 
 @functools.cache
@@ -147,7 +150,8 @@ class StackEndToEnd(unittest.TestCase):
         t = time.monotonic()
         cls.cluster.load_images({
             m.name: [OFFLINE[k] for k in ("DB_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE", "LOKI_IMAGE",
-                                          "REGISTRY_IMAGE", "ALERTMANAGER_IMAGE")] + [WEB_BASE, AGENT_IMAGE],
+                                          "REGISTRY_IMAGE", "ALERTMANAGER_IMAGE", "MYSQLD_EXPORTER_IMAGE")]
+                   + [WEB_BASE, AGENT_IMAGE],
             w1.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["PHPMYADMIN_IMAGE"]],
             w2.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["GRAFANA_IMAGE"]],
         })
@@ -465,7 +469,7 @@ class StackEndToEnd(unittest.TestCase):
             self.assertEqual(p.returncode, 0, f"{' '.join(v)} rejects docker-stack.yml: {p.stderr}")
             images = set(re.findall(r"^\s*image:\s*(\S+)", p.stdout, re.M))
             for official in ("mariadb:", "phpmyadmin:", "nginx:", "prom/prometheus:v", "grafana/grafana:",
-                             "grafana/loki:", "registry:"):
+                             "grafana/loki:", "registry:", "prom/mysqld-exporter:v"):
                 match = [i for i in images if i.startswith(official)]
                 self.assertEqual(len(match), 1, f"{official}... is the default image: {images}")
                 self.assertRegex(match[0], r":v?\d+\.\d+\.\d+$", "official images are pinned to a version")
@@ -689,6 +693,160 @@ class StackEndToEnd(unittest.TestCase):
                       check=False, timeout=60)
             self.assertEqual(r.stdout.strip(), "1", f"web on {node} reaches db over the encrypted backend: {r.stderr}")
 
+    # ------------------------------------------------------------------------------ backups, database metrics
+
+    def restore(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """stack/restore against the manager's engine; its output on stdout."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER")}
+        env["DOCKER_HOST"] = self.cluster.manager.socket
+        p = subprocess.run([str(STACK_DIR / "restore"), "--name", STACK, *args], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        sh.log(f"stack/restore {' '.join(args)}: exit {p.returncode}")
+        return p
+
+    def sql(self, query: str, check: bool = True) -> subprocess.CompletedProcess:
+        p = self.exec_in("db", "mariadb", "-h", "127.0.0.1", "-uroot", f"-p{DB_ROOT_PASSWORD}", "school", "-N", "-e", query)
+        if check:
+            self.assertEqual(p.returncode, 0, f"{query}: {p.stderr}")
+        return p
+
+    def backups(self) -> list[str]:
+        p = self.restore("--list")
+        self.assertEqual(p.returncode, 0, f"stack/restore --list: {p.stdout}")
+        return re.findall(r"^(school-\d{8}T\d{6}Z\.sql\.gz) \d+ \S+$", p.stdout, re.M)
+
+    def prometheus_value(self, query: str) -> float | None:
+        result = self.prometheus("query", query=query)["result"]
+        return float(result[0]["value"][1]) if result else None
+
+    def test_30_backups_are_scheduled_and_scraped(self):
+        # The first backup comes soon after the start, without anyone asking, and Prometheus
+        # scrapes its metrics (job db-backup) through the service's own endpoint.
+        age = h.wait_until(lambda: self.prometheus_value(
+            'time() - mariadb_backup_last_success_timestamp_seconds{job="db-backup"} < 1e9'),
+            timeout=180, interval=5, what="a backup's timestamp in Prometheus")
+        self.assertLess(age, 1200, "the newest backup is recent (taken after the deploy)")
+        self.assertEqual(self.prometheus_value('up{job="db-backup"}'), 1.0)
+        for metric in ("mariadb_backup_last_size_bytes", "mariadb_backup_last_duration_seconds",
+                       "mariadb_backup_failures_total", "mariadb_backup_successes_total", "mariadb_backup_kept"):
+            self.assertIsNotNone(self.prometheus_value(f'{metric}{{job="db-backup"}}'), f"{metric} is scraped")
+        self.assertGreater(self.prometheus_value('mariadb_backup_last_size_bytes{job="db-backup"}'), 0)
+        self.assertEqual(self.prometheus_value('mariadb_backup_interval_seconds{job="db-backup"}'), 6 * 3600,
+                         "BACKUP_INTERVAL's default")
+        # On the data node, beside the database.
+        self.assertEqual([n for n, _ in self.running_tasks("db-backup")], [n for n, _ in self.running_tasks("db")])
+        self.assertTrue(self.backups(), "stack/restore --list shows the scheduled backup")
+
+    def test_31_rows_survive_the_loss_of_the_database_volume(self):
+        marker = f"restore{os.getpid()}"
+        people = [("Grace", f"Hopper{i}", f"{marker}.{i}@example.org") for i in range(3)]
+        self.sql("INSERT INTO students (first_name, last_name, email, course) VALUES "
+                 + ", ".join(f"('{f}', '{last}', '{e}', 'Compilers')" for f, last, e in people))
+        before = self.backups()
+        p = self.restore("--backup-now")
+        self.assertEqual(p.returncode, 0, f"stack/restore --backup-now: {p.stdout}")
+        after = self.backups()
+        self.assertEqual(len(set(after) - set(before)), 1, f"one more backup: {before} -> {after}")
+        newest = after[0]
+        self.assertIn(newest, p.stdout, "the backup's output names its file")
+
+        # Lose the database: no db task, its volume removed on its node (with the task containers
+        # that reference it), then a new task on an empty volume.
+        m = self.cluster.manager
+        db_node = self.node(self.running_tasks("db")[0][0])
+        m.docker("service", "update", "--detach", "--replicas", "0", f"{STACK}_db")
+        h.wait_until(lambda: not db_node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_db"),
+                     timeout=120, interval=2, what="the db container to stop")
+        # A backup while the database is away fails, is counted, and leaves the good ones alone.
+        failures = self.prometheus_value('mariadb_backup_failures_total{job="db-backup"}') or 0
+        p = self.restore("--backup-now")
+        self.assertNotEqual(p.returncode, 0, f"a backup without a database must fail: {p.stdout}")
+        self.assertIn("previous backups are kept", p.stdout)
+        self.assertEqual(self.backups(), after, "a failed backup replaces nothing and deletes nothing")
+        h.wait_until(lambda: (self.prometheus_value('mariadb_backup_failures_total{job="db-backup"}') or 0) > failures,
+                     timeout=60, interval=5, what="the failure counted in mariadb_backup_failures_total")
+        self.assertEqual(self.prometheus_value('mariadb_backup_last_attempt_ok{job="db-backup"}'), 0.0)
+        ids = db_node.docker("ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={STACK}_db").split()
+        if ids:
+            db_node.docker("rm", "-f", *ids)
+        db_node.docker("volume", "rm", f"{STACK}_db-data")
+        m.docker("service", "update", "--detach", "--replicas", "1", f"{STACK}_db")
+
+        def fresh_database():
+            if not self.running_tasks("db"):
+                return None
+            p = self.sql("SELECT COUNT(*) FROM students", check=False)
+            return p.stdout.strip() if p.returncode == 0 else None
+        count = h.wait_until(fresh_database, timeout=180, interval=3, what="a new database initialised from the schema")
+        self.assertEqual(count, "0", "the new database is empty: the rows are gone")
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'exporter'").stdout.strip(), "1",
+                         "the database's initialisation created the exporter's user")
+
+        p = self.restore("--yes", "school-19700101T000000Z.sql.gz")
+        self.assertNotEqual(p.returncode, 0, "restoring a backup that does not exist fails")
+        self.assertIn("no backup named", p.stdout)
+        p = self.restore("--yes")
+        self.assertEqual(p.returncode, 0, f"stack/restore: {p.stdout}")
+        self.assertIn(newest, p.stdout, "the newest backup is the one restored")
+        emails = self.sql(f"SELECT email FROM students WHERE email LIKE '{marker}.%' ORDER BY email").stdout.split()
+        self.assertEqual(emails, [e for _, _, e in people], "the rows are back")
+        rows = sh.student_rows(self.client().request("/").body)
+        for first, last, _ in people:
+            self.assertTrue(any(f"{first} {last}" in r for r in rows.values()), f"the app lists {first} {last}: {rows}")
+        # The stack is whole again for the tests after this one.
+        h.wait_until(lambda: self.prometheus_value('mysql_up{job="mysqld"}') == 1.0, timeout=90, interval=5,
+                     what="mysqld-exporter reaching the new database")
+
+    def database_row_queries(self) -> list[dh.Query]:
+        board = dh.load()["swarm-service.json"]
+        titles, in_row = set(), False
+        for p in board["panels"]:
+            if p["type"] == "row":
+                in_row = p["title"] == "Database"
+            elif in_row:
+                titles.add(p["title"])
+        self.assertTrue(titles, "the Swarm service dashboard has a Database row")
+        return [q for q in dh.queries({"swarm-service.json": board}) if q.panel in titles]
+
+    def test_32_database_metrics_and_dashboard_row(self):
+        h.wait_until(lambda: self.prometheus_value('mysql_up{job="mysqld"}') == 1.0, timeout=120, interval=5,
+                     what="mysql_up 1 from the stack's mysqld-exporter")
+        self.assertEqual(self.prometheus_value('up{job="mysqld"}'), 1.0)
+        # Least privilege: what the exporter needs, nothing on the application's data.
+        grants = self.sql("SHOW GRANTS FOR 'exporter'@'%'").stdout
+        self.assertIn("PROCESS", grants)
+        self.assertIn("`performance_schema`", grants)
+        self.assertNotIn("ALL PRIVILEGES", grants)
+        self.assertNotIn("`school`", grants)
+        node, cid = self.running_tasks("mysqld-exporter")[0]
+        env = json.loads(self.node(node).docker("inspect", cid))[0]["Config"]["Env"]
+        self.assertFalse(any(e.startswith("DATA_SOURCE_NAME") for e in env), "credentials come from the secret only")
+        # Traffic, so that the rates have something to count.
+        for _ in range(10):
+            self.client().request("/")
+        time.sleep(35)  # two scrapes (15 s) after the traffic
+        board = dh.load()["swarm-service.json"]
+        empty = []
+        for q in self.database_row_queries():
+            expr = dh.substitute(q.expr, board, {}, dh.Time(interval="15s", rate_interval="1m", range_s=3600))
+            result = self.prometheus("query", query=expr)["result"]
+            if not result:
+                empty.append(f"{q.key}: {expr}")
+        self.assertEqual(empty, [], "every query of the Database row returns data from the stack's Prometheus")
+
+    def test_33_deploy_gives_an_existing_database_the_exporter_user(self):
+        # A database from before the exporter existed: no exporter user. The next deploy adds it.
+        self.sql("DROP USER IF EXISTS 'exporter'@'%'")
+        h.wait_until(lambda: self.prometheus_value('mysql_up{job="mysqld"}') == 0.0, timeout=90, interval=5,
+                     what="mysql_up 0 once the exporter's user is gone")
+        out = self.deploy()
+        self.assertIn("exporter's user", out)
+        self.assertEqual(self.sql("SELECT COUNT(*) FROM mysql.user WHERE user = 'exporter'").stdout.strip(), "1",
+                         "stack/deploy created the exporter's user in the existing database")
+        h.wait_until(lambda: self.prometheus_value('mysql_up{job="mysqld"}') == 1.0, timeout=90, interval=5,
+                     what="mysql_up 1 again after the deploy")
+
+    # Last: it removes the stack the other tests use.
     def test_99_destroy_keeps_data_unless_asked(self):
         m = self.cluster.manager
         env = dict(os.environ, DOCKER_HOST=m.socket)

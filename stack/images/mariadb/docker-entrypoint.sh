@@ -1,7 +1,9 @@
 #!/bin/bash
 # The official image's contract, in short: on an empty /var/lib/mysql, create the system tables, set
 # the root password, create MARIADB_DATABASE and MARIADB_USER, run /docker-entrypoint-initdb.d/*,
-# then start mariadbd. Every MARIADB_X may be given as MARIADB_X_FILE (a Docker secret) or MYSQL_X.
+# then start mariadbd. The *.sh there are sourced and may use docker_process_sql (SQL on stdin, as
+# root), as in the official image. Every MARIADB_X may be given as MARIADB_X_FILE (a Docker secret)
+# or MYSQL_X.
 set -euo pipefail
 
 die() { echo "docker-entrypoint: ERROR: $*" >&2; exit 1; }
@@ -61,11 +63,15 @@ if [[ ${1:-} == mariadbd || ${1:-} == mysqld ]]; then
     } | "${client[@]}"
     client+=("-p$MARIADB_ROOT_PASSWORD")
     [[ -z $MARIADB_DATABASE ]] || client+=("$MARIADB_DATABASE")
+    # The official image's helper for the *.sh it sources: SQL on stdin, run as root.
+    docker_process_sql() { "${client[@]}" "$@"; }
     for f in /docker-entrypoint-initdb.d/*; do
       case "$f" in
         *.sql) echo "docker-entrypoint: running $f"; "${client[@]}" <"$f" ;;
         *.sql.gz) echo "docker-entrypoint: running $f"; gunzip -c "$f" | "${client[@]}" ;;
-        *.sh) echo "docker-entrypoint: running $f"; . "$f" ;;
+        *.sh) echo "docker-entrypoint: running $f"
+              # shellcheck source=/dev/null
+              . "$f" ;;
         *) ;;
       esac
     done
