@@ -476,6 +476,10 @@ class StackEndToEnd(unittest.TestCase):
             for method, path, body in sorted(refused, key=str):
                 code, text = self.docker_api(socket, method, path, body)
                 self.assertEqual(code, 403, f"{method} {path} through {node.name}'s agent socket {socket}: {code} {text[:200]}")
+            # The engine itself would have taken it (404: no such image): the 403 is the proxy's.
+            code, text = self.docker_api(str(node.dir / "docker.sock"), "POST", "/v1.41/containers/create",
+                                         '{"Image": "swe2e/no-such-image:none"}')
+            self.assertEqual(code, 404, f"the engine's own socket: {code} {text[:200]}")
             for path in ("/_ping", "/v1.41/version", "/v1.41/info", "/v1.41/containers/json?all=1"):
                 code, text = self.docker_api(socket, "GET", path)
                 self.assertEqual(code, 200, f"GET {path} through {node.name}'s agent socket: {code} {text[:200]}")
@@ -535,6 +539,7 @@ class StackEndToEnd(unittest.TestCase):
                 return (scrape, seen) if names <= seen else None
             scrape, seen = h.wait_until(reported, timeout=60, interval=3,
                                         what=f"{node.name}'s agent reporting every container of its node")
+            every |= {n.lstrip("/") for n in node.docker("ps", "-a", "--format", "{{.Names}}").split()}
             self.assertLessEqual(seen, every, f"{node.name}'s agent reports only its own node's containers")
             if node.role == "manager":
                 nodes = {s.labels.get("node") or s.labels.get("hostname") for s in scrape.select("swarm_node_info")}
@@ -568,6 +573,9 @@ class StackEndToEnd(unittest.TestCase):
         self.assertEqual(upload(5000, "-u", "push:anything"), "403", "whatever the credentials")
         self.assertEqual(upload(5001), "401", "the push port asks for credentials")
         self.assertEqual(upload(5001, "-u", "push:wrong"), "401", "and refuses wrong ones")
+        r = sh.sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                  f"http://{m.address}:5001/v2/", check=False)
+        self.assertEqual(r.stdout, "403", "the push port refuses clients from outside the node")
         r = sh.sh(*ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
                   "http://127.0.0.1:5000/v2/swe2e/intruder/tags/list", check=False)
         self.assertEqual(r.stdout, "404", "nothing was pushed")
