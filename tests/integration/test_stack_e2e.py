@@ -237,7 +237,7 @@ class StackEndToEnd(unittest.TestCase):
             self.assertEqual(spec.get("EndpointSpec", {}).get("Mode"), "dnsrr", f"{line}: endpoint_mode dnsrr")
             if line == f"{STACK}_proxy":
                 self.assertEqual({(p["TargetPort"], p["PublishMode"]) for p in ports},
-                                 {(80, "host"), (443, "host"), (5000, "host")}, "the proxy's ports")
+                                 {(80, "host"), (443, "host"), (5000, "host"), (5001, "host")}, "the proxy's ports")
             else:
                 self.assertEqual(ports, [], f"{line} publishes no port")
 
