@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
+import hashlib
 import json
 import os
 import re
@@ -50,7 +51,13 @@ OFFLINE = {  # the stack file's image variables -> offline images (stack/images/
     "REGISTRY_IMAGE": "swarmwatch/registry:local",
     "ALERTMANAGER_IMAGE": "swarmwatch/alertmanager:local",
     "MYSQLD_EXPORTER_IMAGE": "swarmwatch/mysqld-exporter:local",
+    "DOCKER_API_IMAGE": "swarmwatch/haproxy:local",
 }
+PORTAINER_OFFLINE = {  # stack/portainer.yml's (its agent is the same stand-in, `standin agent`)
+    "PORTAINER_IMAGE": "swarmwatch/portainer-standin:local",
+    "PORTAINER_AGENT_IMAGE": "swarmwatch/portainer-standin:local",
+}
+PORTAINER_PASSWORD = "Portainer-e2e-5b8d2"
 WEB_BASE = "swarmwatch/web:local"
 AGENT_IMAGE = "swarmwatch/swarmwatch:local"
 TAG = f"e2e-{os.getpid()}"  # fixed for the run: commits made meanwhile must not change the images' tag
@@ -59,7 +66,7 @@ TAG = f"e2e-{os.getpid()}"  # fixed for the run: commits made meanwhile must not
 HEALTHCHECKED = {"registry", "db", "web", "proxy", "prometheus", "loki", "grafana", "alertmanager",
                  "swarmwatch", "db-backup", "mysqld-exporter"}
 STOP_FIRST = {"registry", "db", "proxy", "prometheus", "loki", "grafana", "alertmanager", "swarmwatch",
-              "db-backup"}
+              "db-backup", "docker-api"}
 
 
 @functools.cache
@@ -125,8 +132,9 @@ def build_images() -> None:
     env = dict(os.environ)
     env["LOKI_RECEIVER_BIN"] = h.loki_receiver_binary()
     started = time.monotonic()
-    p = subprocess.run([str(STACK_DIR / "images" / "build"), *[i.split("/")[1].split(":")[0] for i in
-                        [*OFFLINE.values(), WEB_BASE, AGENT_IMAGE]]],
+    images = sorted({i.split("/")[1].split(":")[0] for i in
+                     [*OFFLINE.values(), *PORTAINER_OFFLINE.values(), WEB_BASE, AGENT_IMAGE]})
+    p = subprocess.run([str(STACK_DIR / "images" / "build"), *images],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=1500)
     print(p.stdout.rstrip(), flush=True)
     if p.returncode != 0:
@@ -148,18 +156,19 @@ class StackEndToEnd(unittest.TestCase):
         cls.cluster.create()
         m, w1, w2 = cls.cluster.nodes
         t = time.monotonic()
+        everywhere = [OFFLINE["PROXY_IMAGE"], OFFLINE["DOCKER_API_IMAGE"], PORTAINER_OFFLINE["PORTAINER_IMAGE"]]
         cls.cluster.load_images({
-            m.name: [OFFLINE[k] for k in ("DB_IMAGE", "PROXY_IMAGE", "PROMETHEUS_IMAGE", "LOKI_IMAGE",
-                                          "REGISTRY_IMAGE", "ALERTMANAGER_IMAGE", "MYSQLD_EXPORTER_IMAGE")]
-                   + [WEB_BASE, AGENT_IMAGE],
-            w1.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["PHPMYADMIN_IMAGE"]],
-            w2.name: [OFFLINE["PROXY_IMAGE"], OFFLINE["GRAFANA_IMAGE"]],
+            m.name: [OFFLINE[k] for k in ("DB_IMAGE", "PROMETHEUS_IMAGE", "LOKI_IMAGE", "REGISTRY_IMAGE",
+                                          "ALERTMANAGER_IMAGE", "MYSQLD_EXPORTER_IMAGE")]
+                   + [WEB_BASE, AGENT_IMAGE] + everywhere,
+            w1.name: [OFFLINE["PHPMYADMIN_IMAGE"]] + everywhere,
+            w2.name: [OFFLINE["GRAFANA_IMAGE"]] + everywhere,
         })
         sh.log(f"images loaded into the nodes in {time.monotonic() - t:.0f}s")
         cls.secrets = Path(tempfile.mkdtemp(prefix="swe2e-secrets-"))
         cls.addClassCleanup(shutil.rmtree, cls.secrets, True)
         for name, value in (("db_root", DB_ROOT_PASSWORD), ("db", DB_PASSWORD), ("admin", ADMIN[1]),
-                            ("grafana", GRAFANA_PASSWORD)):
+                            ("grafana", GRAFANA_PASSWORD), ("portainer", PORTAINER_PASSWORD)):
             (cls.secrets / name).write_text(value + "\n")
         cls.webhook = WebhookReceiver(f"{sh.SUBNET}.1")  # the bridge exists once the cluster does
         cls.addClassCleanup(cls.webhook.close)
@@ -180,6 +189,7 @@ class StackEndToEnd(unittest.TestCase):
             "DB_PASSWORD_FILE": str(cls.secrets / "db"),
             "ADMIN_PASSWORD_FILE": str(cls.secrets / "admin"),
             "GRAFANA_ADMIN_PASSWORD_FILE": str(cls.secrets / "grafana"),
+            "PORTAINER_ADMIN_PASSWORD_FILE": str(cls.secrets / "portainer"),
             "PHPMYADMIN_NODE": cls.cluster.workers[0].name,
             "GRAFANA_NODE": cls.cluster.workers[1].name,
             "WEB_BASE_IMAGE": WEB_BASE,
@@ -305,7 +315,7 @@ class StackEndToEnd(unittest.TestCase):
             self.assertEqual(spec.get("EndpointSpec", {}).get("Mode"), "dnsrr", f"{line}: endpoint_mode dnsrr")
             if line == f"{STACK}_proxy":
                 self.assertEqual({(p["TargetPort"], p["PublishMode"]) for p in ports},
-                                 {(80, "host"), (443, "host"), (5000, "host")}, "the proxy's ports")
+                                 {(80, "host"), (443, "host"), (5000, "host"), (5001, "host")}, "the proxy's ports")
             else:
                 self.assertEqual(ports, [], f"{line} publishes no port")
 
@@ -847,6 +857,211 @@ class StackEndToEnd(unittest.TestCase):
                      what="mysql_up 1 again after the deploy")
 
     # Last: it removes the stack the other tests use.
+    # ------------------------------------------------------------------ least privilege (issue 17)
+
+    def task_container(self, service: str, node: sh.Node) -> dict:
+        """`docker inspect` of the service's running task on that node."""
+        cids = [cid for n, cid in self.running_tasks(service) if n == node.name]
+        self.assertTrue(cids, f"no running {service} task on {node.name}")
+        return json.loads(node.docker("inspect", cids[0]))[0]
+
+    def agent_docker_socket(self, node: sh.Node) -> str:
+        """The Docker socket the node's agent is given, as the host reaches it (through the agent
+        process's root): whatever the stack mounts there, the engine's or a proxy's."""
+        c = self.task_container("swarmwatch", node)
+        env = dict(e.split("=", 1) for e in c["Config"]["Env"])
+        host = env.get("SWARMWATCH_DOCKER_HOST", "unix:///var/run/docker.sock")
+        self.assertTrue(host.startswith("unix:///"), f"the agent's docker_host: {host}")
+        return f"/proc/{c['State']['Pid']}/root{host[len('unix://'):]}"
+
+    @staticmethod
+    def docker_api(socket: str, method: str, path: str, body: str | None = None) -> tuple[int, str]:
+        cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10", "--unix-socket", socket,
+               "-X", method, f"http://localhost{path}"]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data", body]
+        p = sh.sh(*cmd, check=False, timeout=20)
+        text, _, code = p.stdout.rpartition("\n")
+        return int(code or 0), text
+
+    def test_40_agent_socket_refuses_writes(self):
+        m = self.cluster.manager
+        # The event stream stays open through the proxy longer than its default server timeout (30 s):
+        # curl, not the proxy, ends it.
+        events = subprocess.Popen(["curl", "-s", "-o", "/dev/null", "--max-time", "40", "--unix-socket",
+                                   self.agent_docker_socket(m), f"http://localhost/v1.41/events?since={int(time.time())}"])
+        for node in self.cluster.nodes:
+            socket = self.agent_docker_socket(node)
+            refused = {
+                ("POST", "/v1.41/containers/create", '{"Image": "swe2e/no-such-image:none"}'),
+                ("POST", "/containers/create", '{"Image": "swe2e/no-such-image:none"}'),
+                ("DELETE", "/v1.41/containers/swe2e-no-such-container", None),
+                ("POST", "/v1.41/containers/swe2e-no-such-container/exec", '{"Cmd": ["true"]}'),
+                ("GET", "/v1.41/swarm", None),  # the join tokens
+                ("GET", "/v1.41/secrets", None),
+                ("GET", "/v1.41/containers/swe2e-no-such-container/archive?path=/", None),
+            }
+            if node.role == "manager":
+                refused |= {("POST", "/v1.41/services/create", '{"Name": "swe2e-intruder"}'),
+                            ("POST", "/v1.41/swarm/leave?force=1", None)}
+            for method, path, body in sorted(refused, key=str):
+                code, text = self.docker_api(socket, method, path, body)
+                self.assertEqual(code, 403, f"{method} {path} through {node.name}'s agent socket {socket}: {code} {text[:200]}")
+            # The engine itself would have taken it (404: no such image): the 403 is the proxy's.
+            code, text = self.docker_api(str(node.dir / "docker.sock"), "POST", "/v1.41/containers/create",
+                                         '{"Image": "swe2e/no-such-image:none"}')
+            self.assertEqual(code, 404, f"the engine's own socket: {code} {text[:200]}")
+            for path in ("/_ping", "/v1.41/version", "/v1.41/info", "/v1.41/containers/json?all=1"):
+                code, text = self.docker_api(socket, "GET", path)
+                self.assertEqual(code, 200, f"GET {path} through {node.name}'s agent socket: {code} {text[:200]}")
+            self.assertEqual(self.docker_api(socket, "HEAD", "/_ping")[0], 200, "HEAD /_ping")
+            # Each node's agent reads its own engine.
+            def same_list(node=node, socket=socket):
+                listed = {c["Id"] for c in json.loads(self.docker_api(socket, "GET", "/v1.41/containers/json?all=1")[1])}
+                own = set(node.docker("ps", "-aq", "--no-trunc").split())
+                return own if listed == own else None
+            own = h.wait_until(same_list, timeout=30, interval=2,
+                               what=f"{node.name}'s agent socket listing its own engine's containers")
+            cid = sorted(own)[0]
+            self.assertEqual(self.docker_api(socket, "GET", f"/v1.41/containers/{cid}/json")[0], 200, "inspect")
+            if node.role == "manager":
+                for path in ("/v1.41/services", "/v1.41/tasks", "/v1.41/nodes", "/v1.41/networks"):
+                    code, text = self.docker_api(socket, "GET", path)
+                    self.assertEqual(code, 200, f"GET {path} (the Swarm view, Prometheus' discovery): {code} {text[:200]}")
+        self.assertNotIn("swe2e-intruder", m.docker("service", "ls", "--format", "{{.Name}}"))
+        self.assertEqual(events.wait(60), 28, "the /events stream stayed open for 40 s through the proxy (curl timed out)")
+
+    def test_41_agent_and_prometheus_run_unprivileged(self):
+        m = self.cluster.manager
+        services = {s: json.loads(m.docker("service", "inspect", f"{STACK}_{s}"))[0]["Spec"]
+                    for s in m.docker("service", "ls", "--format", "{{.Name}}",
+                                      "--filter", f"label=com.docker.stack.namespace={STACK}").replace(f"{STACK}_", "").split()}
+        with_socket = {s for s, spec in services.items()
+                       for mount in spec["TaskTemplate"]["ContainerSpec"].get("Mounts", [])
+                       if mount.get("Source") == "/var/run/docker.sock"}
+        self.assertEqual(with_socket, {"docker-api"}, "only the read-only API proxy mounts the engine's socket")
+        # docker stack deploy (Docker 20.10) carries read_only, cap_drop and cap_add into the spec.
+        for s in ("swarmwatch", "docker-api"):
+            spec = services[s]["TaskTemplate"]["ContainerSpec"]
+            self.assertTrue(spec.get("ReadOnly"), f"{s}: read_only in the service spec: {spec}")
+            self.assertEqual(spec.get("CapabilityDrop"), ["ALL"], f"{s}: cap_drop [ALL] in the service spec: {spec}")
+            self.assertFalse(spec.get("CapabilityAdd"), f"{s}: no capability added: {spec}")
+        for node in self.cluster.nodes:
+            c = self.task_container("swarmwatch", node)
+            self.assertTrue(c["HostConfig"]["ReadonlyRootfs"], f"{node.name}: the agent's root is read-only")
+            status = Path(f"/proc/{c['State']['Pid']}/status").read_text()
+            caps = dict(line.split(":\t", 1) for line in status.splitlines() if line.startswith("Cap"))
+            self.assertEqual(int(caps["CapEff"], 16), 0, f"{node.name}: the agent has no capability: {caps}")
+            self.assertEqual(int(caps["CapBnd"], 16), 0, f"{node.name}: nor can it gain one: {caps}")
+        c = self.task_container("prometheus", self.node(self.running_tasks("prometheus")[0][0]))
+        status = Path(f"/proc/{c['State']['Pid']}/status").read_text()
+        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+        self.assertEqual(set(uids), {"65534"}, f"Prometheus runs as nobody: {uids}")
+
+        # The agent still reports everything: each its own node's containers, and the manager's the Swarm.
+        for node in self.cluster.nodes:
+            pid = self.task_container("swarmwatch", node)["State"]["Pid"]
+            names = {n.lstrip("/") for n in node.docker("ps", "--format", "{{.Names}}").split()}
+            every = {n.lstrip("/") for n in node.docker("ps", "-a", "--format", "{{.Names}}").split()}
+
+            def reported():
+                scrape = h.Scrape(sh.nsenter_http_get(pid, "http://127.0.0.1:9480/metrics"))
+                seen = {s.labels.get("name") for s in scrape.select("container_last_seen")} - {None, ""}
+                return (scrape, seen) if names <= seen else None
+            scrape, seen = h.wait_until(reported, timeout=60, interval=3,
+                                        what=f"{node.name}'s agent reporting every container of its node")
+            every |= {n.lstrip("/") for n in node.docker("ps", "-a", "--format", "{{.Names}}").split()}
+            self.assertLessEqual(seen, every, f"{node.name}'s agent reports only its own node's containers")
+            if node.role == "manager":
+                nodes = {s.labels.get("node") or s.labels.get("hostname") for s in scrape.select("swarm_node_info")}
+                self.assertEqual(len(scrape.select("swarm_node_info")), 3, f"the manager's agent sees 3 nodes: {nodes}")
+                self.assertTrue(scrape.select("swarm_service_desired_tasks", service=f"{STACK}_web"),
+                                "the manager's agent reports the services")
+
+    def test_42_registry_push_needs_auth_and_deploy_is_by_digest(self):
+        m = self.cluster.manager
+        for s in ("web", "swarmwatch"):
+            image = m.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", f"{STACK}_{s}")
+            self.assertRegex(image, rf"^127\.0\.0\.1:5000/swarmwatch-stack/{s}@sha256:[0-9a-f]{{64}}$",
+                             f"{s} is deployed by digest")
+        # An unauthenticated push, by the manager's engine, to the pull port and to the push port.
+        source = OFFLINE["DOCKER_API_IMAGE"]
+        empty = Path(tempfile.mkdtemp(prefix="swe2e-docker-config-"))
+        self.addCleanup(shutil.rmtree, empty, True)
+        for port in (5000, 5001):
+            ref = f"127.0.0.1:{port}/swe2e/intruder:1"
+            m.docker("tag", source, ref)
+            p = h.run([h.DOCKER, "--config", str(empty), "-H", m.socket, "push", ref], check=False, timeout=120)
+            self.assertNotEqual(p.returncode, 0, f"an unauthenticated push to {ref} must fail: {p.stdout[-300:]}")
+        # The same by hand, from the manager's network namespace (where a container's traffic arrives
+        # through docker_gwbridge), with no credentials and with wrong ones.
+        ns = ["ip", "netns", "exec", m.name]
+
+        def upload(port: int, *auth: str) -> str:
+            return sh.sh(*ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-X", "POST",
+                         *auth, f"http://127.0.0.1:{port}/v2/swe2e/intruder/blobs/uploads/", check=False).stdout
+        self.assertEqual(upload(5000), "403", "the pull port refuses writes")
+        self.assertEqual(upload(5000, "-u", "push:anything"), "403", "whatever the credentials")
+        self.assertEqual(upload(5001), "401", "the push port asks for credentials")
+        self.assertEqual(upload(5001, "-u", "push:wrong"), "401", "and refuses wrong ones")
+        r = sh.sh("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                  f"http://{m.address}:5001/v2/", check=False)
+        self.assertEqual(r.stdout, "403", "the push port refuses clients from outside the node")
+        r = sh.sh(*ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
+                  "http://127.0.0.1:5000/v2/swe2e/intruder/tags/list", check=False)
+        self.assertEqual(r.stdout, "404", "nothing was pushed")
+        # The pull port still serves the stack's images, anonymously (every node pulls through it).
+        digest = m.docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+                          f"{STACK}_web").split("@", 1)[1]
+        r = sh.sh(*ns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-I",
+                  "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                  f"http://127.0.0.1:5000/v2/swarmwatch-stack/web/manifests/{digest}", check=False)
+        self.assertEqual(r.stdout, "200", "the web image's manifest by digest through the pull port")
+
+    def test_43_portainer_behind_the_proxys_auth_with_its_password_secret(self):
+        m = self.cluster.manager
+        # The stand-in refuses to start without a readable password file, as Portainer would be open.
+        for args in ([], ["--admin-password-file", "/nonexistent"]):
+            p = h.run([h.DOCKER, "run", "--rm", PORTAINER_OFFLINE["PORTAINER_IMAGE"], *args], check=False, timeout=60)
+            self.assertNotEqual(p.returncode, 0, f"the stand-in started with {args}")
+        override = Path(self.secrets) / "portainer-standin.yml"
+        override.write_text('version: "3.8"\nservices:\n  agent:\n    command: ["agent"]\n')
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER")}
+        env.update(PORTAINER_OFFLINE, STACK_NAME=STACK)
+        stack = f"{STACK}-portainer"
+        p = subprocess.run([h.DOCKER, "-H", m.socket, "stack", "deploy", "--resolve-image", "never",
+                            "-c", str(STACK_DIR / "portainer.yml"), "-c", str(override), stack],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, f"deploying stack/portainer.yml: {p.stdout}")
+
+        def remove():
+            m.docker("stack", "rm", stack, check=False)
+            h.wait_until(lambda: not m.docker("ps", "-q", "--filter", f"label=com.docker.stack.namespace={stack}"),
+                         timeout=60, interval=1, what="the Portainer stack's containers gone")
+        self.addCleanup(remove)
+
+        good = self.client(auth=ADMIN)
+
+        def page():
+            r = good.request("/portainer/")
+            return r if r.status == 200 else None
+        try:
+            r = h.wait_until(page, timeout=120, interval=3, what="Portainer's page through the proxy")
+        except AssertionError as e:
+            tasks = m.docker("service", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}",
+                             f"{stack}_portainer", check=False)
+            raise AssertionError(f"{e}; its tasks: {tasks}") from None
+        seen = json.loads(r.body)
+        self.assertEqual(seen.get("standin"), "portainer", seen)
+        self.assertEqual(seen["admin_password_file"], "/run/secrets/portainer_admin_password", seen)
+        self.assertEqual(seen["admin_password_sha256"], hashlib.sha256(PORTAINER_PASSWORD.encode()).hexdigest(),
+                         "Portainer got the secret's password, byte for byte")
+        for client, what in ((self.client(), "without credentials"),
+                             (self.client(auth=("admin", "not-the-password")), "with a wrong password")):
+            r = client.request("/portainer/")
+            self.assertEqual(r.status, 401, f"/portainer/ {what}: {r.status} {r.body[:200]}")
+            self.assertNotIn("admin_password", r.body)
+
     def test_99_destroy_keeps_data_unless_asked(self):
         m = self.cluster.manager
         env = dict(os.environ, DOCKER_HOST=m.socket)
