@@ -116,9 +116,10 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
       if (key.size() == 3)
         continue;  // the sum over CPUs: node_exporter exports each CPU only
       const std::string_view id = key.substr(3);
-      // user nice system idle iowait irq softirq steal: every kernel since 2.6.11 writes these
-      // eight, later ones guest and guest_nice after them.
-      std::uint64_t ticks[8];
+      // user nice system idle iowait irq softirq steal guest guest_nice: every kernel since
+      // 2.6.33 writes the ten. Asking for all ten (procfs takes fewer) tells a line cut short
+      // from a whole one; later fields, if a kernel adds some, must be numbers too.
+      std::uint64_t ticks[10];
       for (std::uint64_t& t : ticks) {
         if (!NextUint(rest, t))
           return std::nullopt;
