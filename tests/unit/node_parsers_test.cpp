@@ -95,6 +95,13 @@ TEST(ParseProcStat, CpuNumbersAreKeptAsWritten) {
   EXPECT_EQ(stat->context_switches, std::nullopt);  // a file without the other keys
 }
 
+TEST(ParseProcStat, OtherKeysBeginningWithCpuAreNotCpus) {
+  const auto stat = ParseProcStat("cpu0 1 0 0 0 0 0 0 0 0 0\ncpufreq 1 2\ncpu 1\nctxt 4\n");
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(stat->cpus.size(), 1u);
+  EXPECT_EQ(stat->context_switches, 4u);
+}
+
 TEST(ParseProcStat, MalformedOrTruncatedIsAbsent) {
   EXPECT_EQ(ParseProcStat(""), std::nullopt);
   EXPECT_EQ(ParseProcStat("ctxt 5\nbtime 7\n"), std::nullopt);            // no CPU line
