@@ -14,6 +14,7 @@
 #include <charconv>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <optional>
 #include <regex>
 #include <span>
@@ -299,6 +300,16 @@ const NetRow kNetRows[] = {
 // between broadcast and duplex).
 constexpr std::array<std::string_view, 5> kNetClassFiles = {"address", "broadcast", "duplex",
                                                             "ifalias", "operstate"};
+constexpr std::size_t kOperstate = 4;
+// How long a device's address, broadcast, duplex and ifalias are kept while its operstate stays.
+constexpr auto kNetClassRefresh = std::chrono::seconds(60);
+
+// What node_network_info and node_network_up show of a device, and when it was read.
+struct NetClass {
+  std::array<std::string, kNetClassFiles.size()> values;
+  std::optional<Clock::time_point> read_at;  // empty: not readable
+  std::uint64_t generation = 0;              // the last scrape that listed the device
+};
 
 // The os-release keys of node_os_info, in its labels' order.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kOsInfoLabels = {{
@@ -388,7 +399,8 @@ struct NodeCollector::State {
   std::vector<std::pair<std::string, std::uint64_t>> vmstat;
   std::vector<DiskStats> diskstats;
   std::vector<std::string> net_devices;  // the host's devices not excluded
-  std::vector<std::array<std::string, kNetClassFiles.size()>> net_class;
+  std::map<std::string, NetClass, std::less<>> net_class;
+  std::uint64_t generation = 0;  // scrapes so far
   std::string name, help, dir;
 
   bool ReadMounts();
@@ -508,6 +520,7 @@ void NodeCollector::WriteText(std::string& out) const {
 void NodeCollector::CollectInto(Sink& out) const {
   std::lock_guard lock(mu_);
   State& s = *state_;
+  ++s.generation;
   struct Outcome {
     std::string_view collector;
     bool success;
@@ -692,36 +705,61 @@ void NodeCollector::CollectInto(Sink& out) const {
 
   run("netclass", [&] {
     bool success = true;
-    s.net_class.resize(s.net_devices.size());
-    for (std::size_t i = 0; i < s.net_devices.size(); ++i) {
-      const std::string& device = s.net_devices[i];
+    const auto now = Clock::now();
+    for (const std::string& device : s.net_devices) {
+      NetClass& cached = s.net_class[device];
+      cached.generation = s.generation;
       s.dir.assign(s.host_prefix).append("/sys/class/net/").append(device);
       s.name.assign("netclass/").append(device);
       KernelFileReader::FileSet& set = s.files.Files(s.name);
+      auto operstate = s.files.Read(set, kOperstate, s.dir, kNetClassFiles[kOperstate]);
+      if (!operstate) {
+        success = false;  // no such device in host_root's /sys: not the host's network?
+        cached = NetClass{};
+        cached.generation = s.generation;
+        continue;
+      }
+      const std::string_view state = TrimNewline(*operstate);
+      // The other four change seldom, and with a change of the link's state when they do
+      // (duplex): read again then, or once a minute, not at every scrape.
+      if (cached.read_at && state == cached.values[kOperstate] && now >= *cached.read_at &&
+          now - *cached.read_at < kNetClassRefresh) {
+        continue;
+      }
+      cached.values[kOperstate].assign(state);
+      cached.read_at = now;
       for (std::size_t f = 0; f < kNetClassFiles.size(); ++f) {
+        if (f == kOperstate)
+          continue;
         // A value the device does not have (duplex of a virtual one) reads as an error: "".
         auto text = s.files.Read(set, f, s.dir, kNetClassFiles[f]);
-        s.net_class[i][f].assign(text ? TrimNewline(*text) : std::string_view());
+        cached.values[f].assign(text ? TrimNewline(*text) : std::string_view());
       }
-      if (set.readable() == 0)
-        success = false;  // no such device in host_root's /sys: not the host's network?
     }
+    std::erase_if(s.net_class,
+                  [&](const auto& entry) { return entry.second.generation != s.generation; });
     out.Family("node_network_info",
                "Non-numeric data from /sys/class/net/<iface>, value is always 1.",
                MetricType::Gauge);
-    for (std::size_t i = 0; i < s.net_devices.size(); ++i) {
-      const auto& values = s.net_class[i];
+    for (const std::string& device : s.net_devices) {
+      const NetClass& cached = s.net_class[device];
+      if (!cached.read_at)
+        continue;
+      const auto& values = cached.values;
       out.Sample(1, {{"address", values[0]},
                      {"broadcast", values[1]},
-                     {"device", s.net_devices[i]},
+                     {"device", device},
                      {"duplex", values[2]},
                      {"ifalias", values[3]},
-                     {"operstate", values[4]}});
+                     {"operstate", values[kOperstate]}});
     }
     out.Family("node_network_up", "Value is 1 if operstate is 'up', 0 otherwise.",
                MetricType::Gauge);
-    for (std::size_t i = 0; i < s.net_devices.size(); ++i)
-      out.Sample(s.net_class[i][4] == "up" ? 1 : 0, {{"device", s.net_devices[i]}});
+    for (const std::string& device : s.net_devices) {
+      const NetClass& cached = s.net_class[device];
+      if (cached.read_at)
+        out.Sample(cached.values[kOperstate] == "up" ? 1 : 0, {{"device", device}});
+    }
     return success;
   });
 

@@ -455,6 +455,35 @@ TEST(NodeCollector, ExcludesAreTheSettingsRegexes) {
   EXPECT_TRUE(ours.Has(R"(node_disk_io_now{device="zram0"})"));
 }
 
+// operstate is read at every scrape; the other files of node_network_info when it changes (or
+// once a minute): a pread per device and scrape rather than five.
+TEST(NodeCollector, NetworkInfoIsReadAgainWhenTheOperstateChanges) {
+  testing::TempDir host;
+  std::filesystem::copy(kTestdata + "/host", host.path(), std::filesystem::copy_options::recursive);
+  auto fake = std::make_shared<FakeStatfs>();
+  auto options = FixtureOptions(fake);
+  options.host_root = host.path();
+  auto collector = MakeCollector(options);
+  const std::string eth0 = host.path() + "/sys/class/net/eth0/";
+  const auto info = [](std::string_view address, std::string_view operstate) {
+    return "node_network_info{address=\"" + std::string(address) +
+           "\",broadcast=\"ff:ff:ff:ff:ff:ff\",device=\"eth0\",duplex=\"unknown\",ifalias=\"\","
+           "operstate=\"" +
+           std::string(operstate) + "\"}";
+  };
+  Exposition ours = Scrape(*collector);
+  EXPECT_TRUE(ours.Has(info("02:fc:00:00:00:01", "up")));
+  EXPECT_EQ(ours.samples.at(R"(node_network_up{device="eth0"})"), 1);
+
+  std::ofstream(eth0 + "address") << "02:fc:00:00:00:99\n";
+  EXPECT_TRUE(Scrape(*collector).Has(info("02:fc:00:00:00:01", "up")));  // kept
+
+  std::ofstream(eth0 + "operstate") << "down\n";
+  ours = Scrape(*collector);
+  EXPECT_TRUE(ours.Has(info("02:fc:00:00:00:99", "down")));
+  EXPECT_EQ(ours.samples.at(R"(node_network_up{device="eth0"})"), 0);
+}
+
 TEST(NodeCollector, ABadRegexIsRefusedNamingItsSetting) {
   NodeCollectorOptions options;
   options.netdev_device_exclude = "(lo";
