@@ -120,7 +120,7 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(
 }
 
 Result<std::shared_ptr<NodeCollector>> MakeNodeCollector(
-    const Config& config, std::shared_ptr<ContainerCatalog> catalog) {
+    const Config& config, const std::shared_ptr<ContainerCatalog>& catalog) {
   NodeCollectorOptions options;
   options.proc_root = config.proc_root;
   options.host_root = config.host_root;
