@@ -204,6 +204,15 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
     sources.push_back(parts->node);
     log::Info("host metrics (node_*) from {} with the host's / at {}", config.proc_root,
               config.host_root);
+    // The procfs is the host's but / is the agent's own: in a container, statfs, os-release and
+    // /sys/class/net would then describe the container, not the host.
+    if (config.host_root == "/" && config.proc_root != "/proc") {
+      log::Warn(
+          "proc_root is {} but host_root is /: node_filesystem_*, node_os_* and node_network_info "
+          "describe this agent's own root; mount the host's / (e.g. /:/host:ro,rslave) and set "
+          "host_root",
+          config.proc_root);
+    }
   } else {
     log::Info("host_metrics is false: no node_* metrics");
   }
