@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 
 #include <cerrno>
@@ -404,11 +405,19 @@ TEST(NodeCollector, AChangedMountTableIsReadAgain) {
 }
 
 // The kernel's mount table: a new mount is seen at the next scrape (procfs tells the change by
-// poll(); the file is not read again while it says nothing changed). Needs root for mount(2).
+// poll(); the file is not read again while it says nothing changed). The mount is made in a mount
+// namespace of this process's own, so that no other program on the machine sees it, and read
+// through a proc_root whose "1" is this process. Needs root for unshare(2) and mount(2).
 TEST(NodeCollector, ANewMountOnThisMachineIsSeenAtTheNextScrape) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    GTEST_SKIP() << "cannot have a mount namespace of its own here: " << std::strerror(errno);
   testing::TempDir dir("swarmwatch-node-mount");
+  testing::TempDir proc;
+  std::filesystem::create_directory_symlink("/proc/self", proc.path() + "/1");
   auto fake = std::make_shared<FakeStatfs>();
-  auto options = FixtureOptions(fake, "/proc");
+  // Created after unshare: the statfs thread it starts is in this namespace too.
+  auto options = FixtureOptions(fake, proc.path());
   options.host_root = "/";
   options.statfs = SystemStatfs;
   auto collector = MakeCollector(options);
@@ -416,8 +425,8 @@ TEST(NodeCollector, ANewMountOnThisMachineIsSeenAtTheNextScrape) {
       "node_filesystem_size_bytes{device=\"swarmwatch-test\",fstype=\"tmpfs\",mountpoint=\"" +
       dir.path() + "\"}";
   ASSERT_FALSE(Scrape(*collector).Has(size));
-  if (::mount("swarmwatch-test", dir.path().c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here: " << std::strerror(errno);
+  ASSERT_EQ(::mount("swarmwatch-test", dir.path().c_str(), "tmpfs", 0, "size=1m"), 0)
+      << std::strerror(errno);
   const Exposition mounted = Scrape(*collector);
   ::umount(dir.path().c_str());
   ASSERT_TRUE(mounted.Has(size));
