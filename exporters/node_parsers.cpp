@@ -112,9 +112,9 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
   while (NextLine(text, line)) {
     std::string_view rest = line;
     const std::string_view key = NextToken(rest);
-    if (key.starts_with("cpu")) {
-      if (key.size() == 3)
-        continue;  // the sum over CPUs: node_exporter exports each CPU only
+    // "cpu" is the sum over CPUs: node_exporter exports each CPU only. A key that merely begins
+    // with "cpu" is some other line a later kernel may add.
+    if (key.size() > 3 && key.starts_with("cpu") && IsDigits(key.substr(3))) {
       const std::string_view id = key.substr(3);
       // user nice system idle iowait irq softirq steal guest guest_nice: every kernel since
       // 2.6.33 writes the ten. Asking for all ten (procfs takes fewer) tells a line cut short
@@ -126,7 +126,7 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
       }
       // A partial CPU set would make series vanish and come back: a line that is not wholly
       // numbers makes the whole file absent, as procfs fails it.
-      if (!IsDigits(id) || !OnlyUints(rest))
+      if (!OnlyUints(rest))
         return std::nullopt;
       CpuModeSeconds& cpu = stat.cpus.emplace_back();
       cpu.cpu = id;

@@ -37,10 +37,10 @@ std::string CutAt(const std::string& text, std::string_view marker) {
   return text.substr(0, at);
 }
 
-void ExpectCpu(const CpuModeSeconds& cpu, std::string_view id,
-               std::vector<double> user_nice_system_idle_iowait_irq_softirq_steal) {
+// `v`: user nice system idle iowait irq softirq steal, in seconds.
+void ExpectCpu(const CpuModeSeconds& cpu, std::string_view id, const std::vector<double>& v) {
   SCOPED_TRACE("cpu" + std::string(id));
-  const auto& v = user_nice_system_idle_iowait_irq_softirq_steal;
+  ASSERT_EQ(v.size(), 8u);
   EXPECT_EQ(cpu.cpu, id);
   EXPECT_EQ(cpu.user, v[0]);
   EXPECT_EQ(cpu.nice, v[1]);
@@ -93,6 +93,13 @@ TEST(ParseProcStat, CpuNumbersAreKeptAsWritten) {
   ASSERT_EQ(stat->cpus.size(), 2u);
   EXPECT_EQ(stat->cpus[1].cpu, "12");
   EXPECT_EQ(stat->context_switches, std::nullopt);  // a file without the other keys
+}
+
+TEST(ParseProcStat, OtherKeysBeginningWithCpuAreNotCpus) {
+  const auto stat = ParseProcStat("cpu0 1 0 0 0 0 0 0 0 0 0\ncpufreq 1 2\ncpu 1\nctxt 4\n");
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(stat->cpus.size(), 1u);
+  EXPECT_EQ(stat->context_switches, 4u);
 }
 
 TEST(ParseProcStat, MalformedOrTruncatedIsAbsent) {
