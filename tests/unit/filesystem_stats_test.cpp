@@ -1,0 +1,196 @@
+#include "exporters/filesystem_stats.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace swarmwatch {
+namespace {
+
+using namespace std::chrono_literals;
+using State = StatfsOutcome::State;
+using Clock = std::chrono::steady_clock;
+
+// A statfs whose mounts answer at once, fail, or hang (block on a condition variable, as a call
+// into a dead FUSE daemon blocks in the kernel) until released. Shared with the calls it answers:
+// an abandoned thread may still be inside it after the test's FilesystemStats is gone.
+class FakeStatfs {
+ public:
+  void Hang(const std::string& path) {
+    std::lock_guard lock(mu_);
+    hung_.insert(path);
+  }
+  void Fail(const std::string& path, int error) {
+    std::lock_guard lock(mu_);
+    errors_[path] = error;
+  }
+  void Release(const std::string& path) {
+    std::lock_guard lock(mu_);
+    hung_.erase(path);
+    changed_.notify_all();
+  }
+  int calls(const std::string& path) {
+    std::lock_guard lock(mu_);
+    return calls_[path];
+  }
+  int inside() {
+    std::lock_guard lock(mu_);
+    return inside_;
+  }
+
+  int Call(const std::string& path, struct statfs& out) {
+    std::unique_lock lock(mu_);
+    ++calls_[path];
+    ++inside_;
+    changed_.wait(lock, [&] { return !hung_.contains(path); });
+    --inside_;
+    if (auto it = errors_.find(path); it != errors_.end())
+      return it->second;
+    out.f_bsize = 4096;
+    out.f_blocks = 1000;
+    out.f_bfree = 600;
+    out.f_bavail = 500;
+    out.f_files = 100;
+    out.f_ffree = 40;
+    return 0;
+  }
+
+  static StatfsFunction Function(const std::shared_ptr<FakeStatfs>& fake) {
+    return [fake](const std::string& path, struct statfs& out) { return fake->Call(path, out); };
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::set<std::string> hung_;
+  std::map<std::string, int> errors_;
+  std::map<std::string, int> calls_;
+  int inside_ = 0;
+};
+
+// Waits up to 5 s for `done`.
+template <class Predicate>
+bool Eventually(Predicate done) {
+  const auto deadline = Clock::now() + 5s;
+  while (!done()) {
+    if (Clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+TEST(FilesystemStats, AnswersSizesInBytesOfTheBlockSizeAndErrors) {
+  auto fake = std::make_shared<FakeStatfs>();
+  fake->Fail("/gone", ENOENT);
+  FilesystemStats stats(1s, FakeStatfs::Function(fake));
+  const auto outcomes = stats.Stat({"/", "/gone", "/data"});
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0].state, State::kOk);
+  EXPECT_EQ(outcomes[0].usage.size_bytes, 4096.0 * 1000);
+  EXPECT_EQ(outcomes[0].usage.free_bytes, 4096.0 * 600);
+  EXPECT_EQ(outcomes[0].usage.avail_bytes, 4096.0 * 500);
+  EXPECT_EQ(outcomes[0].usage.files, 100);
+  EXPECT_EQ(outcomes[0].usage.files_free, 40);
+  EXPECT_EQ(outcomes[1].state, State::kFailed);
+  EXPECT_EQ(outcomes[1].error, ENOENT);
+  EXPECT_EQ(outcomes[2].state, State::kOk);
+  EXPECT_EQ(stats.live_threads(), 1u);
+  EXPECT_TRUE(stats.Stat({}).empty());
+}
+
+TEST(FilesystemStats, AHungMountCostsOneScrapeOneTimeoutAndLaterScrapesNothing) {
+  auto fake = std::make_shared<FakeStatfs>();
+  fake->Hang("/nfs");
+  FilesystemStats stats(200ms, FakeStatfs::Function(fake));
+
+  auto start = Clock::now();
+  auto outcomes = stats.Stat({"/", "/nfs", "/data"});
+  auto took = Clock::now() - start;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 1500ms);
+  ASSERT_EQ(outcomes.size(), 3u);
+  EXPECT_EQ(outcomes[0].state, State::kOk);
+  EXPECT_EQ(outcomes[1].state, State::kStuck);
+  // The mount after the hung one is still asked, by a new thread.
+  EXPECT_EQ(outcomes[2].state, State::kOk);
+  EXPECT_EQ(stats.stuck_mounts(), 1u);
+  EXPECT_EQ(stats.live_threads(), 2u);  // the worker and the one stuck in /nfs
+
+  // Later scrapes do not wait on it, nor ask it again.
+  for (int i = 0; i < 3; ++i) {
+    start = Clock::now();
+    outcomes = stats.Stat({"/", "/nfs", "/data"});
+    took = Clock::now() - start;
+    EXPECT_LT(took, 100ms);
+    EXPECT_EQ(outcomes[1].state, State::kStuck);
+    EXPECT_EQ(outcomes[2].state, State::kOk);
+  }
+  EXPECT_EQ(fake->calls("/nfs"), 1);
+  EXPECT_EQ(stats.live_threads(), 2u);
+
+  // Once its statfs returns the mount is asked again, and answers.
+  fake->Release("/nfs");
+  ASSERT_TRUE(Eventually([&] { return stats.stuck_mounts() == 0 && stats.live_threads() == 1; }));
+  outcomes = stats.Stat({"/", "/nfs", "/data"});
+  EXPECT_EQ(outcomes[1].state, State::kOk);
+  EXPECT_EQ(fake->calls("/nfs"), 2);
+}
+
+TEST(FilesystemStats, AtMostOneThreadPerStuckMount) {
+  auto fake = std::make_shared<FakeStatfs>();
+  fake->Hang("/a");
+  fake->Hang("/b");
+  FilesystemStats stats(100ms, FakeStatfs::Function(fake));
+  for (int i = 0; i < 5; ++i) {
+    // The same mount twice in one list (mounted over) is not asked twice either.
+    const auto outcomes = stats.Stat({"/a", "/", "/b", "/a"});
+    EXPECT_EQ(outcomes[0].state, State::kStuck);
+    EXPECT_EQ(outcomes[1].state, State::kOk);
+    EXPECT_EQ(outcomes[2].state, State::kStuck);
+    EXPECT_EQ(outcomes[3].state, State::kStuck);
+  }
+  EXPECT_EQ(fake->calls("/a"), 1);
+  EXPECT_EQ(fake->calls("/b"), 1);
+  EXPECT_EQ(stats.stuck_mounts(), 2u);
+  EXPECT_EQ(stats.live_threads(), 3u);
+  fake->Release("/a");
+  fake->Release("/b");
+  EXPECT_TRUE(Eventually([&] { return stats.live_threads() == 1; }));
+}
+
+TEST(FilesystemStats, DestructionDoesNotWaitForAHungStatfs) {
+  auto fake = std::make_shared<FakeStatfs>();
+  fake->Hang("/nfs");
+  auto stats = std::make_unique<FilesystemStats>(50ms, FakeStatfs::Function(fake));
+  EXPECT_EQ(stats->Stat({"/nfs"})[0].state, State::kStuck);
+  const auto start = Clock::now();
+  stats.reset();
+  EXPECT_LT(Clock::now() - start, 1s);
+  EXPECT_EQ(fake->inside(), 1);
+  // The abandoned thread finishes on its own, with what it uses kept alive.
+  fake->Release("/nfs");
+  EXPECT_TRUE(Eventually([&] { return fake->inside() == 0; }));
+}
+
+TEST(FilesystemStats, RealStatfsOfThisMachine) {
+  FilesystemStats stats(5s);
+  const auto outcomes = stats.Stat({"/", "/nonexistent/mount"});
+  ASSERT_EQ(outcomes[0].state, State::kOk);
+  EXPECT_GT(outcomes[0].usage.size_bytes, 0);
+  EXPECT_GE(outcomes[0].usage.size_bytes, outcomes[0].usage.free_bytes);
+  EXPECT_EQ(outcomes[1].state, State::kFailed);
+  EXPECT_EQ(outcomes[1].error, ENOENT);
+}
+
+}  // namespace
+}  // namespace swarmwatch
