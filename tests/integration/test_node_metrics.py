@@ -346,13 +346,17 @@ class NodeMetricsTest(unittest.TestCase):
 
         os.kill(fuse.pid, signal.SIGSTOP)
         # Nothing here may touch the mount from now on (a statfs would hang this test too).
-        scrapes = []
-        for _ in range(3):
+        scrapes, threads = [], []
+        for _ in range(5):
             r = self.agent.get("/metrics", timeout=STATFS_TIMEOUT + 30)
             self.assertEqual(r.status, 200)
             scrapes.append((r.seconds, h.Scrape(r.text)))
+            threads.append(len(os.listdir(f"/proc/{self.agent.pid}/task")))
         timings = ", ".join(f"{t * 1000:.0f} ms" for t, _ in scrapes)
-        print(f"\nscrapes with {point} hung: {timings}")
+        print(f"\nscrapes with {point} hung: {timings}; the agent's threads after each: {threads}")
+        # The statfs blocked in the kernel holds one thread until the mount answers; asking again
+        # at every scrape would hold one more each time (three over the last three scrapes).
+        self.assertLess(threads[-1] - threads[1], 3, f"threads grew with each scrape: {threads}")
         self.assertLessEqual(scrapes[0][0], STATFS_TIMEOUT + FIRST_SCRAPE_MARGIN,
                              f"the first scrape after the mount hung (statfs timeout {STATFS_TIMEOUT} s)")
         for seconds, _ in scrapes[1:]:
