@@ -497,6 +497,13 @@ class Scrape:
         self.by_name: dict[str, list[Sample]] = {}
         for s in self.samples:
             self.by_name.setdefault(s.name, []).append(s)
+        # family name -> its # TYPE (counter, gauge, untyped, ...), as written
+        self.types: dict[str, str] = {}
+        for line in text.split("\n"):
+            if line.startswith("# TYPE "):
+                parts = line.split()
+                if len(parts) >= 4:
+                    self.types[parts[2]] = parts[3]
 
     def select(self, name: str, **labels: str) -> list[Sample]:
         return [s for s in self.by_name.get(name, [])
@@ -723,6 +730,92 @@ class Prometheus:
             self.proc.terminate()
             try:
                 self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Debian's prometheus-node-exporter: the reference for the agent's node_* families
+
+# node_exporter's upstream default excludes, which are the agent's defaults too (issue 18): Debian's
+# package ships other defaults for mount points, file system types and disks, so they are passed
+# as flags; netclass (node_network_up, node_network_info) gets the agent's netdev exclude, as the
+# agent exports those for the same devices as the counters.
+NODE_MOUNT_POINTS_EXCLUDE = (r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+"
+                             r"|var/lib/containers/storage/.+)($|/)")
+NODE_FS_TYPES_EXCLUDE = (r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl"
+                         r"|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs"
+                         r"|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$")
+NODE_DISK_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
+NODE_NETDEV_DEVICE_EXCLUDE = r"^(lo|veth.+)$"
+
+
+def node_exporter_missing() -> str | None:
+    """Why node_exporter cannot run here, or None when it can."""
+    if shutil.which("prometheus-node-exporter"):
+        return None
+    return "prometheus-node-exporter is not installed (scripts/install-deps --test installs it)"
+
+
+class NodeExporter:
+    """Debian's node_exporter 1.5 on a free loopback port with the upstream excludes, all its
+    default collectors on; SkipTest where it is not installed."""
+
+    def __init__(self, *extra: str, start_timeout: float = 20):
+        missing = node_exporter_missing()
+        if missing:
+            raise unittest.SkipTest(missing)
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-node-exporter-")
+        self.log_path = Path(self.dir) / "node_exporter.log"
+        self._log = open(self.log_path, "w")
+        self.argv = [shutil.which("prometheus-node-exporter"),
+                     f"--web.listen-address=127.0.0.1:{self.port}",
+                     f"--collector.filesystem.mount-points-exclude={NODE_MOUNT_POINTS_EXCLUDE}",
+                     f"--collector.filesystem.fs-types-exclude={NODE_FS_TYPES_EXCLUDE}",
+                     f"--collector.diskstats.device-exclude={NODE_DISK_DEVICE_EXCLUDE}",
+                     f"--collector.netdev.device-exclude={NODE_NETDEV_DEVICE_EXCLUDE}",
+                     f"--collector.netclass.ignored-devices={NODE_NETDEV_DEVICE_EXCLUDE}",
+                     *extra]
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            def up():
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"node_exporter exited ({self.proc.returncode}):\n{self.log()}")
+                return http_get(self.url + "/metrics", timeout=5).status == 200
+            wait_until(up, start_timeout, what=f"node_exporter /metrics on {self.url}")
+        except Exception:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def scrape(self, timeout: float = 10) -> Scrape:
+        r = http_get(self.url + "/metrics", timeout=timeout)
+        if r.status != 200:
+            raise AssertionError(f"node_exporter /metrics answered {r.status}: {r.text[:500]}")
+        return Scrape(r.text)
+
+    def log(self, last: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text().splitlines()[-last:])
+        return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
