@@ -19,6 +19,7 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <regex>
 #include <sstream>
 #include <string_view>
 #include <system_error>
@@ -132,6 +133,19 @@ Setting Count(std::string_view key, std::string_view help) {
                  [](const Config& c) { return std::to_string(c.*Field); }};
 }
 
+template <bool Config::*Field>
+Setting Bool(std::string_view key, std::string_view help) {
+  return Setting{key, help, false,
+                 [](Config& c, std::vector<std::string> v) {
+                   const std::string& text = v.front();
+                   if (text != "true" && text != "false")
+                     return fmt::format("\"{}\" must be true or false", text);
+                   c.*Field = text == "true";
+                   return std::string();
+                 },
+                 [](const Config& c) { return std::string(c.*Field ? "true" : "false"); }};
+}
+
 template <std::uint64_t Config::*Field>
 Setting Bytes(std::string_view key, std::string_view help) {
   return Setting{key, help, false,
@@ -219,6 +233,25 @@ const std::vector<Setting>& Settings() {
           "access_log_duration_buckets", "Bucket bounds of http_request_duration_seconds (list)"),
       Numbers<&Config::access_log_size_buckets>("access_log_size_buckets",
                                                 "Bucket bounds of http_response_size_bytes (list)"),
+      Bool<&Config::host_metrics>("host_metrics",
+                                  "Export the host's metrics under node_exporter's names (node_*)"),
+      Text<&Config::host_root>("host_root",
+                               "Where the host's / is mounted: statfs of its mounts, os-release, "
+                               "sysfs are read below it"),
+      Text<&Config::filesystem_mount_points_exclude>(
+          "filesystem_mount_points_exclude",
+          "Regex of mount points without node_filesystem_* series"),
+      Text<&Config::filesystem_fs_types_exclude>(
+          "filesystem_fs_types_exclude",
+          "Regex of file system types without node_filesystem_* series"),
+      Text<&Config::diskstats_device_exclude>("diskstats_device_exclude",
+                                              "Regex of block devices without node_disk_* series"),
+      Text<&Config::netdev_device_exclude>(
+          "netdev_device_exclude", "Regex of network devices without node_network_* series"),
+      Duration<&Config::statfs_timeout>(
+          "statfs_timeout",
+          "How long a scrape waits for a mount's statfs before marking the mount stuck (it is then "
+          "skipped until its statfs returns)"),
   };
   return settings;
 }
@@ -382,6 +415,16 @@ void ApplyYamlText(const std::string& text, const std::string& path, const std::
   }
 }
 
+// What std::regex makes of `pattern`: empty when it compiles.
+std::string RegexError(const std::string& pattern) {
+  try {
+    std::regex compiled(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    return e.what();
+  }
+  return {};
+}
+
 void Validate(const Config& c, Origins& origins, std::vector<std::string>& problems) {
   // Names the setting as the user gave it: --flag, SWARMWATCH_VAR or file: key.
   auto named = [&origins](std::string_view key) -> const std::string& {
@@ -405,7 +448,7 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
   }
   for (const auto& [key, path] :
        {std::pair{"docker_root", &c.docker_root}, std::pair{"cgroup_root", &c.cgroup_root},
-        std::pair{"proc_root", &c.proc_root}}) {
+        std::pair{"proc_root", &c.proc_root}, std::pair{"host_root", &c.host_root}}) {
     if (path->empty() || path->front() != '/') {
       problems.push_back(fmt::format("{}: \"{}\" must be an absolute path", named(key), *path));
     }
@@ -540,6 +583,20 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
       problems.push_back(fmt::format("{}: \"{}\" must be one or more increasing positive numbers",
                                      named(key), fmt::join(*buckets, ",")));
     }
+  }
+  // Compiled now, so that a bad one stops the start rather than every scrape.
+  for (const auto& [key, pattern] :
+       {std::pair{"filesystem_mount_points_exclude", &c.filesystem_mount_points_exclude},
+        std::pair{"filesystem_fs_types_exclude", &c.filesystem_fs_types_exclude},
+        std::pair{"diskstats_device_exclude", &c.diskstats_device_exclude},
+        std::pair{"netdev_device_exclude", &c.netdev_device_exclude}}) {
+    if (auto error = RegexError(*pattern); !error.empty()) {
+      problems.push_back(
+          fmt::format("{}: \"{}\" is not a regular expression: {}", named(key), *pattern, error));
+    }
+  }
+  if (c.statfs_timeout.count() == 0) {
+    problems.push_back(fmt::format("{}: must be more than 0", named("statfs_timeout")));
   }
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
       c.log_level != "error") {

@@ -62,6 +62,20 @@ struct Config {
                                                      0.5,   1,    2.5,   5,    10};
   std::vector<double> access_log_size_buckets = {100, 1000, 10000, 100000, 1e6, 1e7};
 
+  // Host metrics under node_exporter's names (node_*). The excludes are node_exporter's upstream
+  // defaults; they are searched (not anchored) as node_exporter's are, as ECMAScript regexes.
+  bool host_metrics = true;
+  std::string host_root = "/";  // where the host's / is mounted (the stack: /host)
+  std::string filesystem_mount_points_exclude =
+      "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+  std::string filesystem_fs_types_exclude =
+      "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
+      "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
+      "erofs|sysfs|tracefs)$";
+  std::string diskstats_device_exclude = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\\d+n\\d+p)\\d+$";
+  std::string netdev_device_exclude = "^(lo|veth.+)$";
+  std::chrono::milliseconds statfs_timeout{1000};
+
   // Not settings: filled by LoadConfig from the files loki_password_file (then also in
   // loki_password) and loki_bearer_token_file name, their first line. Read at load, so that an
   // unreadable file is a configuration error naming its key, like any bad value.

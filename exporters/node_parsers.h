@@ -32,7 +32,7 @@ struct ProcStat {
   std::optional<std::uint64_t> procs_running;
   std::optional<std::uint64_t> procs_blocked;
 };
-// Empty when no "cpuN" line parses.
+// Empty when there is no "cpuN" line or one is malformed (a partial CPU set is never given).
 std::optional<ProcStat> ParseProcStat(std::string_view text);
 
 struct LoadAverage {

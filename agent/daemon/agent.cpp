@@ -13,6 +13,7 @@
 #include "agent/log.h"
 #include "agent/url_userinfo.h"
 #include "exporters/container_collector.h"
+#include "exporters/node_collector.h"
 #include "exporters/request_metrics.h"
 #include "exporters/swarm_collector.h"
 #include "shippers/log_shipper.h"
@@ -25,6 +26,7 @@ struct Agent::Parts {
   std::shared_ptr<SelfMetrics> self;
   std::shared_ptr<ContainerCollector> containers;
   std::shared_ptr<SwarmCollector> swarm;
+  std::shared_ptr<NodeCollector> node;  // null unless host_metrics
   std::shared_ptr<RequestMetrics> requests;
   std::unique_ptr<LogShipper> shipper;
   std::shared_ptr<StatusHistory> history;
@@ -117,6 +119,28 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(
                                       std::move(options));
 }
 
+Result<std::shared_ptr<NodeCollector>> MakeNodeCollector(
+    const Config& config, std::shared_ptr<ContainerCatalog> catalog) {
+  NodeCollectorOptions options;
+  options.proc_root = config.proc_root;
+  options.host_root = config.host_root;
+  options.mount_points_exclude = config.filesystem_mount_points_exclude;
+  options.fs_types_exclude = config.filesystem_fs_types_exclude;
+  options.diskstats_device_exclude = config.diskstats_device_exclude;
+  options.netdev_device_exclude = config.netdev_device_exclude;
+  options.statfs_timeout = config.statfs_timeout;
+  options.host_name = [catalog] {
+    auto engine = catalog->Engine();
+    return engine ? engine->name : std::string();
+  };
+  options.swarm_node_id = [catalog] {
+    auto engine = catalog->Engine();
+    return engine ? engine->swarm_node_id : std::string();
+  };
+  options.node_name = NodeName(config, catalog);
+  return NodeCollector::Create(std::move(options));
+}
+
 Result<CgroupVersion> ChooseCgroupVersion(const Config& config) {
   if (config.cgroup_version == "1")
     return CgroupVersion::kV1;
@@ -172,6 +196,17 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       [self = parts->self.get()](std::string_view source) { self->CountError(source); });
   std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->swarm,
                                                                 parts->self};
+  if (config.host_metrics) {
+    auto node = MakeNodeCollector(config, parts->catalog);
+    if (!node.ok())
+      return node.error();
+    parts->node = std::move(node).value();
+    sources.push_back(parts->node);
+    log::Info("host metrics (node_*) from {} with the host's / at {}", config.proc_root,
+              config.host_root);
+  } else {
+    log::Info("host_metrics is false: no node_* metrics");
+  }
   auto requests = MakeRequestMetrics(config, parts->catalog);
   if (!requests.ok())
     return requests.error();

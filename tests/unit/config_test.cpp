@@ -154,6 +154,67 @@ TEST(Config, HealthcheckIsAnActionTakingTheSameSettings) {
   EXPECT_FALSE(LoadConfig({"healthcheck", "--no-such-flag"}, {}).ok());
 }
 
+TEST(Config, HostMetricsDefaultsAreNodeExportersUpstreamOnes) {
+  auto loaded = LoadConfig({}, {});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& c = loaded->config;
+  EXPECT_TRUE(c.host_metrics);
+  EXPECT_EQ(c.host_root, "/");
+  EXPECT_EQ(c.filesystem_mount_points_exclude,
+            "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)"
+            "($|/)");
+  EXPECT_EQ(c.filesystem_fs_types_exclude,
+            "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|"
+            "hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
+            "selinuxfs|squashfs|erofs|sysfs|tracefs)$");
+  EXPECT_EQ(c.diskstats_device_exclude, R"(^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$)");
+  EXPECT_EQ(c.netdev_device_exclude, "^(lo|veth.+)$");
+  EXPECT_EQ(c.statfs_timeout, std::chrono::seconds(1));
+}
+
+TEST(Config, HostMetricsSettingsFromFlagEnvironmentAndFile) {
+  TempYaml file(
+      "host_metrics: false\nhost_root: /file\nnetdev_device_exclude: '^lo$'\n"
+      "diskstats_device_exclude: '^loop\\d+$'\n");
+  auto loaded = LoadConfig({"--config", file.path(), "--host-root", "/host", "--statfs-timeout",
+                            "250ms", "--filesystem-fs-types-exclude", "^tmpfs$"},
+                           {{"SWARMWATCH_FILESYSTEM_MOUNT_POINTS_EXCLUDE", "^/boot"},
+                            {"SWARMWATCH_DISKSTATS_DEVICE_EXCLUDE", "^sd"}});
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& c = loaded->config;
+  EXPECT_FALSE(c.host_metrics);
+  EXPECT_EQ(c.host_root, "/host");
+  EXPECT_EQ(c.statfs_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.filesystem_fs_types_exclude, "^tmpfs$");
+  EXPECT_EQ(c.filesystem_mount_points_exclude, "^/boot");
+  EXPECT_EQ(c.diskstats_device_exclude, "^sd");
+  EXPECT_EQ(c.netdev_device_exclude, "^lo$");
+
+  auto on = LoadConfig({"--host-metrics", "true"}, {{"SWARMWATCH_HOST_METRICS", "false"}});
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  EXPECT_TRUE(on->config.host_metrics);
+}
+
+TEST(Config, BadHostMetricsValuesNameTheirKey) {
+  TempYaml file("filesystem_fs_types_exclude: '^(tmpfs'\n");
+  auto loaded = LoadConfig(
+      {"--config", file.path(), "--netdev-device-exclude", "[lo", "--statfs-timeout", "0s",
+       "--host-root", "host"},
+      {{"SWARMWATCH_HOST_METRICS", "yes"}, {"SWARMWATCH_DISKSTATS_DEVICE_EXCLUDE", "*lo"}});
+  ASSERT_FALSE(loaded.ok());
+  const std::string& message = loaded.error().message;
+  EXPECT_THAT(message, HasSubstr("--netdev-device-exclude: \"[lo\" is not a regular expression"));
+  EXPECT_THAT(message, HasSubstr(file.path() + ": filesystem_fs_types_exclude: \"^(tmpfs\" is "
+                                               "not a regular expression"));
+  EXPECT_THAT(
+      message,
+      HasSubstr("SWARMWATCH_DISKSTATS_DEVICE_EXCLUDE: \"*lo\" is not a regular expression"));
+  EXPECT_THAT(message, HasSubstr("--statfs-timeout: must be more than 0"));
+  EXPECT_THAT(message, HasSubstr("--host-root: \"host\" must be an absolute path"));
+  EXPECT_THAT(message, HasSubstr("SWARMWATCH_HOST_METRICS: \"yes\" must be true or false"));
+  EXPECT_THAT(message, Not(HasSubstr("filesystem_mount_points_exclude")));
+}
+
 TEST(ListenAddress, Parses) {
   auto any = ParseListenAddress(":9480");
   ASSERT_TRUE(any.ok());
