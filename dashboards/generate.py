@@ -2,7 +2,7 @@
 """Writes the Grafana dashboards in this folder (dashboards/*.json) from one description.
 
 The JSON files are committed (the stack's Grafana provisions them as they are); this script is how
-they are made, so that the five dashboards share their variables, links, data sources and labels.
+they are made, so that the dashboards share their variables, links, data sources and labels.
 Run it after a change and commit both:  python3 dashboards/generate.py
 `--check` exits 1 if a committed file differs from what the script makes (the tests run it).
 
@@ -33,6 +33,7 @@ UIDS = {
     "red": "swarmwatch-requests",
     "logs": "swarmwatch-logs",
     "agent": "swarmwatch-agent",
+    "nodes": "swarmwatch-nodes",
 }
 
 # Label names, short.
@@ -48,12 +49,17 @@ SERVICE_CONTAINERS = f'{SVC}!="", {SVC}=~"$service", {STK}=~"$stack", {NODE}'
 REQUESTS = 'service=~"$service", stack=~"$stack", node=~"$node"'
 STREAMS = '{job="docker", swarm_stack=~"$stack", swarm_service=~"$service", node=~"$node"}'
 ERROR_WORDS = "(?i)(error|fatal|panic|exception|critical|failed|failure)"
-HOST_CPU = f'id="/", cpu="total", {NODE}'  # id="/" is the whole host, on cgroup v1 and v2
+NODE_IDLE = f'mode="idle", {NODE}'
 CPU_TOTAL = 'cpu="total", '
 SCOPE_CONTAINER = 'scope="container", '
 UNPARSED = f'service=~"$service", {NODE}'
 WITH_ROUTE = f'route!="", {REQUESTS}'
 AGENT_CPU = f'cpu="total", {SVC}=~"(.+_)?swarmwatch", {NODE}'
+# Host metrics (node_*, node_exporter's names) joined to the Swarm node by `instance` through the
+# agent's swarm_node_meta, as swarmprom's node dashboards do: the join holds in any Prometheus
+# that scrapes the agents (no `node` target label needed) and filters by the node variable.
+# max by: one right-hand series per instance even if two jobs scrape the same agent.
+NODE_META = 'max by (instance, node_name) (swarm_node_meta{node_name=~"$node"})'
 DB = 'job="mysqld"'
 DB_COMMANDS = f'{DB}, command=~"select|insert|update|delete"'
 BACKUP = 'job="db-backup"'
@@ -300,7 +306,17 @@ def dashboard(key: str, title: str, description: str, layout: Layout, variables:
 
 
 def rate(metric: str, sel: str, window: str = "$__rate_interval") -> str:
-    return f"rate({metric}{{{sel}}}[{window}])"
+    return f"rate({metric}{{{sel}}}[{window}])" if sel else f"rate({metric}[{window}])"
+
+
+def on_node(expr: str) -> str:
+    """`expr` (node_* series) with the Swarm node's name (node_name), only the chosen nodes."""
+    return f"({expr}) * on (instance) group_left (node_name) {NODE_META}"
+
+
+def to_nodes(title: str = "Nodes dashboard") -> dict:
+    return link(title, UIDS["nodes"], "nodes", "The Nodes dashboard (host metrics), same time "
+                "range and nodes", extra="${node:queryparam}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,14 +388,17 @@ def overview() -> dict:
                 data_links=[to_service_field("service", table=True)], sort_by="desired"), 12, 7)
 
     L.row("CPU and memory")
-    L.add(timeseries("CPU per node", "Share of the node's cores in use (whole host, cgroup root)",
-                     [prom(f'sum by (node) ({rate("container_cpu_usage_seconds_total", HOST_CPU)}) '
-                           f'/ on (node) max by (node) (machine_cpu_cores{{{NODE}}})', "{{node}}")],
-                     unit="percentunit"), 12, 8)
-    L.add(timeseries("Memory per node", "Working set of the whole host against its memory",
-                     [prom(f'sum by (node) (container_memory_working_set_bytes{{id="/", {NODE}}}) '
-                           f'/ on (node) max by (node) (machine_memory_bytes{{{NODE}}})', "{{node}}")],
-                     unit="percentunit"), 12, 8)
+    nodes = [to_nodes()]
+    L.add(timeseries("CPU per node", "Share of the node's cores not idle (node_cpu_seconds_total, "
+                     "all modes but idle; the Nodes dashboard splits it by mode)",
+                     [prom(f'1 - avg by (node) ({rate("node_cpu_seconds_total", NODE_IDLE)})',
+                           "{{node}}")],
+                     unit="percentunit", links=nodes), 12, 8)
+    L.add(timeseries("Memory per node", "Share of the node's memory in use: MemTotal - "
+                     "MemAvailable (what the kernel cannot hand out without swapping) over MemTotal",
+                     [prom(f'1 - sum by (node) (node_memory_MemAvailable_bytes{{{NODE}}}) '
+                           f'/ sum by (node) (node_memory_MemTotal_bytes{{{NODE}}})', "{{node}}")],
+                     unit="percentunit", links=nodes), 12, 8)
     L.add(timeseries("CPU per service", "Cores used by each service's containers, all nodes",
                      [prom(f'sum by ({SVC}) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + SERVICE_CONTAINERS)})',
                            f"{{{{{SVC}}}}}")],
@@ -789,12 +808,169 @@ def agent() -> dict:
                      "retries and drops.", L, [NODE_VAR])
 
 
+# --------------------------------------------------------------------------------------------
+# Nodes (host metrics)
+
+
+def nodes() -> dict:
+    L = Layout()
+    legend = "{{node_name}}"
+    by = "node_name"
+    fs_by = "node_name, mountpoint, device, fstype"
+    idle_cpu = 'node_cpu_seconds_total{mode="idle"}'
+    busy = 'mode!="idle"'
+    # fstype!="": a mount whose type the agent could not read is no filesystem to judge.
+    avail_share = ('node_filesystem_avail_bytes{fstype!=""} '
+                   '/ (node_filesystem_size_bytes{fstype!=""} > 0)')
+
+    def fs(metric: str) -> str:
+        return on_node(metric + '{fstype!=""}')
+
+    L.row("Nodes")
+    L.add(table("Nodes", "Each Swarm node's host: cores, memory, uptime, operating system and "
+                "kernel (node_* series joined to the node by swarm_node_meta)",
+                [prom(f'max by ({by}, node_id) (swarm_node_meta{{node_name=~"$node"}})', instant=True,
+                      table=True, ref="A"),
+                 prom(f'count by ({by}) ({on_node(idle_cpu)})',
+                      instant=True, table=True, ref="B"),
+                 prom(f'max by ({by}) ({on_node("node_memory_MemTotal_bytes")})', instant=True,
+                      table=True, ref="C"),
+                 prom(f'max by ({by}) ({on_node("node_time_seconds - node_boot_time_seconds")})',
+                      instant=True, table=True, ref="D"),
+                 prom(f'max by ({by}, pretty_name) ({on_node("node_os_info")})', instant=True,
+                      table=True, ref="E"),
+                 prom(f'max by ({by}, release) ({on_node("node_uname_info")})', instant=True,
+                      table=True, ref="F")],
+                merge=True, hide=("Time", "Value #A", "Value #E", "Value #F"),
+                rename={"node_name": "node", "node_id": "node id", "Value #B": "cores",
+                        "Value #C": "memory", "Value #D": "uptime", "pretty_name": "OS",
+                        "release": "kernel"},
+                overrides=[{"matcher": {"id": "byName", "options": "memory"},
+                            "properties": [{"id": "unit", "value": "bytes"}]},
+                           {"matcher": {"id": "byName", "options": "uptime"},
+                            "properties": [{"id": "unit", "value": "s"}]}]), 24, 6)
+
+    L.row("CPU and load")
+    L.add(timeseries("CPU by mode", "Share of the node's cores per mode (user, system, iowait, "
+                     "steal, ...), idle left out: the sum is the share in use",
+                     [prom(f'avg by ({by}, mode) ({on_node(rate("node_cpu_seconds_total", busy))})',
+                           legend + " {{mode}}")], unit="percentunit"), 12, 8)
+    L.add(timeseries("Load", "Runnable and uninterruptible tasks, mean over 1, 5 and 15 minutes "
+                     "(compare with the node's cores in the table above)",
+                     [prom(f'max by ({by}) ({on_node("node_load1")})', legend + " 1m", "A"),
+                      prom(f'max by ({by}) ({on_node("node_load5")})', legend + " 5m", "B"),
+                      prom(f'max by ({by}) ({on_node("node_load15")})', legend + " 15m", "C")]), 12, 8)
+
+    L.row("Memory")
+    L.add(timeseries("Memory", "Used (MemTotal - MemAvailable), available (what the kernel can "
+                     "hand out without swapping), page cache and buffers",
+                     [prom(f'max by ({by}) ({on_node("node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes")})',
+                           legend + " used", "A"),
+                      prom(f'max by ({by}) ({on_node("node_memory_MemAvailable_bytes")})',
+                           legend + " available", "B"),
+                      prom(f'max by ({by}) ({on_node("node_memory_Cached_bytes")})',
+                           legend + " cached", "C"),
+                      prom(f'max by ({by}) ({on_node("node_memory_Buffers_bytes")})',
+                           legend + " buffers", "D")], unit="bytes"), 12, 8)
+    L.add(timeseries("Major page faults and OOM kills", "Page faults that read from disk per "
+                     "second (memory short enough to evict what is in use), and processes the "
+                     "kernel killed for memory",
+                     [prom(f'max by ({by}) ({on_node(rate("node_vmstat_pgmajfault", ""))})',
+                           legend + " major faults/s", "A"),
+                      prom(f'max by ({by}) ({on_node("increase(node_vmstat_oom_kill[$__rate_interval])")})',
+                           legend + " OOM kills", "B")]), 12, 8)
+
+    L.row("Disk space")
+    L.add(timeseries("Space available per mount", "Available bytes (what non-root writers can "
+                     "use) over the filesystem's size, per mount point",
+                     [prom(f'max by ({fs_by}) ({on_node(avail_share)})',
+                           legend + " {{mountpoint}}")], unit="percentunit"), 12, 8)
+    L.add(table("Filesystems", "Every mount the agents report: size, available, share available, "
+                "read-only, and whether its statfs failed or hung (device error: no size then)",
+                [prom(f'max by ({fs_by}) ({fs("node_filesystem_size_bytes")})', instant=True,
+                      table=True, ref="A"),
+                 prom(f'max by ({fs_by}) ({fs("node_filesystem_avail_bytes")})', instant=True,
+                      table=True, ref="B"),
+                 prom(f'max by ({fs_by}) ({on_node(avail_share)})',
+                      instant=True, table=True, ref="C"),
+                 prom(f'max by ({fs_by}) ({fs("node_filesystem_readonly")})', instant=True,
+                      table=True, ref="D"),
+                 prom(f'max by ({fs_by}) ({fs("node_filesystem_device_error")})', instant=True,
+                      table=True, ref="E")],
+                merge=True, sort_by="available %",
+                rename={"node_name": "node", "Value #A": "size", "Value #B": "available",
+                        "Value #C": "available %", "Value #D": "read-only",
+                        "Value #E": "device error"},
+                overrides=[{"matcher": {"id": "byName", "options": n},
+                            "properties": [{"id": "unit", "value": "bytes"}]}
+                           for n in ("size", "available")]
+                + [{"matcher": {"id": "byName", "options": "available %"},
+                    "properties": [{"id": "unit", "value": "percentunit"}]}]), 12, 8)
+
+    L.row("Disk I/O")
+    dev = f"{by}, device"
+    L.add(timeseries("Disk throughput", "Bytes read and written per second per disk "
+                     "(node_exporter's device excludes: no partitions, loop or ram devices)",
+                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_read_bytes_total", ""))})',
+                           legend + " {{device}} read", "A"),
+                      prom(f'max by ({dev}) ({on_node(rate("node_disk_written_bytes_total", ""))})',
+                           legend + " {{device}} written", "B")], unit="Bps"), 8, 8)
+    L.add(timeseries("Disk operations", "Reads and writes completed per second per disk",
+                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_reads_completed_total", ""))})',
+                           legend + " {{device}} reads", "A"),
+                      prom(f'max by ({dev}) ({on_node(rate("node_disk_writes_completed_total", ""))})',
+                           legend + " {{device}} writes", "B")], unit="iops"), 8, 8)
+    L.add(timeseries("Disk I/O time", "Share of time the disk had I/O in flight (1 = busy all "
+                     "the time), and the mean number of requests in flight (weighted I/O time)",
+                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_io_time_seconds_total", ""))})',
+                           legend + " {{device}} busy", "A"),
+                      prom(f'max by ({dev}) ({on_node(rate("node_disk_io_time_weighted_seconds_total", ""))})',
+                           legend + " {{device}} queue", "B")]), 8, 8)
+
+    L.row("Network")
+    L.add(timeseries("Network traffic", "Bytes received and sent per second per interface of "
+                     "the host (not the containers' veths)",
+                     [prom(f'max by ({dev}) ({on_node(rate("node_network_receive_bytes_total", ""))})',
+                           legend + " {{device}} in", "A"),
+                      prom(f'max by ({dev}) ({on_node(rate("node_network_transmit_bytes_total", ""))})',
+                           legend + " {{device}} out", "B")], unit="Bps"), 12, 8)
+    L.add(timeseries("Network errors and drops", "Packets per second received or sent with an "
+                     "error, or dropped, per interface",
+                     [prom(f'max by ({dev}) ({on_node(rate("node_network_receive_errs_total", "") + " + " + rate("node_network_transmit_errs_total", ""))})',
+                           legend + " {{device}} errors", "A"),
+                      prom(f'max by ({dev}) ({on_node(rate("node_network_receive_drop_total", "") + " + " + rate("node_network_transmit_drop_total", ""))})',
+                           legend + " {{device}} drops", "B")]), 12, 8)
+
+    L.row("Pressure (PSI)")
+    L.add(timeseries("Pressure: some task waiting", "Share of wall time in which at least one "
+                     "task waited for CPU, memory or I/O (the kernel's pressure stall "
+                     "information; empty on kernels without PSI)",
+                     [prom(f'max by ({by}) ({on_node(rate("node_pressure_" + r + "_waiting_seconds_total", ""))})',
+                           legend + " " + r, ref)
+                      for r, ref in (("cpu", "A"), ("memory", "B"), ("io", "C"))],
+                     unit="percentunit"), 12, 8)
+    L.add(timeseries("Pressure: all tasks stalled", "Share of wall time in which every task "
+                     "that could run waited for memory or I/O: time the node did no work",
+                     [prom(f'max by ({by}) ({on_node(rate("node_pressure_" + r + "_stalled_seconds_total", ""))})',
+                           legend + " " + r, ref)
+                      for r, ref in (("memory", "A"), ("io", "B"))],
+                     unit="percentunit"), 12, 8)
+    node_var = variable("node", "Node", "label_values(swarm_node_meta, node_name)",
+                        "Swarm nodes whose agent exports host metrics (swarm_node_meta's node_name, "
+                        "the same names as the other dashboards' node)")
+    return dashboard("nodes", "Nodes",
+                     "The hosts of the Swarm: CPU by mode, load, memory, disk space and I/O, "
+                     "network and pressure per node, from the agents' node_* series (node_exporter's "
+                     "names) joined to the Swarm node by swarm_node_meta.", L, [node_var])
+
+
 DASHBOARDS = {
     "swarm-overview.json": overview,
     "swarm-service.json": service,
     "web-requests.json": requests,
     "swarm-logs.json": logs,
     "agent-health.json": agent,
+    "nodes.json": nodes,
 }
 
 

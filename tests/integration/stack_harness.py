@@ -124,9 +124,12 @@ class Cluster:
         sh(*ns, "ip", "route", "add", "default", "via", f"{SUBNET}.1")
         # In the node's own mount and UTS namespaces: its hostname, its data root on /var/lib/docker,
         # a private /run (socket, exec root, containerd). A second socket in its directory is the
-        # host's way in.
+        # host's way in. / shared within the namespace, as systemd makes it on a real node: the
+        # agent's `/:/host:ro,rslave` needs a shared or slave source (this machine's / is private,
+        # and the namespace's mounts still reach nothing outside it).
         script = (
             f"set -e; hostname {node.name}; "
+            "mount --make-rshared /; "
             f"mount --bind {node.dir / 'data'} /var/lib/docker; "
             "mount -t tmpfs -o mode=755 tmpfs /run; mkdir -p /run/lock; "
             f"exec dockerd -H unix:///var/run/docker.sock -H {node.socket} --pidfile {node.pidfile} "

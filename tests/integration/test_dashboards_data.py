@@ -66,6 +66,8 @@ SWARM_STATE = {
     ("swarm-overview.json", "Tasks: running vs desired", "B"): "swarm_service_running_tasks",
 }
 PSI_PANELS = ("Pressure (PSI): some task waiting", "Pressure (PSI): all tasks stalled")
+# The Nodes dashboard's host-wide pressure panels: /proc/pressure, absent on kernels without PSI.
+NODE_PSI_PANELS = ("Pressure: some task waiting", "Pressure: all tasks stalled")
 
 PAGES = {
     "index.php": "<?php echo 'hello from ', gethostname(), \"\\n\";\n",
@@ -334,6 +336,9 @@ class DashboardsOnRealDataTest(h.SwarmEngineTest):
                 f"container_pressure_{'cpu' if q.ref == 'A' else 'memory' if q.ref == 'B' else 'io'}"
                 f"_{'waiting' if 'waiting' in q.panel else 'stalled'}_seconds_total"):
             return "this kernel has no pressure (PSI) files for containers"
+        if q.file == "nodes.json" and q.panel in NODE_PSI_PANELS and not self.scrape.select(
+                "node_pressure_memory_waiting_seconds_total"):
+            return "this kernel has no pressure (PSI) files (/proc/pressure)"
         return None
 
     def test_every_panel_query_returns_data(self):
@@ -422,6 +427,17 @@ class DashboardsOnRealDataTest(h.SwarmEngineTest):
                 self.assertEqual(list(v.values()), [1.0], f"running vs desired [{ref}]: {v}")
         shipped = self.panel_values("agent-health.json", "Lines read and shipped", "B", BUSY)
         self.assertGreater(self.only(shipped, "lines shipped"), 0)
+        # The Nodes dashboard's join: the host's series under this node's Swarm name (its
+        # swarm_node_meta), as many cores as the agent's node_cpu_seconds_total has CPUs, and the
+        # host's root filesystem among the mounts.
+        cores = self.panel_values("nodes.json", "Nodes", "B", BUSY)
+        self.assertEqual({dict(k).get("node_name") for k in cores}, {self.node}, cores)
+        self.assertEqual(self.only(cores, "cores"),
+                         len(self.scrape.select("node_cpu_seconds_total", mode="idle")))
+        self.assertGreater(self.only(cores, "cores"), 0)
+        mounts = {dict(k).get("mountpoint") for k in
+                  self.panel_values("nodes.json", "Space available per mount", "A", BUSY)}
+        self.assertIn("/", mounts)
 
     def test_every_variable_offers_the_real_values(self):
         dashboards = dh.load()

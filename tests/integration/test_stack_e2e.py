@@ -1062,6 +1062,105 @@ class StackEndToEnd(unittest.TestCase):
             self.assertEqual(r.status, 401, f"/portainer/ {what}: {r.status} {r.body[:200]}")
             self.assertNotIn("admin_password", r.body)
 
+    # ------------------------------------------------------------------ host metrics (issue 18)
+
+    def node_series(self, query: str, expected: int = 3, timeout: float = 90) -> list[dict]:
+        """The instant result of `query` once it has `expected` series (one per node's agent)."""
+        def full():
+            result = self.prometheus("query", query=query)["result"]
+            return result if len(result) >= expected else None
+        return h.wait_until(full, timeout=timeout, interval=5, what=f"{expected} series of {query}")
+
+    def test_50_every_agent_exports_its_hosts_metrics(self):
+        names = {n.name for n in self.cluster.nodes}
+        ids = dict(line.split() for line in self.cluster.manager.docker(
+            "node", "ls", "--format", "{{.Hostname}} {{.ID}}").splitlines())
+        # Every node's root filesystem, read through the agent's /host: the nodes share this
+        # machine's root, so each reports its exact size; writable (the agent's read-only bind of
+        # / is the agent's view, not the host's mount).
+        root = os.statvfs("/")
+        for s in self.node_series('node_filesystem_size_bytes{job="swarmwatch", mountpoint="/"}'):
+            self.assertEqual(float(s["value"][1]), root.f_blocks * root.f_frsize, f"size of / from {s['metric']}")
+        avail = self.node_series('node_filesystem_avail_bytes{job="swarmwatch", mountpoint="/"}')
+        self.assertEqual({s["metric"]["instance"] for s in avail}, names, "one / per node's agent")
+        for s in avail:
+            self.assertTrue(0 < float(s["value"][1]) <= root.f_blocks * root.f_frsize, s)
+        readonly = self.node_series('node_filesystem_readonly{job="swarmwatch", mountpoint="/"}')
+        self.assertEqual({s["value"][1] for s in readonly}, {"0"}, f"the host's / is writable: {readonly}")
+        # The masked /run (an empty tmpfs in the agent) is not reported as the host's.
+        run = self.prometheus("query", query='node_filesystem_size_bytes{job="swarmwatch", mountpoint=~"/run(/.*)?"}')
+        self.assertEqual(run["result"], [], "no /run mount: the agent sees a mask there")
+        load = self.node_series('node_load1{job="swarmwatch"}')
+        self.assertEqual({s["metric"]["instance"] for s in load}, names, "node_load1 from every node's agent")
+        # swarm_node_meta joins them to the Swarm's nodes: names and ids as the managers know them.
+        joined = self.node_series('node_load1{job="swarmwatch"} * on (instance) group_left (node_name, node_id) '
+                                  'swarm_node_meta{job="swarmwatch"}')
+        self.assertEqual({s["metric"]["node_name"] for s in joined}, names)
+        for s in joined:
+            self.assertEqual(s["metric"]["node_id"], ids[s["metric"]["node_name"]], s["metric"])
+            self.assertEqual(s["metric"]["instance"], s["metric"]["node_name"], "the target's instance is its node")
+
+    def test_51_nodes_dashboard_and_overview_answer_for_every_node(self):
+        names = sorted(n.name for n in self.cluster.nodes)
+        self.node_series('node_cpu_seconds_total{job="swarmwatch", mode="idle", cpu="0"}')
+        time.sleep(35)  # rates over 1m need two scrapes (10 s) of every node
+        boards = dh.load()
+        when = dh.Time(interval="15s", rate_interval="1m", range_s=3600)
+        empty, per_node = [], {}
+        for q in dh.queries({"nodes.json": boards["nodes.json"]}):
+            if q.lang == "label_values":
+                selector, label = dh.label_values_parts(q.expr)
+                got = self.prometheus(f"label/{label}/values", **{"match[]": selector})
+                self.assertEqual(sorted(got), names, f"{q.key}: {q.expr}")
+                continue
+            for choice in [{}] + [{"node": n} for n in names]:
+                expr = dh.substitute(q.expr, boards["nodes.json"], choice, when)
+                result = self.prometheus("query", query=expr)["result"]
+                if not result:
+                    empty.append(f"{q.key} {choice}: {expr}")
+                elif not choice:
+                    per_node[q.key] = {s["metric"].get("node_name") for s in result}
+        self.assertEqual(empty, [], "every query of the Nodes dashboard returns data from the stack's Prometheus")
+        for key, seen in per_node.items():
+            self.assertEqual(sorted(seen), names, f"{key}: every node under its name")
+        for panel in ("CPU per node", "Memory per node"):
+            q = next(q for q in dh.queries({"swarm-overview.json": boards["swarm-overview.json"]}) if q.panel == panel)
+            result = self.prometheus("query", query=dh.substitute(q.expr, boards["swarm-overview.json"], {}, when))["result"]
+            self.assertEqual(sorted(s["metric"].get("node") for s in result), names, f"overview {panel}: {result}")
+            for s in result:
+                # Idle time read at two scrapes may run a little ahead of the wall clock.
+                self.assertTrue(-0.05 < float(s["value"][1]) < 1.05, f"overview {panel}: a share of the node: {s}")
+
+    def test_52_agent_reads_the_host_root_but_reaches_no_engine(self):
+        for node in self.cluster.nodes:
+            pid = self.task_container("swarmwatch", node)["State"]["Pid"]
+            mounts = {}
+            for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
+                fields = line.split()
+                sep = fields.index("-")
+                mounts[fields[4]] = (fields[5].split(","), fields[sep + 1])
+            for target in ("/host", "/host/proc", "/host/sys", "/host/sys/fs/cgroup", "/host/var/lib/docker/containers"):
+                self.assertIn(target, mounts, f"{node.name}: the agent's mounts: {sorted(mounts)}")
+                self.assertIn("ro", mounts[target][0], f"{node.name}: {target} is read-only: {mounts[target]}")
+            self.assertEqual(mounts.get("/host/run", (None, None))[1], "tmpfs", f"{node.name}: /host/run masked")
+            # The node's engine socket is there on the host side (its /run), and not through the agent's root.
+            engine_pid = node.pidfile.read_text().strip()
+            self.assertTrue(Path(f"/proc/{engine_pid}/root/run/docker.sock").is_socket(), "the node's engine socket")
+            hidden = f"/proc/{pid}/root/host/run/docker.sock"
+            self.assertFalse(os.path.exists(hidden), f"{node.name}: the engine's socket under the agent's /host/run")
+            self.assertEqual(self.docker_api(hidden, "GET", "/_ping")[0], 0, f"{node.name}: no answer at {hidden}")
+        # Without the mask the same bind of / would give it: a container like the agent (uid 0, no
+        # capability, read-only root) with only `/:/host:ro,rslave` reaches the engine.
+        m = self.cluster.manager
+        cid = m.docker("run", "-d", "--rm", "--user", "0:0", "--cap-drop", "ALL", "--read-only",
+                       "-v", "/:/host:ro,rslave", "--entrypoint", "sleep", OFFLINE["PROXY_IMAGE"], "120").strip()
+        try:
+            pid = json.loads(m.docker("inspect", cid))[0]["State"]["Pid"]
+            code, text = self.docker_api(f"/proc/{pid}/root/host/run/docker.sock", "GET", "/_ping")
+            self.assertEqual((code, text), (200, "OK"), "an unmasked /host/run reaches the engine")
+        finally:
+            m.docker("rm", "-f", cid, check=False)
+
     def test_99_destroy_keeps_data_unless_asked(self):
         m = self.cluster.manager
         env = dict(os.environ, DOCKER_HOST=m.socket)
