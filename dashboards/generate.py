@@ -826,6 +826,14 @@ def nodes() -> dict:
     def fs(metric: str) -> str:
         return on_node(metric + '{fstype!=""}')
 
+    dev = f"{by}, device"
+
+    def per_device(*series: tuple[str, str]) -> list[dict]:
+        """One target per (expression, legend suffix), refs A, B, ..., per node and device."""
+        return [prom(f'max by ({dev}) ({on_node(expr)})', legend + " {{device}} " + suffix,
+                     chr(ord("A") + i))
+                for i, (expr, suffix) in enumerate(series)]
+
     L.row("Nodes")
     L.add(table("Nodes", "Each Swarm node's host: cores, memory, uptime, operating system and "
                 "kernel (node_* series joined to the node by swarm_node_meta)",
@@ -908,38 +916,33 @@ def nodes() -> dict:
                     "properties": [{"id": "unit", "value": "percentunit"}]}]), 12, 8)
 
     L.row("Disk I/O")
-    dev = f"{by}, device"
     L.add(timeseries("Disk throughput", "Bytes read and written per second per disk "
                      "(node_exporter's device excludes: no partitions, loop or ram devices)",
-                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_read_bytes_total", ""))})',
-                           legend + " {{device}} read", "A"),
-                      prom(f'max by ({dev}) ({on_node(rate("node_disk_written_bytes_total", ""))})',
-                           legend + " {{device}} written", "B")], unit="Bps"), 8, 8)
+                     per_device((rate("node_disk_read_bytes_total", ""), "read"),
+                                (rate("node_disk_written_bytes_total", ""), "written")),
+                     unit="Bps"), 8, 8)
     L.add(timeseries("Disk operations", "Reads and writes completed per second per disk",
-                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_reads_completed_total", ""))})',
-                           legend + " {{device}} reads", "A"),
-                      prom(f'max by ({dev}) ({on_node(rate("node_disk_writes_completed_total", ""))})',
-                           legend + " {{device}} writes", "B")], unit="iops"), 8, 8)
+                     per_device((rate("node_disk_reads_completed_total", ""), "reads"),
+                                (rate("node_disk_writes_completed_total", ""), "writes")),
+                     unit="iops"), 8, 8)
     L.add(timeseries("Disk I/O time", "Share of time the disk had I/O in flight (1 = busy all "
                      "the time), and the mean number of requests in flight (weighted I/O time)",
-                     [prom(f'max by ({dev}) ({on_node(rate("node_disk_io_time_seconds_total", ""))})',
-                           legend + " {{device}} busy", "A"),
-                      prom(f'max by ({dev}) ({on_node(rate("node_disk_io_time_weighted_seconds_total", ""))})',
-                           legend + " {{device}} queue", "B")]), 8, 8)
+                     per_device((rate("node_disk_io_time_seconds_total", ""), "busy"),
+                                (rate("node_disk_io_time_weighted_seconds_total", ""), "queue"))),
+          8, 8)
 
     L.row("Network")
     L.add(timeseries("Network traffic", "Bytes received and sent per second per interface of "
                      "the host (not the containers' veths)",
-                     [prom(f'max by ({dev}) ({on_node(rate("node_network_receive_bytes_total", ""))})',
-                           legend + " {{device}} in", "A"),
-                      prom(f'max by ({dev}) ({on_node(rate("node_network_transmit_bytes_total", ""))})',
-                           legend + " {{device}} out", "B")], unit="Bps"), 12, 8)
+                     per_device((rate("node_network_receive_bytes_total", ""), "in"),
+                                (rate("node_network_transmit_bytes_total", ""), "out")),
+                     unit="Bps"), 12, 8)
     L.add(timeseries("Network errors and drops", "Packets per second received or sent with an "
                      "error, or dropped, per interface",
-                     [prom(f'max by ({dev}) ({on_node(rate("node_network_receive_errs_total", "") + " + " + rate("node_network_transmit_errs_total", ""))})',
-                           legend + " {{device}} errors", "A"),
-                      prom(f'max by ({dev}) ({on_node(rate("node_network_receive_drop_total", "") + " + " + rate("node_network_transmit_drop_total", ""))})',
-                           legend + " {{device}} drops", "B")]), 12, 8)
+                     per_device((rate("node_network_receive_errs_total", "") + " + "
+                                 + rate("node_network_transmit_errs_total", ""), "errors"),
+                                (rate("node_network_receive_drop_total", "") + " + "
+                                 + rate("node_network_transmit_drop_total", ""), "drops"))), 12, 8)
 
     L.row("Pressure (PSI)")
     L.add(timeseries("Pressure: some task waiting", "Share of wall time in which at least one "

@@ -84,18 +84,6 @@ bool IsDigits(std::string_view s) {
   return true;
 }
 
-// A Prometheus metric name's characters (the collector prefixes node_<subsystem>_, so a leading
-// digit is fine).
-bool IsNameTail(std::string_view s) {
-  if (s.empty())
-    return false;
-  for (const char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-      return false;
-  }
-  return true;
-}
-
 // A line holding one number after its key ("ctxt 123"): the number, or empty.
 std::optional<std::uint64_t> SingleValue(std::string_view rest) {
   std::uint64_t value = 0;
@@ -105,6 +93,16 @@ std::optional<std::uint64_t> SingleValue(std::string_view rest) {
 }
 
 }  // namespace
+
+bool IsMetricNameTail(std::string_view s) {
+  if (s.empty())
+    return false;
+  for (const char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+      return false;
+  }
+  return true;
+}
 
 std::optional<ProcStat> ParseProcStat(std::string_view text) {
   ProcStat stat;
@@ -205,7 +203,7 @@ bool ParseMeminfo(std::string_view text, std::vector<MeminfoField>& fields) {
       name.reserve(key.size() + 6);
       name.append(key);
     }
-    if (!IsNameTail(name))
+    if (!IsMetricNameTail(name))
       return false;
     double number = static_cast<double>(value);
     if (in_kib) {
@@ -225,7 +223,7 @@ bool ParseVmstat(std::string_view text, std::vector<std::pair<std::string, std::
     if (key.empty())
       continue;
     std::uint64_t value = 0;
-    if (!IsNameTail(key) || !NextUint(rest, value) || !NextToken(rest).empty())
+    if (!IsMetricNameTail(key) || !NextUint(rest, value) || !NextToken(rest).empty())
       return false;
     out.emplace_back(std::string(key), value);
   }
@@ -332,7 +330,7 @@ bool UnquoteShellValue(std::string_view raw, std::string& out) {
 bool IsShellName(std::string_view s) {
   if (s.empty() || (s.front() >= '0' && s.front() <= '9'))
     return false;
-  return IsNameTail(s);
+  return IsMetricNameTail(s);
 }
 
 }  // namespace

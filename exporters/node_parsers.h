@@ -40,6 +40,10 @@ struct LoadAverage {
 };
 std::optional<LoadAverage> ParseLoadAverage(std::string_view text);
 
+// Whether `s` may follow "node_<subsystem>_" in a metric name ([a-zA-Z0-9_]+, a leading digit
+// included): every name the parsers below answer is one.
+bool IsMetricNameTail(std::string_view s);
+
 // One /proc/meminfo field under node_exporter's name and unit: "Active(anon): 12 kB" becomes
 // {"Active_anon_bytes", 12288}; a field without a unit keeps its name ("HugePages_Total").
 struct MeminfoField {

@@ -12,17 +12,6 @@
 
 namespace {
 
-// node_<subsystem>_<name> must stay a valid metric name.
-bool IsNameTail(std::string_view s) {
-  if (s.empty())
-    return false;
-  for (const char c : s) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-      return false;
-  }
-  return true;
-}
-
 bool IsFiniteNonNegative(double v) {
   return std::isfinite(v) && v >= 0;
 }
@@ -56,14 +45,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<MeminfoField> fields;
   (void)ParseMeminfo(text, fields);
   for (const MeminfoField& field : fields) {
-    if (!IsNameTail(field.name) || !IsFiniteNonNegative(field.value))
+    if (!swarmwatch::IsMetricNameTail(field.name) || !IsFiniteNonNegative(field.value))
       __builtin_trap();
   }
 
   std::vector<std::pair<std::string, std::uint64_t>> vmstat;
   (void)ParseVmstat(text, vmstat);
   for (const auto& [name, value] : vmstat) {
-    if (!IsNameTail(name))
+    if (!swarmwatch::IsMetricNameTail(name))
       __builtin_trap();
   }
 
@@ -76,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const auto os_release = ParseOsRelease(text);
   for (std::size_t i = 0; i < os_release.size(); ++i) {
-    if (!IsNameTail(os_release[i].first))
+    if (!swarmwatch::IsMetricNameTail(os_release[i].first))
       __builtin_trap();
     for (std::size_t j = 0; j < i; ++j) {
       if (os_release[j].first == os_release[i].first)

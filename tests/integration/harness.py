@@ -673,7 +673,37 @@ class Agent:
 # Prometheus
 
 
-class Prometheus:
+class LoggedDaemon:
+    """A daemon of the tests (Prometheus, node_exporter) started in a scratch directory of its own,
+    its output in a log file there: `log()` for failure messages, `close()` to stop it and remove
+    the directory."""
+
+    stop_timeout: float = 20
+
+    def _start(self, argv: list[str], log_name: str) -> None:
+        self.log_path = Path(self.dir) / log_name
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT)
+
+    def log(self, last: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text().splitlines()[-last:])
+        return ""
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Prometheus(LoggedDaemon):
     """A real Prometheus (Debian's package) scraping the given targets every `interval`."""
 
     def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60,
@@ -693,12 +723,8 @@ class Prometheus:
             "    static_configs:\n"
             f"      - targets: {json.dumps(targets)}\n"
             + (f"        labels: {json.dumps(target_labels)}\n" if target_labels else ""))
-        self.log_path = Path(self.dir) / "prometheus.log"
-        self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}",
-             f"--storage.tsdb.path={self.dir}/data"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+        self._start([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}",
+                     f"--storage.tsdb.path={self.dir}/data"], "prometheus.log")
         try:
             wait_until(lambda: http_get(self.url + "/-/ready", timeout=2).status == 200,
                        start_timeout, what="prometheus /-/ready")
@@ -720,21 +746,6 @@ class Prometheus:
     def targets(self) -> list[dict]:
         return json.loads(http_get(self.url + "/api/v1/targets").body)["data"]["activeTargets"]
 
-    def log(self, last: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text().splitlines()[-last:])
-        return ""
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,7 +771,7 @@ def node_exporter_missing() -> str | None:
     return "prometheus-node-exporter is not installed (scripts/install-deps --test installs it)"
 
 
-class NodeExporter:
+class NodeExporter(LoggedDaemon):
     """Debian's node_exporter 1.5 on a free loopback port with the upstream excludes, all its
     default collectors on; SkipTest where it is not installed."""
 
@@ -770,8 +781,6 @@ class NodeExporter:
             raise unittest.SkipTest(missing)
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-node-exporter-")
-        self.log_path = Path(self.dir) / "node_exporter.log"
-        self._log = open(self.log_path, "w")
         self.argv = [shutil.which("prometheus-node-exporter"),
                      f"--web.listen-address=127.0.0.1:{self.port}",
                      f"--collector.filesystem.mount-points-exclude={NODE_MOUNT_POINTS_EXCLUDE}",
@@ -780,8 +789,7 @@ class NodeExporter:
                      f"--collector.netdev.device-exclude={NODE_NETDEV_DEVICE_EXCLUDE}",
                      f"--collector.netclass.ignored-devices={NODE_NETDEV_DEVICE_EXCLUDE}",
                      *extra]
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT)
+        self._start(self.argv, "node_exporter.log")
         try:
             def up():
                 if self.proc.poll() is not None:
@@ -806,21 +814,6 @@ class NodeExporter:
             raise AssertionError(f"node_exporter /metrics answered {r.status}: {r.text[:500]}")
         return Scrape(r.text)
 
-    def log(self, last: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text().splitlines()[-last:])
-        return ""
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,14 +4,12 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "tests/fake_statfs.h"
 
 namespace swarmwatch {
 namespace {
@@ -19,63 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using State = StatfsOutcome::State;
 using Clock = std::chrono::steady_clock;
-
-// A statfs whose mounts answer at once, fail, or hang (block on a condition variable, as a call
-// into a dead FUSE daemon blocks in the kernel) until released. Shared with the calls it answers:
-// an abandoned thread may still be inside it after the test's FilesystemStats is gone.
-class FakeStatfs {
- public:
-  void Hang(const std::string& path) {
-    std::lock_guard lock(mu_);
-    hung_.insert(path);
-  }
-  void Fail(const std::string& path, int error) {
-    std::lock_guard lock(mu_);
-    errors_[path] = error;
-  }
-  void Release(const std::string& path) {
-    std::lock_guard lock(mu_);
-    hung_.erase(path);
-    changed_.notify_all();
-  }
-  int calls(const std::string& path) {
-    std::lock_guard lock(mu_);
-    return calls_[path];
-  }
-  int inside() {
-    std::lock_guard lock(mu_);
-    return inside_;
-  }
-
-  int Call(const std::string& path, struct statfs& out) {
-    std::unique_lock lock(mu_);
-    ++calls_[path];
-    ++inside_;
-    changed_.wait(lock, [&] { return !hung_.contains(path); });
-    --inside_;
-    if (auto it = errors_.find(path); it != errors_.end())
-      return it->second;
-    out.f_bsize = 4096;
-    out.f_blocks = 1000;
-    out.f_bfree = 600;
-    out.f_bavail = 500;
-    out.f_files = 100;
-    out.f_ffree = 40;
-    return 0;
-  }
-
-  static StatfsFunction Function(const std::shared_ptr<FakeStatfs>& fake) {
-    return [fake](const std::string& path, struct statfs& out) { return fake->Call(path, out); };
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::set<std::string> hung_;
-  std::map<std::string, int> errors_;
-  std::map<std::string, int> calls_;
-  int inside_ = 0;
-};
+using testing::FakeStatfs;
 
 // Waits up to 5 s for `done`.
 template <class Predicate>
@@ -96,11 +38,12 @@ TEST(FilesystemStats, AnswersSizesInBytesOfTheBlockSizeAndErrors) {
   const auto outcomes = stats.Stat({"/", "/gone", "/data"});
   ASSERT_EQ(outcomes.size(), 3u);
   EXPECT_EQ(outcomes[0].state, State::kOk);
-  EXPECT_EQ(outcomes[0].usage.size_bytes, 4096.0 * 1000);
-  EXPECT_EQ(outcomes[0].usage.free_bytes, 4096.0 * 600);
-  EXPECT_EQ(outcomes[0].usage.avail_bytes, 4096.0 * 500);
-  EXPECT_EQ(outcomes[0].usage.files, 100);
-  EXPECT_EQ(outcomes[0].usage.files_free, 40);
+  // "/": one character, so 1001 blocks of 4096 bytes, 501 free, 401 available, 101 files, 51 free.
+  EXPECT_EQ(outcomes[0].usage.size_bytes, 4096.0 * 1001);
+  EXPECT_EQ(outcomes[0].usage.free_bytes, 4096.0 * 501);
+  EXPECT_EQ(outcomes[0].usage.avail_bytes, 4096.0 * 401);
+  EXPECT_EQ(outcomes[0].usage.files, 101);
+  EXPECT_EQ(outcomes[0].usage.files_free, 51);
   EXPECT_EQ(outcomes[1].state, State::kFailed);
   EXPECT_EQ(outcomes[1].error, ENOENT);
   EXPECT_EQ(outcomes[2].state, State::kOk);

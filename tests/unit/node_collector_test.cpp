@@ -8,24 +8,24 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "agent/config.h"
+#include "tests/fake_statfs.h"
 #include "tests/temp_dir.h"
 
 namespace swarmwatch {
 namespace {
 
 using namespace std::chrono_literals;
+using swarmwatch::testing::FakeStatfs;
 using ::testing::HasSubstr;
 
 const std::string kTestdata = SWARMWATCH_TESTDATA;
@@ -96,56 +96,6 @@ std::string ReadFile(const std::string& path) {
   text << in.rdbuf();
   return text.str();
 }
-
-// A statfs answering each path its own figures, failing some and hanging others (as a call into
-// a stopped FUSE daemon hangs) until released.
-class FakeStatfs {
- public:
-  void Hang(const std::string& path) {
-    std::lock_guard lock(mu_);
-    hung_.insert(path);
-  }
-  void Release(const std::string& path) {
-    std::lock_guard lock(mu_);
-    hung_.erase(path);
-    changed_.notify_all();
-  }
-  void Fail(const std::string& path, int error) {
-    std::lock_guard lock(mu_);
-    errors_[path] = error;
-  }
-  std::vector<std::string> calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
-
-  int Call(const std::string& path, struct statfs& out) {
-    std::unique_lock lock(mu_);
-    calls_.push_back(path);
-    changed_.wait(lock, [&] { return !hung_.contains(path); });
-    if (auto it = errors_.find(path); it != errors_.end())
-      return it->second;
-    // Figures that tell the mounts apart: blocks of 4096 bytes, as many as the path is long.
-    out.f_bsize = 4096;
-    out.f_blocks = 1000 + path.size();
-    out.f_bfree = 500 + path.size();
-    out.f_bavail = 400 + path.size();
-    out.f_files = 100 + path.size();
-    out.f_ffree = 50 + path.size();
-    return 0;
-  }
-
-  static StatfsFunction Function(const std::shared_ptr<FakeStatfs>& fake) {
-    return [fake](const std::string& path, struct statfs& out) { return fake->Call(path, out); };
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::set<std::string> hung_;
-  std::map<std::string, int> errors_;
-  std::vector<std::string> calls_;
-};
 
 // The options of an agent started with the config's defaults on the fixture tree.
 NodeCollectorOptions FixtureOptions(const std::shared_ptr<FakeStatfs>& fake,
