@@ -256,9 +256,10 @@ class ContainerMetricsOnV2HostTest(metrics.ContainerMetricsTest):
     # An emulated vCPU shares this machine's 2 cores with QEMU's own threads and other work, so
     # a burner may get far less than its quota in wall time.
     cpu_floor = 0.07
-    # And its timers fire later than a real CPU's: a 6 s burn at --cpus 0.5 was measured using
-    # 3.37 s, 12% past its quota.
-    cpu_overrun = 0.25
+    # And its timers fire later than a real CPU's, the later the less CPU QEMU gets: a 6 s burn
+    # at --cpus 0.5 was measured using 3.37 s (12% past its quota) with the guest alone, 3.85 s
+    # (28%) with it at idle priority beside the other integration tests, as scripts/test runs it.
+    cpu_overrun = 0.5
     disk_device = "/dev/vda"  # the guest's virtio disk, by the name io.stat's 254:0 has in /dev
     # v2 charges writeback to the cgroup that dirtied the pages: a write flushed with fsync counts.
     buffered_writes_counted = True
