@@ -429,11 +429,17 @@ TEST_F(LokiClientTest, HangingLokiIsRetriedAfterTheTimeout) {
   EXPECT_GE(elapsed, milliseconds(900));
   EXPECT_LT(elapsed, milliseconds(3000));
   Http("POST", receiver_->base() + "/test/mode?answer=ok");
-  // The hung push may have been stored once the mode changed: start from an empty receiver, or
-  // the same entries again are "out of order".
-  Http("POST", receiver_->base() + "/test/reset");
-  // The same client works again.
-  const PushResult again = client.Push(client.Encode(streams_));
+  // The same client works again. Its next push opens a new connection, which under sanitizers on
+  // a busy machine was once seen to take longer than the 1 s timeout itself: up to three tries (a
+  // client that stayed broken fails them all). Each starts from an empty receiver: a push given up
+  // on may still have been stored, and the same entries again would be "out of order".
+  PushResult again;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Http("POST", receiver_->base() + "/test/reset");
+    again = client.Push(client.Encode(streams_));
+    if (again.kind != PushResult::Kind::kRetry)
+      break;
+  }
   EXPECT_EQ(again.kind, PushResult::Kind::kOk) << again.reason;
 }
 
