@@ -37,14 +37,19 @@ struct Agent::Parts {
 
 namespace {
 
+// One field of the engine's /info as last synced; empty before the first sync.
+std::function<std::string()> EngineField(std::shared_ptr<ContainerCatalog> catalog,
+                                         std::string EngineInfo::*field) {
+  return [catalog = std::move(catalog), field] {
+    auto engine = catalog->Engine();
+    return engine ? (*engine).*field : std::string();
+  };
+}
+
 std::function<std::string()> NodeName(const Config& config,
                                       std::shared_ptr<ContainerCatalog> catalog) {
-  return [catalog, name = config.node_name] {
-    if (!name.empty())
-      return name;
-    auto engine = catalog->Engine();
-    return engine ? engine->name : std::string();
-  };
+  return [engine_name = EngineField(std::move(catalog), &EngineInfo::name),
+          name = config.node_name] { return name.empty() ? engine_name() : name; };
 }
 
 Result<std::shared_ptr<RequestMetrics>> MakeRequestMetrics(
@@ -129,14 +134,8 @@ Result<std::shared_ptr<NodeCollector>> MakeNodeCollector(
   options.diskstats_device_exclude = config.diskstats_device_exclude;
   options.netdev_device_exclude = config.netdev_device_exclude;
   options.statfs_timeout = config.statfs_timeout;
-  options.host_name = [catalog] {
-    auto engine = catalog->Engine();
-    return engine ? engine->name : std::string();
-  };
-  options.swarm_node_id = [catalog] {
-    auto engine = catalog->Engine();
-    return engine ? engine->swarm_node_id : std::string();
-  };
+  options.host_name = EngineField(catalog, &EngineInfo::name);
+  options.swarm_node_id = EngineField(catalog, &EngineInfo::swarm_node_id);
   options.node_name = NodeName(config, catalog);
   return NodeCollector::Create(std::move(options));
 }

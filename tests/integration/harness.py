@@ -686,6 +686,14 @@ class LoggedDaemon:
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def log(self, last: int = 30) -> str:
         with contextlib.suppress(OSError):
             return "\n".join(self.log_path.read_text().splitlines()[-last:])
@@ -731,10 +739,6 @@ class Prometheus(LoggedDaemon):
         except Exception:
             self.close()
             raise
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def query(self, promql: str) -> list[dict]:
         r = http_get(self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
@@ -799,14 +803,6 @@ class NodeExporter(LoggedDaemon):
         except Exception:
             self.close()
             raise
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def scrape(self, timeout: float = 10) -> Scrape:
         r = http_get(self.url + "/metrics", timeout=timeout)
