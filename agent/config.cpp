@@ -25,6 +25,7 @@
 #include <system_error>
 #include <tuple>
 
+#include "agent/rightsize.h"
 #include "agent/url_userinfo.h"
 
 extern char** environ;  // NOLINT(readability-redundant-declaration)
@@ -899,6 +900,29 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
       "Ask the agent of these settings for /healthz on its listen address: exit 0 when it answers "
       "200 within 5 s, 1 otherwise (a container healthcheck; the image has no HTTP client)");
   healthcheck->fallthrough();  // the settings may follow the subcommand's name
+  // Its own flags only: it asks Prometheus, not this node's engine, and reads no settings.
+  CLI::App* rightsize = app.add_subcommand(
+      "rightsize",
+      "Ask Prometheus what each Swarm service's tasks used over a window against what the service "
+      "reserves and limits, and print per service a verdict (starved, over-reserved, "
+      "under-reserved, fits) and the `docker service update` line that applies the suggestion. "
+      "Exit 2, with a message naming the URL, when Prometheus is unreachable, answers an error or "
+      "lacks the series; `swarmwatch rightsize --help` states the rule");
+  RightsizeOptions& rs = loaded.rightsize;
+  rightsize
+      ->add_option("--prometheus", rs.prometheus_url,
+                   "Prometheus' base URL, e.g. http://prometheus:9090 or "
+                   "https://user:password@host/prometheus (basic auth, percent-encoded)")
+      ->required();
+  rightsize->add_option("--window", rs.window,
+                        "how far back to look, a Prometheus duration (default: 7d)");
+  rightsize->add_option(
+      "--rate", rs.rate,
+      "the rate() window of CPU usage; at least 4 scrape intervals (default: 5m)");
+  rightsize->add_option("--stack", rs.stack,
+                        "only the services of this stack (com.docker.stack.namespace)");
+  rightsize->add_flag("--json", rs.json, "one JSON document instead of the table, for scripts");
+  rightsize->footer(std::string(RuleText()));
   try {
     std::vector<std::string> reversed(args.rbegin(), args.rend());
     app.parse(reversed);
@@ -915,6 +939,12 @@ Result<LoadedConfig> LoadConfig(const std::vector<std::string>& args, const Envi
 
   if (healthcheck->parsed())
     loaded.action = ConfigAction::kHealthcheck;
+  if (rightsize->parsed()) {
+    if (const Status valid = ValidateRightsizeOptions(rs); !valid.ok())
+      return Error{Printable(RedactUrlsIn(fmt::format("command line: {}", valid.message())))};
+    loaded.action = ConfigAction::kRightsize;
+    return loaded;
+  }
 
   // Environment variables in our namespace must all be known: a typo would silently do nothing.
   for (const auto& [name, value] : env) {

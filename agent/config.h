@@ -83,12 +83,23 @@ struct Config {
 };
 
 // What the agent was asked to do besides running.
-enum class ConfigAction { kRun, kHelp, kVersion, kHealthcheck };
+enum class ConfigAction { kRun, kHelp, kVersion, kHealthcheck, kRightsize };
+
+// `swarmwatch rightsize`'s flags (agent/rightsize.h). Not settings of the agent: they have no
+// environment variable or YAML key, and the agent's settings do not apply to it.
+struct RightsizeOptions {
+  std::string prometheus_url = {};  // may hold user:password@ (basic auth)
+  std::string window = "7d";        // a Prometheus duration
+  std::string rate = "5m";          // the rate() window of CPU usage
+  std::string stack = {};           // empty: every stack, and services outside any
+  bool json = false;
+};
 
 struct LoadedConfig {
   Config config;
   ConfigAction action = ConfigAction::kRun;
-  std::string help_text;  // filled for kHelp
+  std::string help_text;       // filled for kHelp
+  RightsizeOptions rightsize;  // filled for kRightsize
 };
 
 using Environment = std::map<std::string, std::string>;

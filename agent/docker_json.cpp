@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
@@ -291,6 +292,15 @@ std::string DockerErrorMessage(std::string_view body) {
 
 namespace {
 
+// A ResourceObject or Limit. Docker never sends a negative figure; one would mean nothing the
+// scheduler uses either, so it reads as unset.
+SwarmResources Resources(const json& obj) {
+  SwarmResources r;
+  r.nano_cpus = std::max<std::int64_t>(0, Int(obj, "NanoCPUs"));
+  r.memory_bytes = std::max<std::int64_t>(0, Int(obj, "MemoryBytes"));
+  return r;
+}
+
 // The entries of an array answer, or the error naming the call.
 Result<const json*> ArrayOf(const Result<json>& j, std::string_view what) {
   if (!j)
@@ -330,6 +340,9 @@ Result<std::vector<SwarmService>> ParseServices(std::string_view body) {
     }
     if (service.mode == "replicated")
       service.replicas = Int(Object(mode, "Replicated"), "Replicas");
+    const json& resources = Object(Object(spec, "TaskTemplate"), "Resources");
+    service.reservations = Resources(Object(resources, "Reservations"));
+    service.limits = Resources(Object(resources, "Limits"));
     services.push_back(std::move(service));
   }
   return services;
@@ -365,7 +378,9 @@ Result<std::vector<SwarmNode>> ParseNodes(std::string_view body) {
     node.id = String(n, "ID");
     if (node.id.empty())
       continue;
-    node.hostname = String(Object(n, "Description"), "Hostname");
+    const json& description = Object(n, "Description");
+    node.hostname = String(description, "Hostname");
+    node.capacity = Resources(Object(description, "Resources"));
     const json& spec = Object(n, "Spec");
     node.role = String(spec, "Role");
     node.availability = String(spec, "Availability");

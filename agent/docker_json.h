@@ -36,7 +36,8 @@ Result<double> ParseRfc3339(std::string_view text);
 std::string DockerErrorMessage(std::string_view body);
 
 // GET /services, /tasks and /nodes (a manager's answers). Each fails when the body is not a JSON
-// array; entries without an ID are skipped.
+// array; entries without an ID are skipped. A resource figure absent, not an integer or negative
+// reads 0 (unset).
 Result<std::vector<SwarmService>> ParseServices(std::string_view body);
 Result<std::vector<SwarmTask>> ParseTasks(std::string_view body);
 Result<std::vector<SwarmNode>> ParseNodes(std::string_view body);

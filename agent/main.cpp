@@ -13,6 +13,7 @@
 #include "agent/healthcheck.h"
 #include "agent/log.h"
 #include "agent/open_file_limit.h"
+#include "agent/rightsize.h"
 
 int main(int argc, char** argv) {
   using namespace swarmwatch;
@@ -52,6 +53,10 @@ int main(int argc, char** argv) {
       }
       return 0;
     }
+    case ConfigAction::kRightsize:
+      // Queries may take minutes: Ctrl-C must end it as it ends any command.
+      pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+      return RunRightsize(loaded->rightsize);
     case ConfigAction::kRun:
       break;
   }

@@ -715,8 +715,10 @@ class Prometheus(LoggedDaemon):
     """A real Prometheus (Debian's package) scraping the given targets every `interval`."""
 
     def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60,
-                 target_labels: dict[str, str] | None = None, honor_labels: bool = False):
-        """`target_labels` and `honor_labels` as the stack's scrape job sets them (node=...)."""
+                 target_labels: dict[str, str] | None = None, honor_labels: bool = False,
+                 extra_args: Iterable[str] = ()):
+        """`target_labels` and `honor_labels` as the stack's scrape job sets them (node=...);
+        `extra_args`: more flags (a query limit, say)."""
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-prom-")
         self.port = free_port()
@@ -732,7 +734,7 @@ class Prometheus(LoggedDaemon):
             f"      - targets: {json.dumps(targets)}\n"
             + (f"        labels: {json.dumps(target_labels)}\n" if target_labels else ""))
         self._start([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}",
-                     f"--storage.tsdb.path={self.dir}/data"], "prometheus.log")
+                     f"--storage.tsdb.path={self.dir}/data", *extra_args], "prometheus.log")
         try:
             wait_until(lambda: http_get(self.url + "/-/ready", timeout=2).status == 200,
                        start_timeout, what="prometheus /-/ready")

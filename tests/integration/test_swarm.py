@@ -1,5 +1,6 @@
 """A replicated Swarm service: every task's series carries the Swarm labels, and a real Prometheus
-scraping the agent answers the per-service CPU query dashboards use.
+scraping the agent answers the per-service CPU query dashboards use. The manager's Swarm view:
+task counts, each service's reservations and limits, each node's capacity, as Docker states them.
 
 The engine's Swarm state is restored: if this test had to `docker swarm init`, it leaves the swarm
 again at the end, unless someone else created services on it meanwhile.
@@ -16,6 +17,7 @@ import harness as h
 
 REPLICAS = 3
 CPU_LIMIT = 0.05  # per task; each task spins, so the service uses ~REPLICAS * CPU_LIMIT cores
+CPU_RESERVATION = 0.04  # per task: what it uses (its limit) exceeds it
 SERVICE_LABELS = (
     "container_label_com_docker_swarm_service_name",
     "container_label_com_docker_swarm_task_name",
@@ -46,9 +48,13 @@ class SwarmTest(h.SwarmEngineTest):
         cls.docker = h.Docker(cls.docker_host, cls.cgroup_id)
         cls.addClassCleanup(cls.docker.close)
         cls.stack = h.unique("stack")
+        # Labelled as `docker stack deploy` labels a stack's service and its containers, so that
+        # the two join on (stack, service).
         cls.service = cls.docker.service(
             "svc", "--replicas", str(REPLICAS), "--endpoint-mode", "dnsrr", "--no-resolve-image",
-            "--limit-cpu", str(CPU_LIMIT), "--container-label", f"com.docker.stack.namespace={cls.stack}",
+            "--limit-cpu", str(CPU_LIMIT), "--reserve-cpu", str(CPU_RESERVATION),
+            "--container-label", f"com.docker.stack.namespace={cls.stack}",
+            "--label", f"com.docker.stack.namespace={cls.stack}",
             h.IMAGE, "sh", "-c", "while :; do :; done")
 
         def running_tasks():
@@ -132,6 +138,87 @@ class SwarmTest(h.SwarmEngineTest):
             lambda s: not (s.ids() & ids) and not s.select("swarm_service_desired_tasks", service=replicated),
             self.patience(60), what=f"the series of {replicated} and its task to go")
 
+    def test_manager_exports_reservations_limits_and_node_capacity(self):
+        # The figures come from the service's spec, not its tasks: whether the engine can place a
+        # 256 MiB reservation (this machine, the v2 guest) does not matter, so the test waits for
+        # no task.
+        sized = self.docker.service("sized", "--replicas", "1", "--no-resolve-image",
+                                    "--reserve-cpu", "0.25", "--reserve-memory", "256M",
+                                    "--limit-cpu", "0.5", "--limit-memory", "512M",
+                                    "--label", f"com.docker.stack.namespace={self.stack}",
+                                    h.IMAGE, "sleep", "3600")
+        bare = self.docker.service("bare", "--replicas", "1", "--no-resolve-image",
+                                   h.IMAGE, "sleep", "3600")
+        # The Swarm view is read at most every 5 s: wait until both services are in it.
+        scrape = self.agent.scrape_until(
+            lambda s: s.select("swarm_service_desired_tasks", service=bare)
+            and s.select("swarm_service_reservation_cpu_cores", service=sized), self.patience(60),
+            what=f"{bare} and the reservation of {sized} in /metrics")
+
+        def docker_says(service: str) -> dict[str, float]:
+            """`docker service inspect`'s figures under the metric names: cores and bytes."""
+            spec = json.loads(self.d("service", "inspect", service))[0]["Spec"]
+            resources = spec["TaskTemplate"].get("Resources") or {}
+            figures = {}
+            for kind, key in (("reservation", "Reservations"), ("limit", "Limits")):
+                given = resources.get(key) or {}
+                if "NanoCPUs" in given:
+                    figures[f"swarm_service_{kind}_cpu_cores"] = given["NanoCPUs"] / 1e9
+                if "MemoryBytes" in given:
+                    figures[f"swarm_service_{kind}_memory_bytes"] = given["MemoryBytes"]
+            return figures
+
+        families = [f"swarm_service_{kind}_{unit}" for kind in ("reservation", "limit")
+                    for unit in ("cpu_cores", "memory_bytes")]
+        expected = docker_says(sized)
+        # What the flags asked for, so that a `docker_says` reading nothing cannot pass.
+        self.assertEqual(expected, {
+            "swarm_service_reservation_cpu_cores": 0.25,
+            "swarm_service_reservation_memory_bytes": 256 * 2**20,
+            "swarm_service_limit_cpu_cores": 0.5,
+            "swarm_service_limit_memory_bytes": 512 * 2**20})
+        for name in families:
+            found = scrape.select(name, service=sized)
+            self.assertEqual(len(found), 1, f"{name} of {sized}: {found}")
+            self.assertEqual(found[0].labels, {"service": sized, "stack": self.stack}, name)
+            self.assertEqual(found[0].value, expected[name], name)
+            self.assertEqual(scrape.types.get(name), "gauge", name)
+            # Unset is absent, not 0.
+            self.assertEqual(scrape.select(name, service=bare), [], f"{name} of {bare}")
+        self.assertEqual(docker_says(bare), {})
+
+        # The class's service reserves and limits CPU, not memory: those figures alone.
+        cpu_only = {"swarm_service_reservation_cpu_cores": CPU_RESERVATION,
+                    "swarm_service_limit_cpu_cores": CPU_LIMIT}
+        self.assertEqual(docker_says(self.service), cpu_only)
+        for name in families:
+            found = [x.value for x in scrape.select(name, service=self.service, stack=self.stack)]
+            self.assertEqual(found, [cpu_only[name]] if name in cpu_only else [], name)
+
+        # The node offers the scheduler what its engine counts: `docker node inspect`'s figures.
+        node = json.loads(self.d("node", "inspect", "self"))[0]
+        offered = node["Description"]["Resources"]
+        self.assertGreater(offered["NanoCPUs"], 0)
+        self.assertGreater(offered["MemoryBytes"], 0)
+        labels = {"node": node["Description"]["Hostname"], "node_id": self.node_id}
+        self.assertEqual(scrape.value("swarm_node_capacity_cpu_cores", **labels),
+                         offered["NanoCPUs"] / 1e9)
+        self.assertEqual(scrape.value("swarm_node_capacity_memory_bytes", **labels),
+                         offered["MemoryBytes"])
+        self.assertEqual(len(scrape.select("swarm_node_capacity_cpu_cores")), 1)
+
+        # Changed, the figure follows; removed, the service's series go.
+        self.d("service", "update", "--detach", "--reserve-cpu", "0.3", "--reserve-memory", "0", sized)
+        self.agent.scrape_until(
+            lambda s: s.select("swarm_service_reservation_cpu_cores", service=sized)
+            and s.value("swarm_service_reservation_cpu_cores", service=sized) == 0.3
+            and not s.select("swarm_service_reservation_memory_bytes", service=sized),
+            self.patience(60), what=f"{sized}'s reservation updated to 0.3 cores and no memory")
+        self.d("service", "rm", sized, bare)
+        self.agent.scrape_until(
+            lambda s: not any(s.select(name, service=sized) for name in families),
+            self.patience(60), what=f"the series of {sized} to go")
+
     def test_prometheus_per_service_cpu_rate(self):
         prom = h.Prometheus([self.agent.url.removeprefix("http://")], interval="1s")
         self.addCleanup(prom.close)
@@ -163,6 +250,31 @@ class SwarmTest(h.SwarmEngineTest):
         # may give it less, rate() extrapolation may overshoot a little.
         self.assertGreater(value, cap * 0.3, f"{level_query} = {value}, cap {cap}")
         self.assertLess(value, cap * 1.3, f"{level_query} = {value}, cap {cap}")
+
+        # README's join of used and reserved per service, on a window the series already fills:
+        # the busiest task spins at its limit, above its reservation.
+        used = ("rate(container_cpu_usage_seconds_total"
+                f'{{container_label_com_docker_swarm_service_name="{self.service}"}}[5s])')
+        join = ("max by (stack, service) (label_replace(label_replace("
+                f'{used}, "service", "$1", "container_label_com_docker_swarm_service_name", "(.+)"),'
+                ' "stack", "$1", "container_label_com_docker_stack_namespace", "(.*)"))'
+                " / on (stack, service)"
+                " max by (stack, service) (swarm_service_reservation_cpu_cores)")
+        result = prom.query(join)
+        self.assertEqual([r["metric"] for r in result],
+                         [{"service": self.service, "stack": self.stack}], f"{join} -> {result}")
+        ratio = float(result[0]["value"][1])
+        cap = CPU_LIMIT / CPU_RESERVATION
+        self.assertGreater(ratio, cap * 0.3, f"{join} = {ratio}, at most {cap}")
+        self.assertLess(ratio, cap * 1.3, f"{join} = {ratio}, at most {cap}")
+        # README's `unless`: a service without a memory limit (this one) is listed by it.
+        unlimited = ("max by (stack, service) (swarm_service_desired_tasks) unless on (stack, service)"
+                     " swarm_service_limit_memory_bytes")
+        self.assertIn({"service": self.service, "stack": self.stack},
+                      [r["metric"] for r in prom.query(unlimited)], unlimited)
+        with_limit = unlimited.replace("limit_memory_bytes", "limit_cpu_cores")
+        self.assertNotIn({"service": self.service, "stack": self.stack},
+                         [r["metric"] for r in prom.query(with_limit)], with_limit)
 
         count = prom.query('count(container_cpu_usage_seconds_total'
                            f'{{container_label_com_docker_swarm_service_name="{self.service}"}})')

@@ -84,7 +84,7 @@ TEST_F(ContainerCatalogTest, SwarmStateOnlyFromAManagerAndAtMostOncePerMaxAge) {
   manager.swarm_manager = true;
   api_->SetInfo(manager);
   SwarmState state;
-  state.services = {{"s1", "web", "shop", "replicated", 3}};
+  state.services = {{"s1", "web", "shop", "replicated", 3, {}, {}}};
   api_->SetSwarm(state);
   ASSERT_TRUE(catalog_.SyncOnce());
   auto first = catalog_.Swarm(std::chrono::hours(1));

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -51,6 +53,13 @@ TEST(ParseSwarmState, RealManagerAnswers) {
   EXPECT_EQ((*services)[1].name, "capture-glob");
   EXPECT_EQ((*services)[1].stack, "");
   EXPECT_EQ((*services)[1].mode, "global");
+  // Created without resource flags: Docker answers "Limits": {}, "Reservations": {}.
+  for (const SwarmService& service : *services) {
+    EXPECT_EQ(service.reservations.nano_cpus, 0) << service.name;
+    EXPECT_EQ(service.reservations.memory_bytes, 0) << service.name;
+    EXPECT_EQ(service.limits.nano_cpus, 0) << service.name;
+    EXPECT_EQ(service.limits.memory_bytes, 0) << service.name;
+  }
 
   auto tasks = ParseTasks(Fixture("tasks.json"));
   ASSERT_TRUE(tasks) << tasks.error().message;
@@ -72,6 +81,72 @@ TEST(ParseSwarmState, RealManagerAnswers) {
   EXPECT_EQ((*nodes)[0].role, "manager");
   EXPECT_EQ((*nodes)[0].availability, "active");
   EXPECT_EQ((*nodes)[0].state, "ready");
+  // The engine's NCPU and MemTotal, as in info.json.
+  EXPECT_EQ((*nodes)[0].capacity.nano_cpus, 2'000'000'000);
+  EXPECT_EQ((*nodes)[0].capacity.memory_bytes, 25276514304);
+}
+
+// Captured from this engine (see tests/testdata/README.md): one service with every flag, one
+// with none, one whose flags were given as 0 (Docker's "unset"), one with a CPU limit alone.
+TEST(ParseSwarmState, RealServicesWithReservationsAndLimits) {
+  auto services = ParseServices(Fixture("services_resources.json"));
+  ASSERT_TRUE(services) << services.error().message;
+  std::map<std::string, SwarmService> by_name;
+  for (const SwarmService& service : *services)
+    by_name[service.name] = service;
+  ASSERT_EQ(by_name.size(), 4u);
+
+  const SwarmService& sized = by_name.at("capture-sized");
+  EXPECT_EQ(sized.reservations.nano_cpus, 250'000'000);
+  EXPECT_EQ(sized.reservations.memory_bytes, 256 * 1024 * 1024);
+  EXPECT_EQ(sized.limits.nano_cpus, 500'000'000);
+  EXPECT_EQ(sized.limits.memory_bytes, 512 * 1024 * 1024);
+  EXPECT_EQ(sized.mode, "replicated");
+
+  for (const char* name : {"capture-bare", "capture-zero"}) {
+    const SwarmService& s = by_name.at(name);
+    EXPECT_EQ(s.reservations.nano_cpus, 0) << name;
+    EXPECT_EQ(s.reservations.memory_bytes, 0) << name;
+    EXPECT_EQ(s.limits.nano_cpus, 0) << name;
+    EXPECT_EQ(s.limits.memory_bytes, 0) << name;
+  }
+
+  const SwarmService& cpu_only = by_name.at("capture-cpu-limit");
+  EXPECT_EQ(cpu_only.limits.nano_cpus, 50'000'000);
+  EXPECT_EQ(cpu_only.limits.memory_bytes, 0);
+  EXPECT_EQ(cpu_only.reservations.nano_cpus, 0);
+  EXPECT_EQ(cpu_only.reservations.memory_bytes, 0);
+}
+
+// Shapes Docker does not send but a proxy or another engine might: no figure is invented.
+TEST(ParseSwarmState, OddResourceFiguresReadAsUnset) {
+  auto services = ParseServices(R"([
+      {"ID":"a","Spec":{"Name":"null-resources","TaskTemplate":{"Resources":null}}},
+      {"ID":"b","Spec":{"Name":"no-template"}},
+      {"ID":"c","Spec":{"Name":"odd","TaskTemplate":{"Resources":{
+          "Reservations":{"NanoCPUs":"250000000","MemoryBytes":-5},
+          "Limits":{"NanoCPUs":2.5e8,"MemoryBytes":null,"Pids":100}}}}},
+      {"ID":"d","Spec":{"Name":"huge","TaskTemplate":{"Resources":{
+          "Limits":{"MemoryBytes":9223372036854775807}}}}}])");
+  ASSERT_TRUE(services) << services.error().message;
+  ASSERT_EQ(services->size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    const SwarmService& s = (*services)[i];
+    EXPECT_EQ(s.reservations.nano_cpus, 0) << s.name;
+    EXPECT_EQ(s.reservations.memory_bytes, 0) << s.name;
+    EXPECT_EQ(s.limits.nano_cpus, 0) << s.name;
+    EXPECT_EQ(s.limits.memory_bytes, 0) << s.name;
+  }
+  EXPECT_EQ((*services)[3].limits.memory_bytes, INT64_MAX);
+
+  auto nodes = ParseNodes(R"([{"ID":"n1","Description":{"Hostname":"h"}},
+                              {"ID":"n2","Description":{"Resources":{"NanoCPUs":4000000000}}}])");
+  ASSERT_TRUE(nodes) << nodes.error().message;
+  ASSERT_EQ(nodes->size(), 2u);
+  EXPECT_EQ((*nodes)[0].capacity.nano_cpus, 0);
+  EXPECT_EQ((*nodes)[0].capacity.memory_bytes, 0);
+  EXPECT_EQ((*nodes)[1].capacity.nano_cpus, 4'000'000'000);
+  EXPECT_EQ((*nodes)[1].capacity.memory_bytes, 0);
 }
 
 TEST(ParseSwarmState, OddEntriesAreSkippedAndNonArraysRejected) {
