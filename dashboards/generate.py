@@ -34,6 +34,7 @@ UIDS = {
     "logs": "swarmwatch-logs",
     "agent": "swarmwatch-agent",
     "nodes": "swarmwatch-nodes",
+    "rightsizing": "swarmwatch-rightsizing",
 }
 
 # Label names, short.
@@ -314,6 +315,11 @@ def on_node(expr: str) -> str:
     return f"({expr}) * on (instance) group_left (node_name) {NODE_META}"
 
 
+def to_rightsizing(title: str = "Right-sizing dashboard") -> dict:
+    return link(title, UIDS["rightsizing"], "right-sizing", "Used against reserved and limit per "
+                "service, and what to change; same time range and filters")
+
+
 def to_nodes(title: str = "Nodes dashboard") -> dict:
     return link(title, UIDS["nodes"], "nodes", "The Nodes dashboard (host metrics), same time "
                 "range and nodes", extra="${node:queryparam}")
@@ -399,14 +405,19 @@ def overview() -> dict:
                      [prom(f'1 - sum by (node) (node_memory_MemAvailable_bytes{{{NODE}}}) '
                            f'/ sum by (node) (node_memory_MemTotal_bytes{{{NODE}}})', "{{node}}")],
                      unit="percentunit", links=nodes), 12, 8)
-    L.add(timeseries("CPU per service", "Cores used by each service's containers, all nodes",
+    sizing = [to_rightsizing()]
+    L.add(timeseries("CPU per service", "Cores used by each service's containers, all nodes "
+                     "(against what they reserve: the Right-sizing dashboard)",
                      [prom(f'sum by ({SVC}) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + SERVICE_CONTAINERS)})',
                            f"{{{{{SVC}}}}}")],
-                     unit="short", data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
-    L.add(timeseries("Memory per service", "Working set of each service's containers, all nodes",
+                     unit="short", links=sizing,
+                     data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
+    L.add(timeseries("Memory per service", "Working set of each service's containers, all nodes "
+                     "(against what they reserve: the Right-sizing dashboard)",
                      [prom(f'sum by ({SVC}) (container_memory_working_set_bytes{{{SERVICE_CONTAINERS}}})',
                            f"{{{{{SVC}}}}}")],
-                     unit="bytes", data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
+                     unit="bytes", links=sizing,
+                     data_links=[to_service_field(SVC), to_logs_field(SVC)]), 12, 8)
     L.add(table("Top containers by CPU", "The ten busiest containers, cores (rate over the range)",
                 [prom(as_service(f'topk(10, sum by (node, {SVC}, name) ({rate("container_cpu_usage_seconds_total", CPU_TOTAL + CONTAINERS, "$__range")}))'),
                       instant=True, table=True)],
@@ -967,6 +978,308 @@ def nodes() -> dict:
                      "names) joined to the Swarm node by swarm_node_meta.", L, [node_var])
 
 
+# --------------------------------------------------------------------------------------------
+# Right-sizing (issue 19)
+
+# The stack's recording rules (stack/prometheus/alerts.yml, groups rightsizing-usage and
+# rightsizing-windows; their names are level:metric:operations), so that a week of usage costs a
+# handful of samples per service at view time. Per task, a service is judged on its busiest task:
+# reservations and limits are per task. Window: the week (7d), as `swarmwatch rightsize` by default.
+RS_WINDOW = "7d"
+RS = 'stack=~"$stack", service=~"$service"'
+MIB = 1024 * 1024
+
+
+def rs_series(name: str, sel: str = RS) -> str:
+    return f"{name}{{{sel}}}" if sel else name
+
+
+def cpu_used(op: str, sel: str = RS) -> str:
+    """The busiest task's cores (5-minute rate): p95, p99 or max over the window."""
+    return rs_series(f"service:container_cpu_usage_seconds:{op}_{RS_WINDOW}_max_rate5m", sel)
+
+
+def mem_used(op: str, sel: str = RS) -> str:
+    """The busiest task's working set (minute peaks): p95, p99 or max over the window."""
+    return rs_series(f"service:container_memory_working_set_bytes:{op}_{RS_WINDOW}_max1m", sel)
+
+
+def swarm_service(metric: str, sel: str = RS) -> str:
+    """A manager agents' per-service figure (one copy per manager: max)."""
+    return f"max by (stack, service) ({metric}{{{sel}}})"
+
+
+def round_up(expr: str, unit: str, floor: str) -> str:
+    """`expr` up to the next multiple of `unit` (in hundredths of a core or whole MiB), never
+    below `floor`. Within a billionth of a unit of a multiple is on it: 0.2 x 1.5 is
+    0.30000000000000004 in floating point, which is 0.3 cores, not 0.31."""
+    if unit == "0.01":
+        return f"clamp_min(ceil(({expr}) * 100 - 1e-9) / 100, {floor})"
+    return f"clamp_min(ceil(({expr}) / {unit} - 1e-9) * {unit}, {floor})"
+
+
+# The suggestion rule (the same as `swarmwatch rightsize`'s, README "Right-sizing"): reservation =
+# p95 x 1.2, limit = max x 1.5, of the busiest task over the window; CPU up to the next 0.01 core,
+# memory up to the next MiB; never below 0.01 core or 16 MiB.
+def suggest_cpu_reserve(sel: str = RS) -> str:
+    return round_up(f"{cpu_used('p95', sel)} * 1.2", "0.01", "0.01")
+
+
+def suggest_cpu_limit(sel: str = RS) -> str:
+    return round_up(f"{cpu_used('max', sel)} * 1.5", "0.01", "0.01")
+
+
+def suggest_mem_reserve(sel: str = RS) -> str:
+    return round_up(f"{mem_used('p95', sel)} * 1.2", str(MIB), str(16 * MIB))
+
+
+def suggest_mem_limit(sel: str = RS) -> str:
+    return round_up(f"{mem_used('max', sel)} * 1.5", str(MIB), str(16 * MIB))
+
+
+THROTTLED_W = rs_series(f"service:container_cpu_cfs_throttled_periods:ratio_rate{RS_WINDOW}")
+OOM_W = rs_series(f"service:container_oom_events:increase{RS_WINDOW}")
+RES_CPU = swarm_service("swarm_service_reservation_cpu_cores")
+RES_MEM = swarm_service("swarm_service_reservation_memory_bytes")
+LIM_CPU = swarm_service("swarm_service_limit_cpu_cores")
+LIM_MEM = swarm_service("swarm_service_limit_memory_bytes")
+
+# Verdict, as a number for the table's value mapping: 2 starved (throttled in more than 5% of
+# its CFS periods over the window, or an OOM kill, or its working set peak above 90% of its
+# memory limit), else 1 over-reserved (a reservation above 1.5 x its suggestion, CPU or memory),
+# else 0 fits. Starved first: a service short of memory and over-reserved in CPU needs the fix
+# that stops its kills first.
+VERDICTS = {"0": ("fits", "green"), "1": ("over-reserved", "orange"), "2": ("starved", "red")}
+STARVED = (f"group by (stack, service) ({THROTTLED_W} > 0.05 or {OOM_W} > 0 "
+           f"or {mem_used('max')} > on (stack, service) 0.9 * {LIM_MEM})")
+OVER_RESERVED = (f"group by (stack, service) ({RES_CPU} > 1.5 * {suggest_cpu_reserve()} "
+                 f"or {RES_MEM} > 1.5 * {suggest_mem_reserve()})")
+VERDICT = (f"2 * {STARVED} or 1 * {OVER_RESERVED} "
+           f"or 0 * group by (stack, service) ({cpu_used('p95')})")
+
+# Tasks per service (and node) now: the recorded per-task series, which end with their container.
+TASKS = "task:container_memory_working_set_bytes:max1m"
+
+
+def live(expr: str) -> str:
+    """Only the services the Swarm has now: the windows remember a removed one for a week."""
+    return f"({expr}) and on (stack, service) {swarm_service('swarm_service_desired_tasks')}"
+
+
+def reserved_per_service(metric: str, by: str = "stack, service", sel: str = "") -> str:
+    """What the running tasks reserve: tasks x the per-task reservation, by `by`."""
+    return (f"count by ({by}) ({rs_series(TASKS, sel)}) * on (stack, service) group_left "
+            f"max by (stack, service) ({metric})")
+
+
+def host_used(expr: str) -> str:
+    """A node_* expression per Swarm node (`node`: the agent's node_name, via swarm_node_meta)."""
+    return (f'sum by (node) (label_replace(({expr}) * on (instance) group_left (node_name) '
+            f'{NODE_META}, "node", "$1", "node_name", "(.+)"))')
+
+
+NOT_IDLE = 'mode!="idle"'
+NODE_CPU_USED = host_used(rate("node_cpu_seconds_total", NOT_IDLE))
+NODE_MEM_USED = host_used("node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes")
+# The hosts of the Swarm: those whose agent says which Swarm node it is on.
+CLUSTER_CPU_USED = f'sum({rate("node_cpu_seconds_total", NOT_IDLE)} and on (instance) swarm_node_meta)'
+
+
+def unused(reserved_metric: str, used: str) -> str:
+    """Reserved but not used, per service (none below 0: one service's shortfall is not another's
+    saving), summed over the cluster; 0 when nothing is reserved."""
+    return (f"sum(clamp_min({reserved_per_service(reserved_metric)} - on (stack, service) "
+            f"{used}, 0)) or vector(0)")
+
+
+def freed(reserved_metric: str, suggestion: str) -> str:
+    """What the suggestions would release: tasks x (reservation - suggested), where positive."""
+    return (f"sum(count by (stack, service) ({TASKS}) * on (stack, service) "
+            f"clamp_min(max by (stack, service) ({reserved_metric}) - on (stack, service) "
+            f"{suggestion}, 0)) or vector(0)")
+
+
+def dashed(*refs: str) -> list[dict]:
+    return [{"matcher": {"id": "byFrameRefID", "options": r},
+             "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                            {"id": "custom.fillOpacity", "value": 0}]} for r in refs]
+
+
+def units(unit: str, *names: str) -> list[dict]:
+    return [{"matcher": {"id": "byName", "options": n}, "properties": [{"id": "unit", "value": unit}]}
+            for n in names]
+
+
+def rightsizing() -> dict:
+    L = Layout()
+    w = RS_WINDOW
+    service_links = [to_service_field("service", table=True)]
+
+    L.row(f"Services: verdict and suggestion (busiest task, last {w})")
+    verdict_mapping = {"id": "mappings", "value": [
+        {"type": "value", "options": {k: {"text": text, "color": color, "index": int(k)}
+                                      for k, (text, color) in VERDICTS.items()}}]}
+    L.add(table("Verdict and suggestion",
+                f"Per service, judged on its busiest task over the last {w}: starved (throttled "
+                "in more than 5% of its CPU periods, an OOM kill, or a working set peak above 90% "
+                "of its memory limit), over-reserved (a reservation above 1.5 x the suggested one), "
+                "or fits. Suggested per task: reservation = p95 x 1.2, limit = max x 1.5 (CPU up "
+                "to 0.01 core, memory up to the MiB; at least 0.01 core and 16 MiB), as "
+                "`swarmwatch rightsize` prints them with the `docker service update` line",
+                [prom(live(VERDICT), instant=True, table=True, ref="A"),
+                 prom(live(suggest_cpu_reserve()), instant=True, table=True, ref="B"),
+                 prom(live(suggest_cpu_limit()), instant=True, table=True, ref="C"),
+                 prom(live(suggest_mem_reserve()), instant=True, table=True, ref="D"),
+                 prom(live(suggest_mem_limit()), instant=True, table=True, ref="E"),
+                 prom(live(THROTTLED_W), instant=True, table=True, ref="F"),
+                 prom(live(OOM_W), instant=True, table=True, ref="G")],
+                merge=True, sort_by="verdict", data_links=service_links,
+                rename={"Value #A": "verdict", "Value #B": "reserve CPU", "Value #C": "limit CPU",
+                        "Value #D": "reserve memory", "Value #E": "limit memory",
+                        "Value #F": "throttled", "Value #G": "OOM kills"},
+                overrides=[{"matcher": {"id": "byName", "options": "verdict"},
+                            "properties": [verdict_mapping,
+                                           {"id": "custom.cellOptions", "value": {"type": "color-background"}}]}]
+                + units("bytes", "reserve memory", "limit memory")
+                + units("percentunit", "throttled")), 24, 8)
+
+    def per_task_table(title: str, what: str, used, reserved: str, limit: str, unit: str) -> dict:
+        return table(title, f"{what} of each service's busiest task over the last {w} (p95, p99, "
+                     "max), against the per-task reservation and limit; headroom = reserved - p95 "
+                     "and limit - max (negative: a shortfall). Empty cells: not set",
+                     [prom(live(used("p95")), instant=True, table=True, ref="A"),
+                      prom(live(used("p99")), instant=True, table=True, ref="B"),
+                      prom(live(used("max")), instant=True, table=True, ref="C"),
+                      prom(live(reserved), instant=True, table=True, ref="D"),
+                      prom(live(limit), instant=True, table=True, ref="E"),
+                      prom(live(f"{reserved} - on (stack, service) {used('p95')}"), instant=True,
+                           table=True, ref="F"),
+                      prom(live(f"{limit} - on (stack, service) {used('max')}"), instant=True,
+                           table=True, ref="G")],
+                     unit=unit, merge=True, data_links=service_links,
+                     rename={"Value #A": "p95", "Value #B": "p99", "Value #C": "max",
+                             "Value #D": "reserved", "Value #E": "limit",
+                             "Value #F": "reserved - p95", "Value #G": "limit - max"},
+                     overrides=[{"matcher": {"id": "byName", "options": n},
+                                 "properties": [{"id": "custom.cellOptions",
+                                                 "value": {"type": "color-text"}},
+                                                {"id": "thresholds", "value": {
+                                                    "mode": "absolute",
+                                                    "steps": [{"color": "red", "value": None},
+                                                              {"color": "green", "value": 0}]}}]}
+                                for n in ("reserved - p95", "limit - max")])
+    L.add(per_task_table("CPU per task (cores)", "Cores used (5-minute rate)", cpu_used,
+                         RES_CPU, LIM_CPU, "short"), 12, 8)
+    L.add(per_task_table("Memory per task", "Working set (minute peaks)", mem_used,
+                         RES_MEM, LIM_MEM, "bytes"), 12, 8)
+
+    L.row("Services over time")
+    L.add(timeseries("CPU per task: used, reserved, limit",
+                     "The busiest task's cores (5-minute rate) and their p95 over the last "
+                     f"{w}, against the per-task reservation and limit (dashed)",
+                     [prom(rs_series("service:container_cpu_usage_seconds:max_rate5m"),
+                           "{{service}} used", "A"),
+                      prom(cpu_used("p95"), f"{{{{service}}}} p95 {w}", "B"),
+                      prom(RES_CPU, "{{service}} reserved", "C"),
+                      prom(LIM_CPU, "{{service}} limit", "D")],
+                     overrides=dashed("C", "D")), 12, 8)
+    L.add(timeseries("Memory per task: used, reserved, limit",
+                     "The busiest task's working set (minute peaks) and its p95 over the last "
+                     f"{w}, against the per-task reservation and limit (dashed)",
+                     [prom(rs_series("service:container_memory_working_set_bytes:max1m"),
+                           "{{service}} used", "A"),
+                      prom(mem_used("p95"), f"{{{{service}}}} p95 {w}", "B"),
+                      prom(RES_MEM, "{{service}} reserved", "C"),
+                      prom(LIM_MEM, "{{service}} limit", "D")],
+                     unit="bytes", overrides=dashed("C", "D")), 12, 8)
+    L.add(timeseries("Throttled share", "Share of the service's CFS periods throttled by its CPU "
+                     "limit (5-minute rate; services with a CPU limit only); above 5% over the "
+                     f"{w} window the verdict is starved",
+                     [prom(rs_series("service:container_cpu_cfs_throttled_periods:ratio_rate5m"),
+                           "{{service}}")], unit="percentunit"), 12, 8)
+    L.add(timeseries("OOM kills", "OOM kills the service's task containers counted per minute "
+                     "(a kill that ends a container before a scrape sees it is not counted: see "
+                     "the overview's restarts)",
+                     [prom(rs_series("service:container_oom_events:increase1m"), "{{service}}")],
+                     links=[to_logs()]), 12, 8)
+
+    L.row("Nodes: capacity, reserved, used")
+    node = 'node=~"$node"'
+    cap_cpu = f'max by (node) (swarm_node_capacity_cpu_cores{{{node}}})'
+    cap_mem = f'max by (node) (swarm_node_capacity_memory_bytes{{{node}}})'
+    res_cpu = f"sum by (node) ({reserved_per_service('swarm_service_reservation_cpu_cores', 'node, stack, service', node)})"
+    res_mem = f"sum by (node) ({reserved_per_service('swarm_service_reservation_memory_bytes', 'node, stack, service', node)})"
+    L.add(table("Nodes", "Per node: what the Swarm may place on it (capacity: its cores and "
+                "memory as the managers see them), what its running tasks reserve, and what the "
+                "host uses (all but idle CPU; memory total - available)",
+                [prom(cap_cpu, instant=True, table=True, ref="A"),
+                 prom(res_cpu, instant=True, table=True, ref="B"),
+                 prom(NODE_CPU_USED, instant=True, table=True, ref="C"),
+                 prom(cap_mem, instant=True, table=True, ref="D"),
+                 prom(res_mem, instant=True, table=True, ref="E"),
+                 prom(NODE_MEM_USED, instant=True, table=True, ref="F")],
+                merge=True, rename={"Value #A": "CPU capacity", "Value #B": "CPU reserved",
+                                    "Value #C": "CPU used", "Value #D": "memory capacity",
+                                    "Value #E": "memory reserved", "Value #F": "memory used"},
+                overrides=units("bytes", "memory capacity", "memory reserved", "memory used")),
+          24, 6)
+    L.add(timeseries("CPU per node", "Cores: capacity (dashed), reserved by the running tasks, "
+                     "used by the host",
+                     [prom(cap_cpu, "{{node}} capacity", "A"),
+                      prom(res_cpu, "{{node}} reserved", "B"),
+                      prom(NODE_CPU_USED, "{{node}} used", "C")],
+                     links=[to_nodes()], overrides=dashed("A")), 12, 8)
+    L.add(timeseries("Memory per node", "Bytes: capacity (dashed), reserved by the running "
+                     "tasks, used by the host",
+                     [prom(cap_mem, "{{node}} capacity", "A"),
+                      prom(res_mem, "{{node}} reserved", "B"),
+                      prom(NODE_MEM_USED, "{{node}} used", "C")],
+                     unit="bytes", links=[to_nodes()], overrides=dashed("A")), 12, 8)
+
+    L.row("Cluster: reserved but unused")
+    cpu_unused = unused("swarm_service_reservation_cpu_cores", "service:container_cpu_usage_seconds:rate5m")
+    mem_unused = unused("swarm_service_reservation_memory_bytes", "service:container_memory_working_set_bytes:sum")
+    L.add(stat("CPU reserved but unused", "Cores the running tasks reserve and do not use now, "
+               "summed over the services (a service short of its reservation adds nothing): what "
+               "the scheduler keeps free for nobody",
+               [prom(cpu_unused, instant=True)]), 6, 4)
+    L.add(stat("Memory reserved but unused", "Bytes the running tasks reserve beyond their "
+               "working set now, summed over the services",
+               [prom(mem_unused, instant=True)], unit="bytes"), 6, 4)
+    L.add(stat("CPU the suggestions free", f"Cores released if every service took its suggested "
+               f"reservation (tasks x (reserved - suggested), where positive; last {w})",
+               [prom(freed("swarm_service_reservation_cpu_cores", suggest_cpu_reserve("")),
+                     instant=True)]), 6, 4)
+    L.add(stat("Memory the suggestions free", "Bytes released if every service took its "
+               "suggested memory reservation",
+               [prom(freed("swarm_service_reservation_memory_bytes", suggest_mem_reserve("")),
+                     instant=True)], unit="bytes"), 6, 4)
+    L.add(timeseries("Cluster CPU", "Cores of all nodes: capacity (dashed), reserved by the "
+                     "running tasks, used by the hosts, reserved but unused",
+                     [prom("sum(max by (node) (swarm_node_capacity_cpu_cores))", "capacity", "A"),
+                      prom(f"sum({reserved_per_service('swarm_service_reservation_cpu_cores')})",
+                           "reserved", "B"),
+                      prom(CLUSTER_CPU_USED, "used", "C"),
+                      prom(cpu_unused, "reserved but unused", "D")],
+                     overrides=dashed("A")), 12, 8)
+    L.add(timeseries("Cluster memory", "Bytes of all nodes: capacity (dashed), reserved by the "
+                     "running tasks, used by the hosts, reserved but unused",
+                     [prom("sum(max by (node) (swarm_node_capacity_memory_bytes))", "capacity", "A"),
+                      prom(f"sum({reserved_per_service('swarm_service_reservation_memory_bytes')})",
+                           "reserved", "B"),
+                      prom("sum((node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) "
+                           "and on (instance) swarm_node_meta)", "used", "C"),
+                      prom(mem_unused, "reserved but unused", "D")],
+                     unit="bytes", overrides=dashed("A")), 12, 8)
+    return dashboard("rightsizing", "Right-sizing",
+                     "What each service reserves, uses and should reserve: per service its busiest "
+                     f"task over the last {w} against its reservation and limit, the verdict and "
+                     "the suggested sizes; per node capacity, reserved and used; the cluster's "
+                     "reserved-but-unused CPU and memory. Reads the stack's recording rules "
+                     "(groups rightsizing-usage and rightsizing-windows).",
+                     L, container_vars(), refresh="1m", time_from="now-24h")
+
+
 DASHBOARDS = {
     "swarm-overview.json": overview,
     "swarm-service.json": service,
@@ -974,6 +1287,7 @@ DASHBOARDS = {
     "swarm-logs.json": logs,
     "agent-health.json": agent,
     "nodes.json": nodes,
+    "right-sizing.json": rightsizing,
 }
 
 

@@ -716,17 +716,23 @@ class Prometheus(LoggedDaemon):
 
     def __init__(self, targets: list[str], interval: str = "1s", start_timeout: float = 60,
                  target_labels: dict[str, str] | None = None, honor_labels: bool = False,
-                 extra_args: Iterable[str] = ()):
+                 extra_args: Iterable[str] = (), rules: str | None = None):
         """`target_labels` and `honor_labels` as the stack's scrape job sets them (node=...);
-        `extra_args`: more flags (a query limit, say)."""
+        `extra_args`: more flags (a query limit, say); `rules`: the text of a rule file to
+        evaluate (every `interval` unless a group says)."""
         binary = shutil.which("prometheus") or "/usr/bin/prometheus"
         self.dir = tempfile.mkdtemp(prefix=f"{RUN_TOKEN}-prom-")
         self.port = free_port()
         config = Path(self.dir) / "prometheus.yml"
+        rule_files = ""
+        if rules is not None:
+            (Path(self.dir) / "rules.yml").write_text(rules)
+            rule_files = f"rule_files: [{json.dumps(str(Path(self.dir) / 'rules.yml'))}]\n"
         config.write_text(
             "global:\n"
             f"  scrape_interval: {interval}\n"
             f"  evaluation_interval: {interval}\n"
+            + rule_files +
             "scrape_configs:\n"
             "  - job_name: swarmwatch\n"
             f"    honor_labels: {json.dumps(honor_labels)}\n"
