@@ -1009,32 +1009,24 @@ def swarm_service(metric: str, sel: str = RS) -> str:
     return f"max by (stack, service) ({metric}{{{sel}}})"
 
 
-def round_up(expr: str, unit: str, floor: str) -> str:
-    """`expr` up to the next multiple of `unit` (in hundredths of a core or whole MiB), never
-    below `floor`. Within a billionth of a unit of a multiple is on it: 0.2 x 1.5 is
-    0.30000000000000004 in floating point, which is 0.3 cores, not 0.31."""
-    if unit == "0.01":
-        return f"clamp_min(ceil(({expr}) * 100 - 1e-9) / 100, {floor})"
-    return f"clamp_min(ceil(({expr}) / {unit} - 1e-9) * {unit}, {floor})"
+def round_up_cores(expr: str) -> str:
+    """Up to the next 0.01 core, never below 0.01. Within a millionth of a hundredth of a multiple
+    is on it: 0.2 x 1.5 is 0.30000000000000004 in floating point, which is 0.3 cores, not 0.31."""
+    return f"clamp_min(ceil(({expr}) * 100 - 1e-6) / 100, 0.01)"
 
 
-# The suggestion rule (the same as `swarmwatch rightsize`'s, README "Right-sizing"): reservation =
-# p95 x 1.2, limit = max x 1.5, of the busiest task over the window; CPU up to the next 0.01 core,
-# memory up to the next MiB; never below 0.01 core or 16 MiB.
-def suggest_cpu_reserve(sel: str = RS) -> str:
-    return round_up(f"{cpu_used('p95', sel)} * 1.2", "0.01", "0.01")
+def round_up_memory(expr: str) -> str:
+    """Up to a multiple of a power of two MiB, the largest that is at most 1/16 of the value (at
+    least 1 MiB: rounding adds at most 6.25%), never below 16 MiB. log2 of a power of two is exact
+    in Prometheus (Go's math.Log2), so 128 MiB steps by 8 MiB as the agent's loop does."""
+    mib = f"(({expr}) / {MIB})"
+    step = f"clamp_min(2 ^ floor(log2({mib} / 16)), 1)"
+    return f"clamp_min(ceil({mib} / {step} - 1e-9) * {step} * {MIB}, {16 * MIB})"
 
 
-def suggest_cpu_limit(sel: str = RS) -> str:
-    return round_up(f"{cpu_used('max', sel)} * 1.5", "0.01", "0.01")
-
-
-def suggest_mem_reserve(sel: str = RS) -> str:
-    return round_up(f"{mem_used('p95', sel)} * 1.2", str(MIB), str(16 * MIB))
-
-
-def suggest_mem_limit(sel: str = RS) -> str:
-    return round_up(f"{mem_used('max', sel)} * 1.5", str(MIB), str(16 * MIB))
+def at_least(expr: str, floor: str) -> str:
+    """The larger of two per-service figures; `expr` alone where `floor` has no value."""
+    return f"(({expr}) >= on (stack, service) ({floor})) or on (stack, service) ({floor}) or ({expr})"
 
 
 THROTTLED_W = rs_series(f"service:container_cpu_cfs_throttled_periods:ratio_rate{RS_WINDOW}")
@@ -1044,17 +1036,59 @@ RES_MEM = swarm_service("swarm_service_reservation_memory_bytes")
 LIM_CPU = swarm_service("swarm_service_limit_cpu_cores")
 LIM_MEM = swarm_service("swarm_service_limit_memory_bytes")
 
-# Verdict, as a number for the table's value mapping: 2 starved (throttled in more than 5% of
-# its CFS periods over the window, or an OOM kill, or its working set peak above 90% of its
-# memory limit), else 1 over-reserved (a reservation above 1.5 x its suggestion, CPU or memory),
-# else 0 fits. Starved first: a service short of memory and over-reserved in CPU needs the fix
-# that stops its kills first.
-VERDICTS = {"0": ("fits", "green"), "1": ("over-reserved", "orange"), "2": ("starved", "red")}
-STARVED = (f"group by (stack, service) ({THROTTLED_W} > 0.05 or {OOM_W} > 0 "
-           f"or {mem_used('max')} > on (stack, service) 0.9 * {LIM_MEM})")
-OVER_RESERVED = (f"group by (stack, service) ({RES_CPU} > 1.5 * {suggest_cpu_reserve()} "
-                 f"or {RES_MEM} > 1.5 * {suggest_mem_reserve()})")
-VERDICT = (f"2 * {STARVED} or 1 * {OVER_RESERVED} "
+# The suggestion rule, `swarmwatch rightsize`'s (agent/rightsize_rule.h; README "Right-sizing"),
+# to the number: reservation = p95 x 1.2, limit = max x 1.5 of the busiest task over the window;
+# CPU up to 0.01 core, memory up to a power-of-two MiB step (round_up_memory); never below 0.01
+# core or 16 MiB; a limit never below its reservation. A resource that starved (CPU throttled in
+# more than 5% of its periods; memory OOM-killed or above 90% of its limit) gets at least 1.5 x
+# its current limit: usage held down by a limit understates what the service wants.
+CPU_STARVED = f"{THROTTLED_W} > 0.05"
+MEM_STARVED = f"{OOM_W} > 0 or {mem_used('max')} > on (stack, service) 0.9 * {LIM_MEM}"
+
+
+def suggest_cpu_reserve(sel: str = RS) -> str:
+    return round_up_cores(f"{cpu_used('p95', sel)} * 1.2")
+
+
+def suggest_mem_reserve(sel: str = RS) -> str:
+    return round_up_memory(f"{mem_used('p95', sel)} * 1.2")
+
+
+def suggest_cpu_limit() -> str:
+    raised = round_up_cores(f"{LIM_CPU} * 1.5 and on (stack, service) ({CPU_STARVED})")
+    return at_least(at_least(round_up_cores(f"{cpu_used('max')} * 1.5"), raised),
+                    suggest_cpu_reserve())
+
+
+def suggest_mem_limit() -> str:
+    raised = round_up_memory(f"{LIM_MEM} * 1.5 and on (stack, service) ({MEM_STARVED})")
+    return at_least(at_least(round_up_memory(f"{mem_used('max')} * 1.5"), raised),
+                    suggest_mem_reserve())
+
+
+def off_reservation(reserved: str, suggested: str, slack: str) -> tuple[str, str]:
+    """(over, under): a reservation above 1.5 x its suggestion, or missing or below the suggestion
+    / 1.5, by more than `slack` (smaller differences are not worth a service update)."""
+    over = (f"({reserved} > on (stack, service) 1.5 * {suggested}) and on (stack, service) "
+            f"({reserved} - on (stack, service) {suggested} > {slack})")
+    under = (f"(({suggested}) / 1.5 > on (stack, service) {reserved}) and on (stack, service) "
+             f"({suggested} - on (stack, service) {reserved} > {slack}) "
+             f"or (({suggested}) > {slack} unless on (stack, service) {reserved})")
+    return over, under
+
+
+CPU_OVER, CPU_UNDER = off_reservation(RES_CPU, suggest_cpu_reserve(), "0.05")
+MEM_OVER, MEM_UNDER = off_reservation(RES_MEM, suggest_mem_reserve(), str(32 * MIB))
+
+# Verdict, as a number for the table's value mapping, the first that applies (the CLI's order):
+# 3 starved (either resource above), 2 over-reserved, 1 under-reserved (the scheduler packs more
+# onto a node than it can run), 0 fits. Starved first: a service short of memory and
+# over-reserved in CPU needs the fix that stops its kills first.
+VERDICTS = {"0": ("fits", "green"), "1": ("under-reserved", "yellow"),
+            "2": ("over-reserved", "orange"), "3": ("starved", "red")}
+VERDICT = (f"3 * group by (stack, service) ({CPU_STARVED} or {MEM_STARVED}) "
+           f"or 2 * group by (stack, service) ({CPU_OVER} or {MEM_OVER}) "
+           f"or 1 * group by (stack, service) ({CPU_UNDER} or {MEM_UNDER}) "
            f"or 0 * group by (stack, service) ({cpu_used('p95')})")
 
 # Tasks per service (and node) now: the recorded per-task series, which end with their container.
@@ -1120,12 +1154,15 @@ def rightsizing() -> dict:
         {"type": "value", "options": {k: {"text": text, "color": color, "index": int(k)}
                                       for k, (text, color) in VERDICTS.items()}}]}
     L.add(table("Verdict and suggestion",
-                f"Per service, judged on its busiest task over the last {w}: starved (throttled "
-                "in more than 5% of its CPU periods, an OOM kill, or a working set peak above 90% "
-                "of its memory limit), over-reserved (a reservation above 1.5 x the suggested one), "
-                "or fits. Suggested per task: reservation = p95 x 1.2, limit = max x 1.5 (CPU up "
-                "to 0.01 core, memory up to the MiB; at least 0.01 core and 16 MiB), as "
-                "`swarmwatch rightsize` prints them with the `docker service update` line",
+                f"Per service, judged on its busiest task over the last {w}, the first that "
+                "applies: starved (throttled in more than 5% of its CPU periods, an OOM kill, or a "
+                "working set peak above 90% of its memory limit), over-reserved (a reservation "
+                "above 1.5 x the suggested one, by more than 0.05 core or 32 MiB), under-reserved "
+                "(a reservation missing or below the suggested one / 1.5, by as much), or fits. "
+                "Suggested per task: reservation = p95 x 1.2, limit = max x 1.5 (CPU up to 0.01 "
+                "core, memory up to a power-of-two MiB step of at most 1/16; at least 0.01 core "
+                "and 16 MiB; a starved resource's limit at least 1.5 x its current one), the "
+                "figures `swarmwatch rightsize` prints with the `docker service update` line",
                 [prom(live(VERDICT), instant=True, table=True, ref="A"),
                  prom(live(suggest_cpu_reserve()), instant=True, table=True, ref="B"),
                  prom(live(suggest_cpu_limit()), instant=True, table=True, ref="C"),

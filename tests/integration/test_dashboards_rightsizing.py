@@ -5,9 +5,13 @@ as the stack's recording rules and the managers' agents write them, with exact e
 
 The suggestion rule it pins (dashboards/generate.py, the same as `swarmwatch rightsize`'s): per
 task, reservation = p95 x 1.2 and limit = max x 1.5 of the busiest task over 7 days, CPU rounded
-up to 0.01 core and memory up to the MiB, never below 0.01 core and 16 MiB; starved = throttled
-in more than 5% of the CFS periods, or an OOM kill, or a working set peak above 90% of the memory
-limit; over-reserved = a reservation above 1.5 x its suggestion; fits otherwise.
+up to 0.01 core and memory up to a power-of-two MiB step of at most 1/16, never below 0.01 core and
+16 MiB, a limit never below its reservation; starved = throttled in more than 5% of the CFS
+periods, or an OOM kill, or a working set peak above 90% of the memory limit, and then the starved
+resource's limit is at least 1.5 x the current one; over-reserved = a reservation above 1.5 x its
+suggestion by more than 0.05 core or 32 MiB; under-reserved = a reservation missing or below its
+suggestion / 1.5 by as much; fits otherwise. The expected figures are what agent/rightsize_rule's
+Suggest() returns for the same usage (tests/unit/rightsize_rule_test.cpp pins that side).
 
 Needs promtool only (the prometheus package). test_dashboards_data.py runs the same queries
 against a Prometheus scraping a real agent on a real Swarm, for data rather than figures.
@@ -74,8 +78,17 @@ SERVICES = [
     # (adds nothing to the reserved-but-unused total, rather than taking from it): fits.
     Service("shop_fits", (0.25, 0.4), (100 * MiB, 150 * MiB), reserve=(0.3, 128 * MiB),
             tasks=("n1",), now=(0.35, 110 * MiB)),
-    # Bursty, reserving nothing: no reservation cannot be over-reserved.
+    # Bursty, reserving nothing where it needs 0.06 core and 36 MiB: under-reserved. Its 300 MiB
+    # limit rounds to 304 MiB (16 MiB steps above 256 MiB).
     Service("shop_bursty", (0.05, 1.0), (30 * MiB, 200 * MiB)),
+    # Reserves a tenth of what it uses: under-reserved.
+    Service("shop_under", (0.5, 0.6), (200 * MiB, 220 * MiB), reserve=(0.05, 32 * MiB)),
+    # Reserves 5x its suggestion in CPU and 3x in memory, but by no more than 0.04 core and
+    # 32 MiB: not worth an update, fits.
+    Service("shop_small", (0.001, 0.002), (4 * MiB, 4 * MiB), reserve=(0.05, 48 * MiB)),
+    # Throttled while its 5-minute rates read below its 0.2-core limit: the suggested limit is
+    # 1.5 x the current one (0.3), not 1.5 x the max read (0.18).
+    Service("shop_spiky", (0.1, 0.12), (20 * MiB, 20 * MiB), limit=(0.2, None), throttled=0.3),
     # Outside any stack (no stack label anywhere).
     Service("adhoc", (0.01, 0.01), (10 * MiB, 10 * MiB), stack=None),
     # Removed from the Swarm days ago: its week of usage is still recorded, but it is not listed.
@@ -84,30 +97,39 @@ SERVICES = [
 
 # Per service: the expected row of each table column (panel, refId); absent = no value.
 EXPECTED = {
-    ("Verdict and suggestion", "A"): {  # 0 fits, 1 over-reserved, 2 starved
-        "shop_idle": 1, "shop_web": 1, "shop_burn": 2, "shop_oom": 2, "shop_near": 2,
-        "shop_fits": 0, "shop_bursty": 0, "adhoc": 0},
+    ("Verdict and suggestion", "A"): {  # 0 fits, 1 under-reserved, 2 over-reserved, 3 starved
+        "shop_idle": 2, "shop_web": 2, "shop_burn": 3, "shop_oom": 3, "shop_near": 3,
+        "shop_fits": 0, "shop_bursty": 1, "shop_under": 1, "shop_small": 0, "shop_spiky": 3,
+        "adhoc": 0},
     ("Verdict and suggestion", "B"): {  # reserve CPU
         "shop_idle": 0.01, "shop_web": 0.12, "shop_burn": 0.24, "shop_oom": 0.06, "shop_near": 0.06,
-        "shop_fits": 0.3, "shop_bursty": 0.06, "adhoc": 0.02},
-    ("Verdict and suggestion", "C"): {  # limit CPU
+        "shop_fits": 0.3, "shop_bursty": 0.06, "shop_under": 0.6, "shop_small": 0.01,
+        "shop_spiky": 0.12, "adhoc": 0.02},
+    ("Verdict and suggestion", "C"): {  # limit CPU: burn's and spiky's raised to 1.5 x 0.2
         "shop_idle": 0.01, "shop_web": 0.3, "shop_burn": 0.3, "shop_oom": 0.15, "shop_near": 0.08,
-        "shop_fits": 0.6, "shop_bursty": 1.5, "adhoc": 0.02},
-    ("Verdict and suggestion", "D"): {  # reserve memory
+        "shop_fits": 0.6, "shop_bursty": 1.5, "shop_under": 0.9, "shop_small": 0.01,
+        "shop_spiky": 0.3, "adhoc": 0.02},
+    ("Verdict and suggestion", "D"): {  # reserve memory: 120 MiB is 30 steps of 4 MiB
         "shop_idle": 16 * MiB, "shop_web": 24 * MiB, "shop_burn": 16 * MiB, "shop_oom": 120 * MiB,
-        "shop_near": 60 * MiB, "shop_fits": 120 * MiB, "shop_bursty": 36 * MiB, "adhoc": 16 * MiB},
-    ("Verdict and suggestion", "E"): {  # limit memory
-        "shop_idle": 16 * MiB, "shop_web": 30 * MiB, "shop_burn": 16 * MiB, "shop_oom": 150 * MiB,
-        "shop_near": 90 * MiB, "shop_fits": 225 * MiB, "shop_bursty": 300 * MiB, "adhoc": 16 * MiB},
-    ("Verdict and suggestion", "F"): {"shop_burn": 0.6, "shop_near": 0},  # throttled
+        "shop_near": 60 * MiB, "shop_fits": 120 * MiB, "shop_bursty": 36 * MiB,
+        "shop_under": 240 * MiB, "shop_small": 16 * MiB, "shop_spiky": 24 * MiB, "adhoc": 16 * MiB},
+    ("Verdict and suggestion", "E"): {  # limit memory: oom's and near's raised to 1.5 x theirs
+        "shop_idle": 16 * MiB, "shop_web": 30 * MiB, "shop_burn": 16 * MiB, "shop_oom": 192 * MiB,
+        "shop_near": 96 * MiB, "shop_fits": 232 * MiB, "shop_bursty": 304 * MiB,
+        "shop_under": 336 * MiB, "shop_small": 16 * MiB, "shop_spiky": 30 * MiB, "adhoc": 16 * MiB},
+    ("Verdict and suggestion", "F"): {"shop_burn": 0.6, "shop_near": 0, "shop_spiky": 0.3},
     ("Verdict and suggestion", "G"): {  # OOM kills
         "shop_idle": 0, "shop_web": 0, "shop_burn": 0, "shop_oom": 1, "shop_near": 0,
-        "shop_fits": 0, "shop_bursty": 0, "adhoc": 0},
-    ("CPU per task (cores)", "D"): {"shop_idle": 0.5, "shop_web": 0.12, "shop_fits": 0.3},
-    ("CPU per task (cores)", "E"): {"shop_burn": 0.2, "shop_near": 1.0},
-    ("CPU per task (cores)", "F"): {"shop_idle": 0.499, "shop_web": 0.02, "shop_fits": 0.05},
-    ("CPU per task (cores)", "G"): {"shop_burn": 0, "shop_near": 0.95},
-    ("Memory per task", "F"): {"shop_idle": 254 * MiB, "shop_web": 236 * MiB, "shop_fits": 28 * MiB},
+        "shop_fits": 0, "shop_bursty": 0, "shop_under": 0, "shop_small": 0, "shop_spiky": 0,
+        "adhoc": 0},
+    ("CPU per task (cores)", "D"): {"shop_idle": 0.5, "shop_web": 0.12, "shop_fits": 0.3,
+                                    "shop_under": 0.05, "shop_small": 0.05},
+    ("CPU per task (cores)", "E"): {"shop_burn": 0.2, "shop_near": 1.0, "shop_spiky": 0.2},
+    ("CPU per task (cores)", "F"): {"shop_idle": 0.499, "shop_web": 0.02, "shop_fits": 0.05,
+                                    "shop_under": -0.45, "shop_small": 0.049},
+    ("CPU per task (cores)", "G"): {"shop_burn": 0, "shop_near": 0.95, "shop_spiky": 0.08},
+    ("Memory per task", "F"): {"shop_idle": 254 * MiB, "shop_web": 236 * MiB, "shop_fits": 28 * MiB,
+                               "shop_under": -168 * MiB, "shop_small": 44 * MiB},
     ("Memory per task", "G"): {"shop_oom": 28 * MiB, "shop_near": 4 * MiB},
 }
 # Per node: tasks x their service's reservation (n1: 2 web + burn (none) + fits; n2: web + idle).
@@ -211,7 +233,7 @@ class RightSizingArithmeticTest(unittest.TestCase):
         series) is checked."""
         verdicts = EXPECTED[("Verdict and suggestion", "A")]
         self.assertEqual(set(verdicts), {s.name for s in SERVICES if s.exists})
-        self.assertEqual(set(verdicts.values()), {0, 1, 2})
+        self.assertEqual(set(verdicts.values()), {0, 1, 2, 3})
         for ref in "ABCDEFG":
             self.assertIn(("Verdict and suggestion", ref), EXPECTED)
         for panel in ("CPU per task (cores)", "Memory per task"):
