@@ -177,7 +177,10 @@ class RightsizeTest(h.SwarmEngineTest):
         row = self.rows[self.spin]
         self.assertEqual(row["verdict"], "starved", row)
         self.assertEqual(row["cpu"]["limit"], 0.2)
-        self.assertGreater(row["cpu"]["throttled_ratio"], 0.5, row)
+        # Above the rule's 5%, not a figure near its quiet-machine ~60%: with a busy machine
+        # (CI's background builds, an e2e beside it) the spinner got 0.10 of its 0.2 cores and
+        # was throttled in 31% of its periods.
+        self.assertGreater(row["cpu"]["throttled_ratio"], 0.05, row)
         self.assertGreater(row["cpu"]["suggested_limit"], 0.2, row)
         self.assertLess(row["cpu"]["used_max"], 0.2 * 1.3, row)  # held by its limit
         self.assertTrue(any(r.startswith("throttled in ") for r in row["reasons"]), row)
