@@ -1211,24 +1211,21 @@ def rightsizing() -> dict:
                          RES_MEM, LIM_MEM, "bytes"), 12, 8)
 
     L.row("Services over time")
-    L.add(timeseries("CPU per task: used, reserved, limit",
-                     "The busiest task's cores (5-minute rate) and their p95 over the last "
-                     f"{w}, against the per-task reservation and limit (dashed)",
-                     [prom(rs_series("service:container_cpu_usage_seconds:max_rate5m"),
-                           "{{service}} used", "A"),
-                      prom(cpu_used("p95"), f"{{{{service}}}} p95 {w}", "B"),
-                      prom(RES_CPU, "{{service}} reserved", "C"),
-                      prom(LIM_CPU, "{{service}} limit", "D")],
-                     overrides=dashed("C", "D")), 12, 8)
-    L.add(timeseries("Memory per task: used, reserved, limit",
-                     "The busiest task's working set (minute peaks) and its p95 over the last "
-                     f"{w}, against the per-task reservation and limit (dashed)",
-                     [prom(rs_series("service:container_memory_working_set_bytes:max1m"),
-                           "{{service}} used", "A"),
-                      prom(mem_used("p95"), f"{{{{service}}}} p95 {w}", "B"),
-                      prom(RES_MEM, "{{service}} reserved", "C"),
-                      prom(LIM_MEM, "{{service}} limit", "D")],
-                     unit="bytes", overrides=dashed("C", "D")), 12, 8)
+    def used_against_sizing(title: str, what: str, used: str, p95: str, reserved: str,
+                            limit: str, unit: str) -> dict:
+        return timeseries(title, f"The busiest task's {what} and {'their' if unit == 'short' else 'its'} "
+                          f"p95 over the last {w}, against the per-task reservation and limit (dashed)",
+                          [prom(rs_series(used), "{{service}} used", "A"),
+                           prom(p95, f"{{{{service}}}} p95 {w}", "B"),
+                           prom(reserved, "{{service}} reserved", "C"),
+                           prom(limit, "{{service}} limit", "D")],
+                          unit=unit, overrides=dashed("C", "D"))
+    L.add(used_against_sizing("CPU per task: used, reserved, limit", "cores (5-minute rate)",
+                              "service:container_cpu_usage_seconds:max_rate5m", cpu_used("p95"),
+                              RES_CPU, LIM_CPU, "short"), 12, 8)
+    L.add(used_against_sizing("Memory per task: used, reserved, limit", "working set (minute peaks)",
+                              "service:container_memory_working_set_bytes:max1m", mem_used("p95"),
+                              RES_MEM, LIM_MEM, "bytes"), 12, 8)
     L.add(timeseries("Throttled share", "Share of the service's CFS periods throttled by its CPU "
                      "limit (5-minute rate; services with a CPU limit only); above 5% over the "
                      f"{w} window the verdict is starved",
