@@ -129,6 +129,11 @@ void ContainerCatalog::Subscribe(Listener listener) {
   listeners_.push_back(std::move(listener));
 }
 
+void ContainerCatalog::SubscribeEvents(EventListener listener) {
+  const std::lock_guard lock(listeners_mu_);
+  event_listeners_.push_back(std::move(listener));
+}
+
 void ContainerCatalog::Notify(const ContainerInfo& c, bool removed) {
   std::vector<Listener> listeners;
   {
@@ -222,6 +227,14 @@ void ContainerCatalog::HandleEvent(const DockerEvent& event) {
     return;
   }
   events_.fetch_add(1);
+  std::vector<EventListener> event_listeners;
+  {
+    const std::lock_guard lock(listeners_mu_);
+    event_listeners = event_listeners_;
+  }
+  for (const auto& l : event_listeners) {
+    l(event);
+  }
   const std::string_view action = BaseAction(event.action);
   const bool refresh = OneOf(action, {"create", "start", "restart", "unpause", "rename", "update"});
   const bool stopped = OneOf(action, {"die", "stop", "kill", "pause", "oom"});

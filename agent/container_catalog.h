@@ -46,6 +46,10 @@ class ContainerCatalog {
   // Runs on the catalog's thread while it holds its update lock: keep it short, and do not call
   // SyncOnce() from it (Snapshot(), Ready() and Engine() are fine).
   using Listener = std::function<void(const ContainerInfo&, bool removed)>;
+  // Called with every container event as the engine sent it, before the catalog acts on it: for
+  // what only the event tells (an OOM kill of a container that is gone by the time it could be
+  // read). Same thread and rules as a Listener; events a reconnect replays come again.
+  using EventListener = std::function<void(const DockerEvent&)>;
 
   explicit ContainerCatalog(std::shared_ptr<DockerApi> api, Options options = {});
   ~ContainerCatalog();  // Stop()s
@@ -65,6 +69,7 @@ class ContainerCatalog {
   std::optional<EngineInfo> Engine() const;
   Counters counters() const;
   void Subscribe(Listener listener);
+  void SubscribeEvents(EventListener listener);
 
   // The Swarm's services, tasks and nodes when this engine is a manager, nullopt otherwise. Read
   // from the engine at most once per `max_age` (scrapes in between get the same answer), on the
@@ -98,6 +103,7 @@ class ContainerCatalog {
 
   std::mutex listeners_mu_;
   std::vector<Listener> listeners_;
+  std::vector<EventListener> event_listeners_;
 
   std::mutex swarm_mu_;
   std::chrono::steady_clock::time_point swarm_read_at_;

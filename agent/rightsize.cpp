@@ -199,13 +199,22 @@ RightsizeQueries BuildQueries(const RightsizeOptions& options) {
                              window)),
       per_service("sum", fmt::format("increase(container_cpu_cfs_periods_total{{{}}}[{}])", tasks,
                                      window)));
-  // Per container, what its count rose by in the window (whole, unlike increase()'s
-  // extrapolation). A kill of a task's main process ends its container, usually before a scrape
-  // sees the count: the working set near the limit is then what tells.
-  q.oom_kills =
+  // Per container, what its cgroup's count rose by in the window (whole, unlike increase()'s
+  // extrapolation). A kill of a task's main process ends its container before a scrape sees that
+  // count: the engine's `oom` events, which each node's agent counts per service, tell those.
+  // Per service the larger of the two: a kill the cgroup counted is an event too. The events'
+  // counter restarts with the agent: increase() reads a fall as a reset, and its extrapolation
+  // only ever adds (the table rounds).
+  const std::string cgroup_ooms =
       per_service("sum", fmt::format("max_over_time(container_oom_events_total{{{0}}}[{1}]) - "
                                      "min_over_time(container_oom_events_total{{{0}}}[{1}])",
                                      tasks, window));
+  const std::string event_ooms = fmt::format(
+      "sum by (service, stack) (increase(swarm_task_oom_events_total{{{}}}[{}]))",
+      options.stack.empty() ? "" : fmt::format("stack={}", Quoted(options.stack)), window);
+  q.oom_kills =
+      fmt::format("({0}) >= on (service, stack) ({1}) or on (service, stack) ({1}) or ({0})",
+                  cgroup_ooms, event_ooms);
   q.any_usage =
       fmt::format("count(last_over_time(container_memory_working_set_bytes{{{}!=\"\"}}[{}]))",
                   kServiceLabel, window);

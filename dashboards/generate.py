@@ -1231,9 +1231,10 @@ def rightsizing() -> dict:
                      f"{w} window the verdict is starved",
                      [prom(rs_series("service:container_cpu_cfs_throttled_periods:ratio_rate5m"),
                            "{{service}}")], unit="percentunit"), 12, 8)
-    L.add(timeseries("OOM kills", "OOM kills the service's task containers counted per minute "
-                     "(a kill that ends a container before a scrape sees it is not counted: see "
-                     "the overview's restarts)",
+    L.add(timeseries("OOM kills", "OOM kills of the service's tasks per minute: the larger of "
+                     "their containers' counts and the engine's oom events (a kill of a task's main "
+                     "process ends its container before a scrape reads its count: only the event "
+                     "tells)",
                      [prom(rs_series("service:container_oom_events:increase1m"), "{{service}}")],
                      links=[to_logs()]), 12, 8)
 

@@ -16,6 +16,7 @@
 #include "exporters/node_collector.h"
 #include "exporters/request_metrics.h"
 #include "exporters/swarm_collector.h"
+#include "exporters/task_oom_events.h"
 #include "shippers/log_shipper.h"
 
 namespace swarmwatch {
@@ -26,6 +27,7 @@ struct Agent::Parts {
   std::shared_ptr<SelfMetrics> self;
   std::shared_ptr<ContainerCollector> containers;
   std::shared_ptr<SwarmCollector> swarm;
+  std::shared_ptr<TaskOomEvents> task_ooms;
   std::shared_ptr<NodeCollector> node;  // null unless host_metrics
   std::shared_ptr<RequestMetrics> requests;
   std::unique_ptr<LogShipper> shipper;
@@ -85,7 +87,7 @@ Result<std::shared_ptr<RequestMetrics>> MakeRequestMetrics(
 // Without loki_url the shipper ships nothing and follows only the containers whose lines the
 // consumers want.
 Result<std::unique_ptr<LogShipper>> MakeShipper(
-    const Config& config, std::shared_ptr<ContainerCatalog> catalog,
+    const Config& config, const std::shared_ptr<ContainerCatalog>& catalog,
     std::vector<std::shared_ptr<LogLineConsumer>> consumers) {
   // LoadConfig read the password and token files, and refused a URL with user:password@ given
   // together with loki_username or a password: the client takes the URL's when these are empty.
@@ -166,6 +168,14 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   ContainerCatalogOptions catalog_options;
   catalog_options.proc_root = config.proc_root;
   parts->catalog = std::make_shared<ContainerCatalog>(std::move(docker).value(), catalog_options);
+  // Subscribed before the first event can arrive. The counter reads the catalog's snapshot; the
+  // catalog holds the counter weakly, so neither keeps the other alive.
+  parts->task_ooms =
+      std::make_shared<TaskOomEvents>([catalog = parts->catalog] { return catalog->Snapshot(); });
+  parts->catalog->SubscribeEvents([ooms = std::weak_ptr(parts->task_ooms)](const DockerEvent& e) {
+    if (auto counter = ooms.lock())
+      counter->OnEvent(e);
+  });
   parts->catalog->Start();
   parts->self = std::make_shared<SelfMetrics>(parts->catalog);
 
@@ -194,7 +204,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
       [catalog = parts->catalog] { return catalog->Swarm(std::chrono::seconds(5)); },
       [self = parts->self.get()](std::string_view source) { self->CountError(source); });
   std::vector<std::shared_ptr<prometheus::Collectable>> sources{parts->containers, parts->swarm,
-                                                                parts->self};
+                                                                parts->task_ooms, parts->self};
   if (config.host_metrics) {
     auto node = MakeNodeCollector(config, parts->catalog);
     if (!node.ok())

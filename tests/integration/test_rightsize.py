@@ -1,9 +1,10 @@
 """`swarmwatch rightsize` against a real Prometheus scraping the agent on a single-node Swarm (issue 19).
 
-Three services of one (test) stack: one reserving 256 MiB whose task holds 20 MiB in its /dev/shm
+Four services of one (test) stack: one reserving 256 MiB whose task holds 20 MiB in its /dev/shm
 (over-reserved, a reservation near 24 MiB suggested), one burning a full core under --limit-cpu
 0.2 (starved: throttled, a CPU limit above 0.2 suggested), one whose dd is OOM-killed again and
-again under --limit-memory 32MiB (starved). The command asks Prometheus through a proxy that wants
+again under --limit-memory 32MiB (starved), and one whose main process is (starved: the engine's
+`oom` events count what the ended container's cgroup cannot). The command asks Prometheus through a proxy that wants
 basic auth and serves it under a path, as the stack's nginx does; the line it prints for the
 over-reserved service is applied with Docker. Errors: Prometheus unreachable, Prometheus answering
 an error (a real one: its sample limit), Prometheus with none of the series.
@@ -18,6 +19,7 @@ import json
 import shlex
 import subprocess
 import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -101,11 +103,19 @@ class RightsizeTest(h.SwarmEngineTest):
         cls.oom = cls.docker.service(
             "oom", *in_stack, "--limit-memory", "32MiB", h.IMAGE, "sh", "-c",
             "while :; do busybox dd if=/dev/zero of=/dev/null bs=48M count=1; busybox sleep 1; done")
-        cls.services = (cls.over, cls.spin, cls.oom)
+        # The main process killed: the task's container ends with the kill, and its cgroup's
+        # count with it, before any scrape; only the engine's `oom` event is left to count it.
+        # The second of sleep gives the engine time to watch the new cgroup for OOM.
+        cls.crash = cls.docker.service(
+            "crash", *in_stack, "--limit-memory", "32MiB", h.IMAGE, "sh", "-c",
+            "busybox sleep 1; exec busybox dd if=/dev/zero of=/dev/null bs=48M count=1")
+        cls.services = (cls.over, cls.spin, cls.oom, cls.crash)
 
+        cls.agent_started = time.time()
         cls.agent = h.Agent("--docker-host", h.HOST_SOCKET)
         cls.addClassCleanup(cls.agent.kill)
         cls.agent.wait_ready(60)
+        cls.agent_ready = time.time()
         # What the manager's agent must export for the join (issue 19 point 1).
         # (A failing or skipping setUpClass still runs the class clean-ups.)
         wanted = "swarm_service_reservation_memory_bytes"
@@ -113,7 +123,7 @@ class RightsizeTest(h.SwarmEngineTest):
             lambda s: s.select("swarm_service_desired_tasks", service=cls.over)
             and all(s.select("container_memory_working_set_bytes",
                              container_label_com_docker_swarm_service_name=name)
-                    for name in cls.services),
+                    for name in (cls.over, cls.spin, cls.oom)),
             60, what="the three services' tasks and their swarm_service_desired_tasks")
         if not cls.agent.scrape().select(wanted, service=cls.over):
             raise unittest.SkipTest(
@@ -138,6 +148,7 @@ class RightsizeTest(h.SwarmEngineTest):
             done = (rows.get(cls.over, {}).get("verdict") == "over-reserved"
                     and rows.get(cls.spin, {}).get("verdict") == "starved"
                     and rows.get(cls.oom, {}).get("memory", {}).get("oom_kills", 0) >= 1
+                    and rows.get(cls.crash, {}).get("memory", {}).get("oom_kills", 0) >= 1
                     # a minute of samples: the p95 is the level, not the ramp
                     and rows[cls.spin]["cpu"]["used_max"] > 0.1)
             cls.last_report = report
@@ -194,6 +205,35 @@ class RightsizeTest(h.SwarmEngineTest):
         self.assertGreaterEqual(row["memory"]["suggested_limit"], 48 * MiB, row)
         self.assertTrue(any("OOM kill" in r for r in row["reasons"]), row)
 
+    def test_service_whose_tasks_main_process_is_oom_killed_is_starved(self):
+        row = self.rows[self.crash]
+        self.assertEqual(row["verdict"], "starved", row)
+        self.assertEqual(row["memory"]["limit"], 32 * MiB)
+        self.assertGreaterEqual(row["memory"]["oom_kills"], 1, row)
+        self.assertTrue(any("OOM kill" in r for r in row["reasons"]), row)
+        self.assertGreaterEqual(row["memory"]["suggested_limit"], 48 * MiB, row)
+        # Each kill is one of the engine's own `oom` events, counted once by the node's agent:
+        # between what the engine lists since the agent was ready (it follows events from then
+        # on) and since a second before it started (the catalog asks for that second again).
+        def engine_ooms(since: float) -> int:
+            out = self.docker("events", "--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
+                              "--filter", "type=container", "--filter", "event=oom",
+                              "--filter", f"label=com.docker.swarm.service.name={self.crash}",
+                              "--format", "{{.ID}}")
+            return len(out.split())
+        least = engine_ooms(self.agent_ready)
+        counted = self.agent.scrape().value("swarm_task_oom_events_total", service=self.crash)
+        most = engine_ooms(self.agent_started - 1)
+        self.assertTrue(least <= counted <= most, f"agent {counted}, engine {least}..{most}")
+        self.assertGreaterEqual(counted, row["memory"]["oom_kills"] - 0.5, row)
+        # What the containers' cgroups alone showed (the stack scrapes every 15 s, this test every
+        # second; a task lives a second here): for the record, not a bound.
+        seen = self.prometheus.query(
+            f'sum(max_over_time(container_oom_events_total{{'
+            f'container_label_com_docker_swarm_service_name="{self.crash}"}}[10m]))')
+        print(f"\n{self.crash}: {counted:.0f} oom events counted, the cgroups' counts showed "
+              f"{float(seen[0]['value'][1]) if seen else 0:.0f}")
+
     def test_table_and_the_printed_line_applies(self):
         p = rightsize("--prometheus", self.proxy.url(), "--window", WINDOW, "--rate", RATE,
                       "--stack", self.stack)
@@ -208,7 +248,7 @@ class RightsizeTest(h.SwarmEngineTest):
         self.assertEqual(row.split()[1], "over-reserved")
         self.assertEqual(row.split()[7], "256MiB")
         commands = [line.strip() for line in lines if line.strip().startswith("docker service update")]
-        self.assertEqual(len(commands), 3, p.stdout)  # none fits
+        self.assertEqual(len(commands), len(self.services), p.stdout)  # none fits
         command = next(c for c in commands if c.endswith(" " + self.over))
 
         # Docker takes the line as printed, and the service then reserves what it said.

@@ -234,6 +234,30 @@ TEST_F(ContainerCatalogTest, AContainerGoneBeforeItsInspectIsTakenFromItsEvents)
   EXPECT_EQ(seen, (std::vector<std::pair<std::string, bool>>{{"quick", false}, {"quick", true}}));
 }
 
+TEST_F(ContainerCatalogTest, EventListenersGetEveryContainerEventAsSent) {
+  // An OOM kill of a task's main process: `oom`, then `die` of a container already gone when the
+  // catalog asks for it. The event listener sees both as the engine sent them, attributes and all.
+  std::vector<std::string> seen;
+  std::mutex seen_mu;
+  catalog_.SubscribeEvents([&](const DockerEvent& e) {
+    const std::lock_guard lock(seen_mu);
+    seen.push_back(e.action + " " + e.id + " " + e.attributes.at("com.docker.swarm.service.name"));
+  });
+  StartAndWait();
+  for (const char* action : {"oom", "die", "exec_start: sh"}) {
+    DockerEvent e;
+    e.type = "container";
+    e.action = action;
+    e.id = "killed";
+    e.attributes = {{"name", "shop_db.1.x"}, {"com.docker.swarm.service.name", "shop_db"}};
+    api_->Push(e);
+    ASSERT_TRUE(WaitFor([&] { return api_->drained(); }));
+  }
+  const std::lock_guard lock(seen_mu);
+  EXPECT_EQ(seen, (std::vector<std::string>{"oom killed shop_db", "die killed shop_db",
+                                            "exec_start: sh killed shop_db"}));
+}
+
 TEST(ContainerFromEvent, NameImageAndLabelsWithoutTheEventsDetails) {
   DockerEvent e;
   e.type = "container";

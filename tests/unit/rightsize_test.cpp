@@ -105,6 +105,7 @@ TEST(RightsizeQueries, RawPromQlOverTheWindowJoinedOnServiceAndStack) {
               AllOf(HasSubstr("increase(container_cpu_cfs_throttled_periods_total{"),
                     HasSubstr("\"(.+)\")) / (sum by (service, stack)"), HasSubstr(" > 0)")));
   EXPECT_THAT(q.oom_kills, HasSubstr("max_over_time(container_oom_events_total{"));
+  EXPECT_THAT(q.oom_kills, HasSubstr("increase(swarm_task_oom_events_total{"));
   EXPECT_THAT(q.sizing, HasSubstr("swarm_service_(reservation|limit)_(cpu_cores|memory_bytes)"));
   EXPECT_THAT(q.sizing, Not(HasSubstr("stack=")));
 
