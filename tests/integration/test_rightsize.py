@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import harness as h
 
 MiB = 1 << 20
+ALERT_RULES = h.REPO / "stack" / "prometheus" / "alerts.yml"
 WINDOW = "2m"
 RATE = "20s"
 USER, PASSWORD = "admin", "p@ss w0rd:/"  # characters that must be percent-encoded in a URL
@@ -131,7 +132,9 @@ class RightsizeTest(h.SwarmEngineTest):
                 "swarm_service_limit_memory_bytes, swarm_node_capacity_cpu_cores): issue 19 point 1, "
                 "rs-metrics' branch, is not merged")
 
-        cls.prometheus = h.Prometheus([cls.agent.url.removeprefix("http://")], interval="1s")
+        # With the stack's rules, for its OOM alerts (the rest evaluate on the test's few samples).
+        cls.prometheus = h.Prometheus([cls.agent.url.removeprefix("http://")], interval="1s",
+                                      target_labels={"node": "n1"}, rules=ALERT_RULES.read_text())
         cls.addClassCleanup(cls.prometheus.close)
         cls.proxy = AuthProxy(cls.prometheus.url)
         cls.addClassCleanup(cls.proxy.close)
@@ -233,6 +236,26 @@ class RightsizeTest(h.SwarmEngineTest):
             f'container_label_com_docker_swarm_service_name="{self.crash}"}}[10m]))')
         print(f"\n{self.crash}: {counted:.0f} oom events counted, the cgroups' counts showed "
               f"{float(seen[0]['value'][1]) if seen else 0:.0f}")
+
+    def test_each_services_oom_kills_raise_one_alert(self):
+        # oom's kills are a child's, which its container's own count shows: ContainerOomKilled's.
+        # crash's end its tasks, and its containers' counts show them only when a scrape caught
+        # the count before the cgroup went: then ContainerOomKilled fires, else TaskOomKilled
+        # (from the engine's events). Never both for one service on one node.
+        def named(alertname: str) -> set[str]:
+            alerts = self.prometheus.query(f'ALERTS{{alertname="{alertname}", alertstate="firing"}}')
+            return {a["metric"].get("service") or a["metric"].get(
+                "container_label_com_docker_swarm_service_name") for a in alerts}
+
+        def both_named():
+            got = named("TaskOomKilled"), named("ContainerOomKilled")
+            return got if self.oom in got[1] and self.crash in got[0] | got[1] else None
+        tasks, containers = h.wait_until(both_named, 60, interval=2,
+                                         what=f"OOM alerts naming {self.oom} and {self.crash}")
+        self.assertEqual(tasks - {self.crash}, set(), "TaskOomKilled only for main-process kills")
+        self.assertNotEqual(self.crash in tasks, self.crash in containers,
+                            f"one alert for {self.crash}: {tasks} {containers}")
+        print(f"\n{self.crash}'s kills raised {'TaskOomKilled' if self.crash in tasks else 'ContainerOomKilled'}")
 
     def test_table_and_the_printed_line_applies(self):
         p = rightsize("--prometheus", self.proxy.url(), "--window", WINDOW, "--rate", RATE,
