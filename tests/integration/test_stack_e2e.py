@@ -1273,9 +1273,14 @@ class StackEndToEnd(unittest.TestCase):
         started = h.parse_docker_time(self.task_container("prometheus", self.cluster.manager)["State"]["StartedAt"])
         return f"{max(5, int((time.time() - started) // 60))}m"
 
-    # Services whose reservation the e2e's load rightly does not justify (asserted over-reserved, never
-    # starved); the stack file says why beside each figure (stack/README.md, Right-sizing).
-    RIGHTSIZE_KEPT = {}
+    # Reservations kept above what the e2e's load justifies, on purpose: service -> (the resource, why).
+    # Such a service must be over-reserved in that resource only, never starved; docker-stack.yml
+    # says why beside each figure (and stack/README.md, Right-sizing).
+    RIGHTSIZE_KEPT: dict[str, tuple[str, str]] = {
+        "db": ("memory", "InnoDB's 128 MiB buffer pool fills with a real data set; the test's has a few rows"),
+        "prometheus": ("memory", "its head block holds 2-3 h of samples and grows with the targets; the test's is minutes old"),
+        "grafana": ("memory", "the test runs a stand-in of 15 MiB; Grafana itself idles at 100-150 MiB"),
+    }
 
     def test_62_rightsize_reports_every_service_of_the_stack_and_they_fit(self):
         window = self.rightsize_window()
@@ -1290,19 +1295,18 @@ class StackEndToEnd(unittest.TestCase):
         doc = json.loads(p.stdout)
         self.assertEqual(doc["stack"], STACK)
         self.assertEqual(sorted(s["service"] for s in doc["services"]), services, "JSON: one entry per service")
-        verdicts = {s["service"]: s["verdict"] for s in doc["services"]}
         for s in doc["services"]:
             self.assertEqual(s["stack"], STACK)
             self.assertGreater(s["memory"]["used_max"], 0, f"{s['service']}: its working set was read")
             self.assertIsNotNone(s["cpu"]["reserved"], f"{s['service']}: the stack reserves CPU for every service")
-        # Point 5 of the issue: the stack's own figures fit what its services use under this load.
-        for name, verdict in verdicts.items():
-            short = name[len(STACK) + 1:]
-            if short in self.RIGHTSIZE_KEPT:
-                self.assertEqual(verdict, "over-reserved", f"{name} is kept larger on purpose "
-                                 f"({self.RIGHTSIZE_KEPT[short]}), never starved")
-        misfits = {n: (v, next(s["reasons"] for s in doc["services"] if s["service"] == n)) for n, v in verdicts.items()
-                   if v != "fits" and n[len(STACK) + 1:] not in self.RIGHTSIZE_KEPT}
+        # Point 5 of issue 19: the stack's own figures fit what its services use under this load.
+        misfits = {}
+        for s in doc["services"]:
+            kept = self.RIGHTSIZE_KEPT.get(s["service"].removeprefix(f"{STACK}_"))
+            if kept and s["verdict"] == "over-reserved" and all(r.startswith(f"{kept[0]}:") for r in s["reasons"]):
+                continue
+            if s["verdict"] != "fits":
+                misfits[s["service"]] = (s["verdict"], s["reasons"], s["command"])
         self.assertEqual(misfits, {}, "the stack's reservations and limits fit its services' use (docker-stack.yml)")
 
     def test_99_destroy_keeps_data_unless_asked(self):
