@@ -1278,7 +1278,8 @@ class StackEndToEnd(unittest.TestCase):
     # says why beside each figure (and stack/README.md, Right-sizing).
     RIGHTSIZE_KEPT: dict[str, tuple[str, str]] = {
         "db": ("memory", "InnoDB's 128 MiB buffer pool fills with a real data set; the test's has a few rows"),
-        "prometheus": ("memory", "its head block holds 2-3 h of samples and grows with the targets; the test's is minutes old"),
+        "prometheus": ("memory", "its head block holds 2-3 h of samples and grows with the targets; "
+                                 "the test's is minutes old"),
         "grafana": ("memory", "the test runs a stand-in of 15 MiB; Grafana itself idles at 100-150 MiB"),
     }
 
@@ -1306,7 +1307,7 @@ class StackEndToEnd(unittest.TestCase):
             if kept and s["verdict"] == "over-reserved" and all(r.startswith(f"{kept[0]}:") for r in s["reasons"]):
                 continue
             if s["verdict"] != "fits":
-                misfits[s["service"]] = (s["verdict"], s["reasons"], s["command"])
+                misfits[s["service"]] = (s["verdict"], s["reasons"], s["command"]) + ((f"kept: {kept}",) if kept else ())
         self.assertEqual(misfits, {}, "the stack's reservations and limits fit its services' use (docker-stack.yml)")
 
     def test_99_destroy_keeps_data_unless_asked(self):
