@@ -1300,6 +1300,13 @@ class StackEndToEnd(unittest.TestCase):
             self.assertEqual(s["stack"], STACK)
             self.assertGreater(s["memory"]["used_max"], 0, f"{s['service']}: its working set was read")
             self.assertIsNotNone(s["cpu"]["reserved"], f"{s['service']}: the stack reserves CPU for every service")
+        # The other way stack/README.md gives: from an agent's task, inside the monitoring overlay
+        # (no proxy, no TLS, no password); the same services.
+        p = self.exec_in("swarmwatch", "swarmwatch", "rightsize", "--prometheus", "http://prometheus:9090/prometheus",
+                         "--stack", STACK, "--window", window, "--json")
+        self.assertEqual(p.returncode, 0, f"rightsize in the agent's task: {p.stdout}{p.stderr}")
+        self.assertEqual(sorted(s["service"] for s in json.loads(p.stdout)["services"]), services,
+                         "rightsize in the agent's task: one entry per service")
         # Point 5 of issue 19: the stack's own figures fit what its services use under this load.
         misfits = {}
         for s in doc["services"]:
