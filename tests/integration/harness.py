@@ -580,7 +580,22 @@ def agent_binary() -> str:
     raise RuntimeError("no agent binary: set AGENT_BIN or build into build/ (scripts/test does)")
 
 
-class Agent:
+class LocalDaemon:
+    """A process of the tests that serves HTTP on 127.0.0.1: its `proc` and `port`."""
+
+    proc: subprocess.Popen
+    port: int | None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Agent(LocalDaemon):
     """The built agent on an ephemeral port; its stderr is kept for diagnostics."""
 
     LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
@@ -616,14 +631,6 @@ class Agent:
                     self._port_seen.set()
         self._port_seen.set()  # exited: let the constructor see it
         self.proc.stderr.close()
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def log(self, last: int = 60) -> str:
         return "\n".join(self.stderr_lines[-last:])
@@ -673,7 +680,7 @@ class Agent:
 # Prometheus
 
 
-class LoggedDaemon:
+class LoggedDaemon(LocalDaemon):
     """A daemon of the tests (Prometheus, node_exporter) started in a scratch directory of its own,
     its output in a log file there: `log()` for failure messages, `close()` to stop it and remove
     the directory."""
@@ -685,14 +692,6 @@ class LoggedDaemon:
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def log(self, last: int = 30) -> str:
         with contextlib.suppress(OSError):
@@ -847,7 +846,7 @@ def loki_receiver_binary() -> str:
     raise RuntimeError("no loki_receiver binary: set LOKI_RECEIVER_BIN or build into build/")
 
 
-class LokiReceiver:
+class LokiReceiver(LocalDaemon):
     """tests/loki_receiver on loopback. down() kills it (SIGKILL, as a crash would) and up() starts
     it again on the same port: its stored entries start empty again, so read them before down()."""
 
@@ -906,10 +905,6 @@ class LokiReceiver:
             return False
         self.proc, self._reader, self.port = proc, reader, found[0]
         return True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def push_url(self) -> str:
@@ -1035,7 +1030,7 @@ def real_loki_missing() -> str | None:
             "project's shared/tools/loki beside the repository, or set SWARMWATCH_LOKI_TOOLS")
 
 
-class RealLoki:
+class RealLoki(LocalDaemon):
     """Loki 3.4.6 with its default limits on free loopback ports, its data in a temp dir.
     stop() and start() again keep the data (a Loki restart); close() removes it."""
 
@@ -1047,10 +1042,6 @@ class RealLoki:
         self.port, self.grpc_port = free_port(), free_port()
         self.proc: subprocess.Popen | None = None
         self.start(start_timeout)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def push_url(self) -> str:
