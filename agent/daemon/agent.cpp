@@ -168,8 +168,8 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
   ContainerCatalogOptions catalog_options;
   catalog_options.proc_root = config.proc_root;
   parts->catalog = std::make_shared<ContainerCatalog>(std::move(docker).value(), catalog_options);
-  // Subscribed before the first event can arrive. The counter reads the catalog's snapshot; the
-  // catalog holds the counter weakly, so neither keeps the other alive.
+  // Subscribed before the first event can arrive. The counter holds the catalog (it reads its
+  // snapshot); the catalog holds the counter weakly, so the two make no cycle.
   parts->task_ooms =
       std::make_shared<TaskOomEvents>([catalog = parts->catalog] { return catalog->Snapshot(); });
   parts->catalog->SubscribeEvents([ooms = std::weak_ptr(parts->task_ooms)](const DockerEvent& e) {
