@@ -649,7 +649,30 @@ class Agent(LocalDaemon):
         def attempt():
             s = self.scrape()
             return s if predicate(s) else None
-        return wait_until(attempt, timeout, what=what)
+        try:
+            return wait_until(attempt, timeout, what=what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """For a failure that would otherwise only say that the port stopped answering: the exit
+        status and the end of the log of an agent that is gone, or each thread's state and kernel
+        wait channel of one that runs (a deadlock shows as every web thread asleep on a futex)."""
+        status = self.proc.poll()
+        if status is not None:
+            self._reader.join(5)
+            return f"the agent exited with status {status}; the end of its log:\n{self.log(40)}"
+        return f"the agent runs; its threads:\n{self.threads()}\nthe end of its log:\n{self.log(20)}"
+
+    def threads(self) -> str:
+        """One line per thread of the agent: name, state (/proc's letter), wait channel."""
+        lines = []
+        for task in sorted(Path(f"/proc/{self.proc.pid}/task").glob("*")):
+            with contextlib.suppress(OSError):
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                lines.append(f"{(task / 'comm').read_text().strip()} {state} "
+                             f"{(task / 'wchan').read_text().strip()}")
+        return "\n".join(lines)
 
     def wait_ready(self, timeout: float = 60) -> None:
         wait_until(lambda: self.get("/ready", timeout=5).status == 200, timeout,

@@ -254,6 +254,28 @@ class GuestAgent(h.Agent):
         self.signal(signal.SIGKILL)
         self.proc.wait(30)
 
+    # Each thread of the agent in the guest: name, state, wait channel; then the listening
+    # socket's queue (a full one: no thread accepts) and the kernel's last words (an OOM kill).
+    GUEST_THREADS = ("p=$(pidof -s swarmwatch) || { echo 'no swarmwatch process in the guest'; exit 0; }; "
+                     "for t in /proc/$p/task/*; do echo \"$(cat $t/comm) $(cut -d' ' -f3 $t/stat) "
+                     "$(cat $t/wchan)\"; done")
+
+    def diagnosis(self) -> str:
+        """super's, plus what the guest says: the agent there is not this machine's process (the
+        ssh session's status is 255 when the connection, not the agent, ended)."""
+        try:
+            guest = self.guest.ssh(f"{self.GUEST_THREADS}; ss -ltn 'sport = :{GUEST_AGENT_PORT}'; "
+                                   "dmesg | tail -n 20", check=False, timeout=60)
+        except subprocess.TimeoutExpired:
+            guest = "(the guest did not answer within 60 s)"
+        status = self.proc.poll()
+        if status is not None:
+            self._reader.join(5)
+            local = f"the ssh session of the agent ended with status {status}; the end of its log:\n{self.log(40)}"
+        else:
+            local = f"the ssh session of the agent runs; the end of its log:\n{self.log(20)}"
+        return f"{local}\nin the guest:\n{guest}"
+
     def kill(self) -> None:
         try:
             self.signal(signal.SIGKILL)
