@@ -460,6 +460,33 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
   }
 }
 
+std::uint64_t LogFileFollower::Lag() {
+  const std::vector<ChainFile> chain = ScanChain();
+  if (fd_ < 0) {
+    std::uint64_t total = 0;
+    if (!gone_)
+      for (const ChainFile& file : chain)
+        total += file.size;
+    return total;
+  }
+  const auto size_of = [](int fd) -> std::uint64_t {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  };
+  const std::uint64_t current = size_of(fd_);
+  std::uint64_t lag = current > position_.offset ? current - position_.offset : 0;
+  for (const HeldFile& file : pending_)
+    lag += size_of(file.fd);
+  // Files newer than the newest one held: those before it in the chain, or all once it is deleted.
+  const std::uint64_t newest = NewestHeld();
+  for (const ChainFile& file : chain) {
+    if (file.inode == newest)
+      break;
+    lag += file.size;
+  }
+  return lag;
+}
+
 void LogFileFollower::NoticeRotations() {
   if (gone_)
     return;
@@ -551,33 +578,6 @@ std::uint64_t LogFileFollower::ReleaseOldestHeld() {
   rotation_seen_ = false;
   realign_ = false;
   return bytes;
-}
-
-std::uint64_t LogFileFollower::Lag() {
-  const std::vector<ChainFile> chain = ScanChain();
-  if (fd_ < 0) {
-    std::uint64_t total = 0;
-    if (!gone_)
-      for (const ChainFile& file : chain)
-        total += file.size;
-    return total;
-  }
-  const auto size_of = [](int fd) -> std::uint64_t {
-    struct stat st {};
-    return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-  };
-  const std::uint64_t current = size_of(fd_);
-  std::uint64_t lag = current > position_.offset ? current - position_.offset : 0;
-  for (const HeldFile& file : pending_)
-    lag += size_of(file.fd);
-  // Files newer than the newest one held: those before it in the chain, or all once it is deleted.
-  const std::uint64_t newest = NewestHeld();
-  for (const ChainFile& file : chain) {
-    if (file.inode == newest)
-      break;
-    lag += file.size;
-  }
-  return lag;
 }
 
 }  // namespace swarmwatch

@@ -140,6 +140,11 @@ class LogFileFollower {
   // Bytes on disk not yet handed out: the rest of the current file plus the newer files.
   std::uint64_t Lag();
 
+  // Position just after the last line handed out ({0, 0} before a file exists).
+  FilePosition position() const { return position_; }
+  const FollowerStats& stats() const { return stats_; }
+  const std::string& path() const { return path_; }
+
   // Notices a rotation without reading (see the rules): what ReadLines does before it reads.
   void NoticeRotations();
   // The held files (rotated or deleted, open), oldest first, as of the last stat of the path
@@ -148,11 +153,6 @@ class LogFileFollower {
   // Closes the oldest held file (Held().front()), counting what of it was unread in the stats,
   // and moves on to the next file at offset 0. Returns the bytes given up (0: nothing held).
   std::uint64_t ReleaseOldestHeld();
-
-  // Position just after the last line handed out ({0, 0} before a file exists).
-  FilePosition position() const { return position_; }
-  const FollowerStats& stats() const { return stats_; }
-  const std::string& path() const { return path_; }
 
  private:
   using LineFn = void (*)(void*, std::string_view, FilePosition);
