@@ -217,6 +217,10 @@ const std::vector<Setting>& Settings() {
                                     "Where shipped log offsets are kept across restarts"),
       Bytes<&Config::read_ahead_bytes>("read_ahead_bytes",
                                        "Most log bytes read but not yet accepted by Loki"),
+      Bytes<&Config::held_logs_bytes>(
+          "held_logs_bytes",
+          "Most disk taken by rotated or deleted log files held open until read (through a Loki "
+          "outage); over it the oldest is given up, counted"),
       Bytes<&Config::max_line_bytes>("max_line_bytes",
                                      "Longer log lines are cut and marked truncated"),
       Text<&Config::start_position>("start_position",

@@ -52,6 +52,7 @@ struct Config {
   std::string loki_job = "docker";
   std::string positions_file = "/var/lib/swarmwatch/positions.json";
   std::uint64_t read_ahead_bytes = 16 << 20;
+  std::uint64_t held_logs_bytes = std::uint64_t{1} << 30;
   std::uint64_t max_line_bytes = 256 << 10;
   std::string start_position = "beginning";  // beginning | end
 

@@ -45,11 +45,14 @@ void LogFileFollower::CloseFile() {
   fd_ = -1;
 }
 
-std::optional<std::uint64_t> LogFileFollower::PathInode() const {
+std::optional<std::uint64_t> LogFileFollower::PathInode() {
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0)
+  if (::stat(path_.c_str(), &st) != 0) {
+    path_inode_ = 0;
     return std::nullopt;
-  return static_cast<std::uint64_t>(st.st_ino);
+  }
+  path_inode_ = static_cast<std::uint64_t>(st.st_ino);
+  return path_inode_;
 }
 
 void LogFileFollower::LearnHead() {
@@ -254,11 +257,9 @@ Status LogFileFollower::Open(std::optional<FilePosition> saved) {
 void LogFileFollower::Observe(bool force) {
   if (fd_ < 0)
     return;
-  if (!force) {
-    const auto inode = PathInode();
-    if (inode && *inode == NewestHeld())
-      return;
-  }
+  const auto inode = PathInode();  // also tells Held() which files are no longer current
+  if (!force && inode && *inode == NewestHeld())
+    return;
   for (int attempt = 0; attempt < kOpenAttempts; ++attempt) {
     const std::vector<ChainFile> chain = ScanChain();
     const std::uint64_t newest = NewestHeld();
@@ -334,7 +335,7 @@ void LogFileFollower::Adopt(int fd) {
   Observe(true);
 }
 
-bool LogFileFollower::MoreAvailable() const {
+bool LogFileFollower::MoreAvailable() {
   if (begin_ < end_ && std::memchr(buffer_.data() + begin_, '\n', end_ - begin_) != nullptr)
     return true;
   struct stat st {};
@@ -350,15 +351,9 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
     result.gone = true;
     return result;
   }
-  if (fd_ < 0) {
-    // Waiting for a file: all of it is new, from the oldest one on disk.
-    const std::vector<ChainFile> chain = ScanChain();
-    if (chain.empty() || OpenFile(chain.back(), 0) != 0)
-      return result;
-    Observe(true);
-  } else {
-    Observe(false);
-  }
+  NoticeRotations();
+  if (fd_ < 0)
+    return result;
 
   const auto emit = [&](std::size_t length) {
     LearnHead();
@@ -490,6 +485,99 @@ std::uint64_t LogFileFollower::Lag() {
     lag += file.size;
   }
   return lag;
+}
+
+void LogFileFollower::NoticeRotations() {
+  if (gone_)
+    return;
+  if (fd_ < 0) {
+    // Waiting for a file: all of it is new, from the oldest one on disk.
+    const std::vector<ChainFile> chain = ScanChain();
+    if (!chain.empty() && OpenFile(chain.back(), 0) == 0)
+      Observe(true);
+    return;
+  }
+  Observe(false);
+}
+
+std::vector<HeldLog> LogFileFollower::Held() const {
+  std::vector<HeldLog> held;
+  // Files are held oldest first and only the oldest is read: if it is current, none is held.
+  if (!CurrentIsHeld())
+    return held;
+  const auto held_log = [](int fd, std::uint64_t read) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0)
+      return HeldLog{};
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    return HeldLog{
+        size > read ? size - read : 0,
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  };
+  held.push_back(held_log(fd_, position_.offset));
+  for (const HeldFile& file : pending_) {
+    if (file.inode != path_inode_)
+      held.push_back(held_log(file.fd, 0));
+  }
+  return held;
+}
+
+std::uint64_t LogFileFollower::ReleaseOldestHeld() {
+  if (!CurrentIsHeld())
+    return 0;
+  if (pending_.empty())
+    Observe(true);
+  struct stat st {};
+  const bool stat_ok = ::fstat(fd_, &st) == 0;
+  if (pending_.empty() && (!stat_ok || st.st_nlink > 0))
+    return 0;  // in the middle of a rotation: kept, or the next read would start it over
+  const std::uint64_t size = stat_ok ? static_cast<std::uint64_t>(st.st_size) : position_.offset;
+  const std::uint64_t from = std::min(position_.offset, size);
+  // The lines are counted so that the loss is told exactly (as lines Loki will not get): one
+  // sequential read of what is given up, from the page cache when it was written lately; only
+  // ever done over the budget.
+  std::uint64_t lines = 0;
+  std::vector<char> chunk(std::size_t{64} << 10);
+  char last = '\n';
+  for (std::uint64_t at = from; at < size;) {
+    const ssize_t got = ::pread(fd_, chunk.data(), std::min<std::uint64_t>(chunk.size(), size - at),
+                                static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    const auto n = static_cast<std::size_t>(got);
+    lines += static_cast<std::uint64_t>(std::count(chunk.data(), chunk.data() + n, '\n'));
+    last = chunk[n - 1];
+    at += n;
+  }
+  if (last != '\n')
+    ++lines;  // an unterminated tail is handed out as a line at the end of a rotated file
+  const std::uint64_t bytes = size - from;
+  ++stats_.released_files;
+  stats_.released_bytes += bytes;
+  stats_.released_lines += lines;
+  log::Warn(
+      "log {}: over the held-logs budget: gave up rotated inode {} with {} bytes ({} lines) "
+      "unread",
+      path_, position_.inode, bytes, lines);
+  if (pending_.empty()) {
+    // Deleted and nothing newer: the container was removed, or the successor is not there yet
+    // (then the next read opens the oldest file on disk, newer than this one).
+    CloseFile();
+    gone_ = ScanChain().empty();
+    return bytes;
+  }
+  const HeldFile next = pending_.front();
+  pending_.pop_front();
+  CloseFile();
+  fd_ = next.fd;
+  position_ = FilePosition{next.inode, 0};
+  read_offset_ = 0;
+  begin_ = end_ = 0;
+  rotation_seen_ = false;
+  realign_ = false;
+  return bytes;
 }
 
 }  // namespace swarmwatch

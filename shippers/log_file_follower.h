@@ -46,6 +46,19 @@ struct FollowerStats {
                                          // was handed out as a line
   std::uint64_t read_errors = 0;
   std::uint64_t realigned_starts = 0;  // a saved offset inside a line: moved to the next line start
+  // Held files given up unread to keep within the held-logs budget (ReleaseOldestHeld): the
+  // files, and the bytes and lines they still had unread.
+  std::uint64_t released_files = 0;
+  std::uint64_t released_bytes = 0;
+  std::uint64_t released_lines = 0;
+};
+
+// A file the follower holds open that is no longer the current <id>-json.log (rotated, or
+// deleted with the container), and what of it is unread: on disk only through our descriptor,
+// or soon to be.
+struct HeldLog {
+  std::uint64_t unread_bytes = 0;
+  std::int64_t mtime_ns = 0;  // its last write: about when it was rotated away
 };
 
 struct ReadResult {
@@ -90,6 +103,11 @@ struct ReadResult {
 //   one, and Open treats the saved file as rotated away. The same holds for the saved file
 //   truncated and written again while the agent was down: reading from the oldest file then
 //   sends the older files again rather than skip the start of the rewritten one.
+// - Held files: while the shipper cannot read (its read-ahead full, Loki away), NoticeRotations()
+//   does what a read does first (one stat; on a new inode, open the newer files), so rotations
+//   keep being seen and every rotated file stays open until it is read, whatever Docker deletes.
+//   They take disk space: Held() tells it, and ReleaseOldestHeld() gives up the oldest one (the
+//   file being read, when it is no longer the current one), counting its unread bytes and lines.
 class LogFileFollower {
  public:
   explicit LogFileFollower(std::string log_path, FollowerOptions options = {});
@@ -127,6 +145,15 @@ class LogFileFollower {
   const FollowerStats& stats() const { return stats_; }
   const std::string& path() const { return path_; }
 
+  // Notices a rotation without reading (see the rules): what ReadLines does before it reads.
+  void NoticeRotations();
+  // The held files (rotated or deleted, open), oldest first, as of the last stat of the path
+  // (NoticeRotations or ReadLines). No system call unless a file is held.
+  std::vector<HeldLog> Held() const;
+  // Closes the oldest held file (Held().front()), counting what of it was unread in the stats,
+  // and moves on to the next file at offset 0. Returns the bytes given up (0: nothing held).
+  std::uint64_t ReleaseOldestHeld();
+
  private:
   using LineFn = void (*)(void*, std::string_view, FilePosition);
   struct ChainFile {
@@ -153,8 +180,11 @@ class LogFileFollower {
     return pending_.empty() ? position_.inode : pending_.back().inode;
   }
   void ClosePending();
-  bool MoreAvailable() const;
-  std::optional<std::uint64_t> PathInode() const;
+  bool MoreAvailable();
+  // The inode at the path now (nullopt: no file), kept in path_inode_ for Held().
+  std::optional<std::uint64_t> PathInode();
+  // Whether the file being read is held: rotated or deleted, as of the last stat of the path.
+  bool CurrentIsHeld() const { return fd_ >= 0 && position_.inode != path_inode_; }
   // Puts the current file's head into position_ if it is not there yet (one pread per file).
   void LearnHead();
   // Whether the current file begins with `saved`'s head (or `saved` has none).
@@ -175,6 +205,7 @@ class LogFileFollower {
   };
   std::deque<HeldFile> pending_;  // open files newer than fd_'s, oldest first
   bool gone_ = false;
+  std::uint64_t path_inode_ = 0;  // at the path at the last stat; 0: none
   std::vector<char> buffer_;
   std::size_t begin_ = 0;  // unread data in buffer_ is [begin_, end_)
   std::size_t end_ = 0;

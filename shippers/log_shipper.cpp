@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "agent/log.h"
+#include "shippers/held_logs_budget.h"
 #include "shippers/json_file_decoder.h"
 #include "shippers/loki_refusal.h"
 #include "shippers/partial_line_joiner.h"
@@ -138,7 +139,9 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                    .Help("Log lines Loki did not store, by reason: what its 400 named "
                          "(too_old, too_new, line_too_long, out_of_order, invalid_labels, "
                          "structured_metadata_too_large), rejected (another 4xx, or an answer "
-                         "not understood), retries_exhausted (loki_max_retries reached)")
+                         "not understood), retries_exhausted (loki_max_retries reached), "
+                         "held_budget (never sent: in a held rotated file given up over "
+                         "held_logs_bytes)")
                    .Register(*registry_)),
       push_duration_(
           prometheus::BuildHistogram()
@@ -187,6 +190,18 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                           .Help("Containers whose log files are followed")
                           .Register(*registry_)
                           .Add({})),
+      held_gauge_(prometheus::BuildGauge()
+                      .Name("swarmwatch_log_held_bytes")
+                      .Help("Unread bytes of rotated or deleted log files held open until they "
+                            "are read (bounded by held_logs_bytes)")
+                      .Register(*registry_)
+                      .Add({})),
+      held_dropped_bytes_(prometheus::BuildCounter()
+                              .Name("swarmwatch_log_dropped_bytes_total")
+                              .Help("Bytes of log files given up unread, by reason: held_budget "
+                                    "(the oldest held rotated file, over held_logs_bytes)")
+                              .Register(*registry_)
+                              .Add({{"reason", "held_budget"}})),
       lag_(std::make_shared<LogLagMetrics>()),
       save_errors_(prometheus::BuildCounter()
                        .Name("swarmwatch_positions_save_errors_total")
@@ -196,7 +211,7 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                        .Add({})),
       metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
   for (const char* reason :
-       {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long"})
+       {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long", "held_budget"})
     dropped_.Add({{"reason", reason}});
   if (!options_.positions_file.empty()) {
     std::vector<std::string> skipped;
@@ -531,8 +546,12 @@ bool LogShipper::ReadContainer(Followed& followed) {
     std::lock_guard lock(mu_);
     // The follower may hand out one line past its budget: keep a line's worth in reserve.
     const std::size_t used = ReadAheadLocked() + kLineReserve;
-    if (used >= options_.read_ahead_bytes)
+    if (used >= options_.read_ahead_bytes) {
+      // Nothing can be read, but a rotation must still be seen, or Docker deletes the rotated
+      // file unread: the follower opens it and holds it until there is room.
+      followed.follower.NoticeRotations();
       return true;
+    }
     budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
   }
   DecodedLine decoded;
@@ -594,6 +613,21 @@ void LogShipper::CountLosses(Followed& followed) {
     lost_starts_.Increment(static_cast<double>(lost - followed.losses_counted));
     followed.losses_counted = lost;
   }
+}
+
+void LogShipper::ReleaseOverHeldBudget() {
+  std::vector<LogFileFollower*> followers;
+  followers.reserve(followed_.size());
+  for (auto& [id, followed] : followed_)
+    followers.push_back(&followed->follower);
+  const HeldBudgetOutcome outcome = EnforceHeldBudget(followers, options_.held_logs_bytes);
+  if (outcome.released_files > 0) {
+    held_dropped_bytes_.Increment(static_cast<double>(outcome.released_bytes));
+    dropped_.Add({{"reason", "held_budget"}})
+        .Increment(static_cast<double>(outcome.released_lines));
+  }
+  held_gauge_.Set(static_cast<double>(outcome.held_bytes));
+  held_bytes_.store(outcome.held_bytes, std::memory_order_relaxed);
 }
 
 void LogShipper::UpdateLag(Followed& followed) {
@@ -692,6 +726,7 @@ void LogShipper::ReadLoop() {
       ++it;
     }
     followed_gauge_.Set(static_cast<double>(followed_.size()));
+    ReleaseOverHeldBudget();
     CloseBatchIfDue(false);
 
     std::chrono::milliseconds wait = options_.poll_interval;

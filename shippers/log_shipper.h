@@ -74,6 +74,9 @@ struct LogShipperOptions {
   std::size_t batch_bytes = 1 << 20;
   std::chrono::milliseconds batch_wait{1000};
   std::size_t read_ahead_bytes = 16 << 20;
+  // Unread bytes of rotated or deleted log files held open through an outage, all containers
+  // together; over it the oldest held file is given up (see held_logs_budget.h).
+  std::uint64_t held_logs_bytes = std::uint64_t{1} << 30;
   std::size_t max_line_bytes = 256 << 10;
   StartAt start = StartAt::kBeginning;
   int max_attempts = 0;  // 0: retry forever
@@ -118,6 +121,9 @@ class LogShipper {
   // as of its last read.
   std::map<std::string, std::uint64_t> Lags() const;
 
+  // For the status page: unread bytes of rotated or deleted files held open, as of the last look.
+  std::uint64_t held_bytes() const { return held_bytes_.load(std::memory_order_relaxed); }
+
   // The positions committed so far (what the positions file holds after the next save).
   std::map<std::string, FilePosition> committed() const;
 
@@ -156,6 +162,8 @@ class LogShipper {
   bool NeverHadALog(const Followed& followed) const;
   // Adds the follower's newly counted losses to swarmwatch_log_rotated_away_total.
   void CountLosses(Followed& followed);
+  // Keeps the held rotated files within held_logs_bytes (oldest given up first) and counts it.
+  void ReleaseOverHeldBudget();
   // Counts a batch Loki answered 4xx to: what it refused as dropped (by reason), the rest as sent.
   void CountRefused(const LokiBatch& batch, const PushResult& result);
   // Bytes read from files and not yet accepted or dropped. Caller holds mu_.
@@ -200,6 +208,7 @@ class LogShipper {
   std::string last_error_;
   bool stopping_ = false;
   std::atomic<bool> started_{false};
+  std::atomic<std::uint64_t> held_bytes_{0};
   std::thread reader_;
   std::thread sender_;
 
@@ -218,6 +227,8 @@ class LogShipper {
   prometheus::Counter& truncated_lines_;
   prometheus::Gauge& buffered_gauge_;
   prometheus::Gauge& followed_gauge_;
+  prometheus::Gauge& held_gauge_;
+  prometheus::Counter& held_dropped_bytes_;
   std::shared_ptr<LogLagMetrics> lag_;
   prometheus::Counter& save_errors_;
   std::shared_ptr<prometheus::Collectable> metrics_;  // registry_ and lag_

@@ -116,6 +116,7 @@ Result<std::unique_ptr<LogShipper>> MakeShipper(
   options.batch_bytes = config.loki_batch_bytes;
   options.batch_wait = config.loki_batch_wait;
   options.read_ahead_bytes = config.read_ahead_bytes;
+  options.held_logs_bytes = config.held_logs_bytes;
   options.max_line_bytes = config.max_line_bytes;
   options.start = config.start_position == "end" ? StartAt::kEnd : StartAt::kOldest;
   options.max_attempts = config.loki_max_retries;
@@ -309,8 +310,10 @@ Result<std::unique_ptr<Agent>> Agent::Start(const Config& config) {
              data.loki_url = loki_url;
              data.loki_error = parts->shipper->last_error();
              data.positions_error = parts->shipper->positions_save_error();
-             if (!loki_url.empty())
+             if (!loki_url.empty()) {
                data.log_lag = parts->shipper->Lags();
+               data.held_log_bytes = parts->shipper->held_bytes();
+             }
              data.request_rates = parts->history->RequestRates();
              data.request_totals = parts->requests->TotalsByService();
              return RenderStatusPage(data);

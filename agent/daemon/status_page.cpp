@@ -175,6 +175,14 @@ HttpResponse RenderStatusPage(const StatusPageData& data) {
         HtmlEscape(loki_url), HtmlEscape(RedactUrlsIn(data.loki_error)));
   }
 
+  if (!data.loki_url.empty()) {
+    // Disk taken by deleted files that only the agent keeps open: what an operator looking for
+    // where the space went during an outage needs to see.
+    shipping += fmt::format(
+        R"(<span>Held rotated logs: <span id="held-logs" data-bytes="{}">{}</span></span>)",
+        data.held_log_bytes, Bytes(static_cast<double>(data.held_log_bytes)));
+  }
+
   if (!data.positions_error.empty()) {
     shipping += fmt::format(
         R"(<span>Positions: <span class="bad" id="positions-error">not saved: {}</span></span>)",

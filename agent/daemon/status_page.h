@@ -29,6 +29,8 @@ struct StatusPageData {
   std::string loki_error;       // the last push error, empty when the last push succeeded
   std::string positions_error;  // why the last save of the positions file failed, or empty
   std::map<std::string, std::uint64_t> log_lag;  // by container id
+  // Unread bytes of rotated or deleted log files held open (through a Loki outage).
+  std::uint64_t held_log_bytes = 0;
   std::map<std::string, double> request_rates;   // by service, requests per second
   std::map<std::string, double> request_totals;  // by service
   int refresh_seconds = 10;

@@ -355,6 +355,25 @@ TEST(Config, LokiDefaultsShipNothingAndBoundMemory) {
   EXPECT_EQ(loaded->config.loki_format, "protobuf");
 }
 
+TEST(Config, HeldLogsBytesFromFlagEnvAndYaml) {
+  auto defaults = LoadConfig({}, {});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->config.held_logs_bytes, std::uint64_t{1} << 30);
+  auto flag = LoadConfig({"--held-logs-bytes", "20MiB"}, {});
+  ASSERT_TRUE(flag.ok()) << flag.error().message;
+  EXPECT_EQ(flag->config.held_logs_bytes, 20u << 20);
+  auto env = LoadConfig({}, {{"SWARMWATCH_HELD_LOGS_BYTES", "20MB"}});
+  ASSERT_TRUE(env.ok()) << env.error().message;
+  EXPECT_EQ(env->config.held_logs_bytes, 20u << 20);  // MB is MiB, as for every size
+  TempYaml file("held_logs_bytes: 2GiB\n");
+  auto yaml = LoadConfig({"--config", file.path()}, {});
+  ASSERT_TRUE(yaml.ok()) << yaml.error().message;
+  EXPECT_EQ(yaml->config.held_logs_bytes, std::uint64_t{2} << 30);
+  auto bad = LoadConfig({"--held-logs-bytes", "plenty"}, {});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error().message, HasSubstr("--held-logs-bytes"));
+}
+
 TEST(Config, BadLokiValuesNameTheirKey) {
   auto loaded = LoadConfig({"--loki-batch-bytes", "lots", "--loki-url", "loki:3100"},
                            {{"SWARMWATCH_LOKI_BATCH_WAIT", "5 parsecs"},

@@ -1,5 +1,6 @@
 #include "shippers/log_file_follower.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "agent/log.h"
+#include "shippers/held_logs_budget.h"
 #include "tests/temp_dir.h"
 
 namespace swarmwatch {
@@ -549,6 +551,165 @@ TEST(LogFileFollower, LagCountsTheUnreadRestAndTheNewerFiles) {
   EXPECT_EQ(follower.Lag(), 4u + 5u + 3u);
   follower.ReadLines(100, [](std::string_view, FilePosition) {});
   EXPECT_EQ(follower.Lag(), 0u);
+}
+
+// What the shipper does while its read-ahead is full (Loki away): no read, but rotations are
+// noticed and every rotated file is held open, so nothing is lost to Docker's deletions.
+TEST(LogFileFollower, NoticingRotationsWithoutReadingHoldsEveryRotatedFile) {
+  TempDir dir;
+  DockerLog log(dir.path(), 2);  // one rotated file kept: each rotation deletes the one before
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(std::nullopt).ok());
+  for (int n = 0; n < 4; ++n) {
+    log.Line(n);
+    log.Rotate();
+    follower.NoticeRotations();
+  }
+  log.Line(4);
+  const std::vector<HeldLog> held = follower.Held();
+  ASSERT_EQ(held.size(), 4u);  // lines 0 (being read, at 0), 1, 2 (deleted) and 3 (.1)
+  for (std::size_t i = 0; i < held.size(); ++i)
+    EXPECT_EQ(held[i].unread_bytes, DockerLog::LineText(static_cast<int>(i)).size() + 1) << i;
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(0, 5));
+  EXPECT_EQ(follower.stats().lost_starts, 0u);
+  EXPECT_TRUE(follower.Held().empty());
+}
+
+TEST(LogFileFollower, WithoutNoticingTheSameRotationsLoseLines) {
+  // The check above, without NoticeRotations: what the shipper did before it called it.
+  TempDir dir;
+  DockerLog log(dir.path(), 2);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(std::nullopt).ok());
+  for (int n = 0; n < 4; ++n) {
+    log.Line(n);
+    log.Rotate();
+  }
+  log.Line(4);
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, (std::vector<std::string>{DockerLog::LineText(0), DockerLog::LineText(3),
+                                                 DockerLog::LineText(4)}));
+  EXPECT_EQ(follower.stats().lost_starts, 1u);
+}
+
+TEST(LogFileFollower, ReleasingTheOldestHeldFileCountsItsUnreadRestAndGoesOn) {
+  TempDir dir;
+  DockerLog log(dir.path(), 2);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(std::nullopt).ok());
+  for (int n = 0; n < 3; ++n)
+    log.Line(n);
+  Collected got;
+  ReadAll(follower, got, 1);  // line 0 handed out; 1 and 2 unread
+  log.Rotate();
+  follower.NoticeRotations();
+  log.Line(3);
+  log.Append("unterminated");
+  log.Rotate();
+  follower.NoticeRotations();
+  log.Line(4);
+  EXPECT_EQ(follower.ReleaseOldestHeld(),
+            DockerLog::LineText(1).size() + DockerLog::LineText(2).size() + 2);
+  EXPECT_EQ(follower.stats().released_files, 1u);
+  EXPECT_EQ(follower.stats().released_lines, 2u);
+  EXPECT_EQ(follower.ReleaseOldestHeld(), DockerLog::LineText(3).size() + 1 + 12);
+  EXPECT_EQ(follower.stats().released_lines, 4u);  // an unterminated tail is a line
+  EXPECT_EQ(follower.ReleaseOldestHeld(), 0u);     // the current file is not held
+  EXPECT_EQ(follower.stats().released_files, 2u);
+  EXPECT_EQ(follower.stats().released_bytes, DockerLog::LineText(1).size() +
+                                                 DockerLog::LineText(2).size() +
+                                                 DockerLog::LineText(3).size() + 3 + 12);
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, (std::vector<std::string>{DockerLog::LineText(0), DockerLog::LineText(4)}));
+  EXPECT_EQ(follower.position().offset, DockerLog::LineText(4).size() + 1);
+}
+
+TEST(LogFileFollower, AFollowerOfARemovedContainerHoldsItsDeletedFileUntilReleased) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(std::nullopt).ok());
+  log.Line(0);
+  fs::remove_all(dir.path());
+  follower.NoticeRotations();
+  ASSERT_EQ(follower.Held().size(), 1u);
+  EXPECT_EQ(follower.ReleaseOldestHeld(), DockerLog::LineText(0).size() + 1);
+  Collected got;
+  EXPECT_TRUE(ReadAll(follower, got).gone);
+  EXPECT_TRUE(got.lines.empty());
+}
+
+TEST(LogFileFollower, AHeldFileWithoutSuccessorYetIsKeptInTheMiddleOfARotation) {
+  TempDir dir;
+  DockerLog log(dir.path(), 3);
+  LogFileFollower follower(log.path());
+  ASSERT_TRUE(follower.Open(std::nullopt).ok());
+  log.Line(0);
+  fs::rename(log.path(), log.path() + ".1");  // Docker's rename, before it creates the new file
+  follower.NoticeRotations();
+  ASSERT_EQ(follower.Held().size(), 1u);
+  EXPECT_EQ(follower.ReleaseOldestHeld(), 0u);  // given up now, the next read would start it over
+  EXPECT_EQ(follower.stats().released_files, 0u);
+  log.Line(1);
+  follower.NoticeRotations();
+  EXPECT_EQ(follower.ReleaseOldestHeld(), DockerLog::LineText(0).size() + 1);
+  Collected got;
+  ReadAll(follower, got);
+  EXPECT_EQ(got.lines, Expected(1, 2));
+}
+
+void SetMtime(const std::string& path, std::int64_t seconds) {
+  const struct timespec times[2] = {{seconds, 0}, {seconds, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0) << path;
+}
+
+// Two containers' held files, rotated at t=100 (a), 200 (b), 300 (a): over the budget the oldest
+// goes first across containers, not one container's files first.
+TEST(HeldLogsBudget, ReleasesTheOldestHeldFileAcrossFollowersUntilWithinBudget) {
+  TempDir dir_a, dir_b;
+  DockerLog a(dir_a.path(), 5), b(dir_b.path(), 5);
+  LogFileFollower follower_a(a.path()), follower_b(b.path());
+  ASSERT_TRUE(follower_a.Open(std::nullopt).ok());
+  ASSERT_TRUE(follower_b.Open(std::nullopt).ok());
+  const std::string line(99, 'x');  // 100 bytes a file
+  a.Append(line + "\n");
+  SetMtime(a.path(), 100);
+  a.Rotate();
+  b.Append(line + "\n");
+  SetMtime(b.path(), 200);
+  b.Rotate();
+  a.Append(line + "\n");
+  SetMtime(a.path(), 300);
+  a.Rotate();
+  a.Line(7);  // current files are never held
+  b.Line(8);
+  follower_a.NoticeRotations();
+  follower_b.NoticeRotations();
+  LogFileFollower* followers[] = {&follower_a, &follower_b};
+
+  HeldBudgetOutcome within = EnforceHeldBudget(followers, 300);
+  EXPECT_EQ(within.held_bytes, 300u);
+  EXPECT_EQ(within.released_files, 0u);
+
+  HeldBudgetOutcome over = EnforceHeldBudget(followers, 150);
+  EXPECT_EQ(over.released_files, 2u);  // a's first (t=100), then b's (t=200)
+  EXPECT_EQ(over.released_bytes, 200u);
+  EXPECT_EQ(over.released_lines, 2u);
+  EXPECT_EQ(over.held_bytes, 100u);
+  EXPECT_EQ(follower_a.stats().released_files, 1u);
+  EXPECT_EQ(follower_b.stats().released_files, 1u);
+  ASSERT_EQ(follower_a.Held().size(), 1u);
+  EXPECT_EQ(follower_a.Held().front().mtime_ns, std::int64_t{300} * 1'000'000'000);
+
+  Collected got_a, got_b;
+  ReadAll(follower_a, got_a);
+  ReadAll(follower_b, got_b);
+  EXPECT_EQ(got_a.lines, (std::vector<std::string>{line, DockerLog::LineText(7)}));
+  EXPECT_EQ(got_b.lines, Expected(8, 9));
+  EXPECT_EQ(EnforceHeldBudget(followers, 0).held_bytes, 0u);
 }
 
 TEST(LogFileFollower, WaitsForAFileThatDoesNotExistYet) {

@@ -128,6 +128,7 @@ TEST(StatusPage, ShowsEveryContainerWithItsServiceFiguresLagAndWebRates) {
   data.loki_url = "http://loki:3100/loki/api/v1/push";
   data.loki_error = "HTTP 503: <overloaded>";
   data.log_lag = {{"id1", 3 << 20}};
+  data.held_log_bytes = 5 << 20;
   data.request_totals = {{"shop_web", 1234}};
   data.request_rates = {{"shop_web", 4.5}};
   const HttpResponse page = RenderStatusPage(data);
@@ -146,6 +147,9 @@ TEST(StatusPage, ShowsEveryContainerWithItsServiceFiguresLagAndWebRates) {
   EXPECT_THAT(html, HasSubstr("0.200"));  // 2 s of CPU over the last 10 s
   EXPECT_THAT(html, HasSubstr("70.0 MiB<small>of 256.0 MiB</small>"));
   EXPECT_THAT(html, HasSubstr("3.0 MiB"));  // log lag
+  EXPECT_THAT(
+      html,
+      HasSubstr(R"(Held rotated logs: <span id="held-logs" data-bytes="5242880">5.0 MiB</span>)"));
   EXPECT_THAT(html, HasSubstr("<polyline"));
   EXPECT_THAT(html, HasSubstr("last error: HTTP 503: &lt;overloaded&gt;"));
   EXPECT_THAT(html, HasSubstr(R"(data-state="stopped")"));
