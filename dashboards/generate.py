@@ -813,7 +813,12 @@ def agent() -> dict:
                      "yet accepted by Loki, the ten largest (read-ahead plus unread)",
                      [prom(f'topk(10, max by (node, container) (swarmwatch_log_lag_bytes{{{NODE}}}))',
                            "{{container}} on {{node}}")],
-                     unit="bytes", links=[to_logs()]), 24, 8)
+                     unit="bytes", links=[to_logs()]), 12, 8)
+    L.add(timeseries("Lines shipped per container (top 10)", "Lines Loki accepted per second, the "
+                     "ten busiest containers: a flood shows here, and is sent apart from the others",
+                     [prom(f'topk(10, sum by (node, container) ({rate("swarmwatch_log_lines_sent_total", NODE)}))',
+                           "{{container}} on {{node}}")],
+                     unit="short", links=[to_logs()]), 12, 8)
     return dashboard("agent", "swarmwatch agent health",
                      "Per node: is the agent up, what a scrape costs, how far log shipping lags, "
                      "retries and drops.", L, [NODE_VAR])

@@ -460,6 +460,20 @@ ReadResult LogFileFollower::ReadLinesImpl(std::size_t max_bytes, void* fn_contex
   }
 }
 
+std::uint64_t LogFileFollower::UnreadHeldBytes() const {
+  if (fd_ < 0)
+    return 0;
+  const auto size_of = [](int fd) -> std::uint64_t {
+    struct stat st {};
+    return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  };
+  const std::uint64_t current = size_of(fd_);
+  std::uint64_t unread = current > position_.offset ? current - position_.offset : 0;
+  for (const HeldFile& file : pending_)
+    unread += size_of(file.fd);
+  return unread;
+}
+
 std::uint64_t LogFileFollower::Lag() {
   const std::vector<ChainFile> chain = ScanChain();
   if (fd_ < 0) {

@@ -139,6 +139,9 @@ class LogFileFollower {
 
   // Bytes on disk not yet handed out: the rest of the current file plus the newer files.
   std::uint64_t Lag();
+  // Bytes not yet read of the files held open (one fstat each, no directory scan): a cheap
+  // lower bound of Lag(), to tell a flood before reading it.
+  std::uint64_t UnreadHeldBytes() const;
 
   // Position just after the last line handed out ({0, 0} before a file exists).
   FilePosition position() const { return position_; }

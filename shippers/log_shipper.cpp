@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <utility>
@@ -27,6 +28,9 @@ constexpr std::chrono::seconds kSaveInterval{1};
 // One read of one container takes at most this much before the reader moves on, so that a
 // flooding container does not starve the others.
 constexpr std::size_t kReadSlice = 256 << 10;
+// A container whose read stopped at its slice with more to read is flooding, and keeps a lane of
+// its own until it has not for this long (a flood that pauses between bursts stays apart).
+constexpr std::chrono::seconds kFloodMemory{5};
 // An unchanged catalog is looked at again this often (a log that could not be opened).
 constexpr std::chrono::seconds kReconcileInterval{30};
 // Docker writes lines of at most 16 KiB (longer ones in pieces), about 17 KiB as JSON.
@@ -78,6 +82,23 @@ std::int64_t NowNanos() {
 
 }  // namespace
 
+// A unit of batching and sending: the shared lane, or a flooding container's own (see the header).
+struct LogShipper::Lane {
+  Lane(std::string id, int max_attempts, BackoffOptions backoff)
+      : container_id(std::move(id)), retry(max_attempts, backoff) {}
+  const std::string container_id;  // "" for the shared lane
+  // Reader thread only.
+  std::unique_ptr<LokiBatch> open;
+  // Under mu_.
+  std::deque<std::unique_ptr<LokiBatch>> queue;
+  std::size_t sealed_bytes = 0;  // file bytes of its queued and in-flight batches
+  bool in_flight = false;
+  Clock::time_point retry_at{};
+  bool retired = false;  // its container stopped flooding or is gone: removed once drained
+  // Sender thread only: this lane's attempts and backoff.
+  RetryPolicy retry;
+};
+
 // One followed container: its file, the joiner of Docker's partial lines, its streams' identities.
 struct LogShipper::Followed {
   std::string id;
@@ -95,6 +116,10 @@ struct LogShipper::Followed {
   bool running = true;
   bool gone = false;
   std::uint64_t losses_counted = 0;  // the follower's lost_starts already in the metric
+  std::shared_ptr<Lane> lane;        // where its lines are batched (when shipped)
+  Clock::time_point flooding_until{};
+  // The label sets of its swarmwatch_log_lines_sent_total series (one per name it had).
+  std::vector<prometheus::Labels> sent_series;
 
   Followed(std::string id_in, const std::string& path, FollowerOptions options,
            std::size_t max_line)
@@ -209,7 +234,14 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                              "the last one did)")
                        .Register(*registry_)
                        .Add({})),
+      sent_by_container_(prometheus::BuildCounter()
+                             .Name("swarmwatch_log_lines_sent_total")
+                             .Help("Log lines Loki accepted (2xx), by container and Swarm service "
+                                   "(series of a removed container go with it)")
+                             .Register(*registry_)),
       metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
+  lanes_.emplace(std::string(),
+                 std::make_shared<Lane>(std::string(), options_.max_attempts, options_.backoff));
   for (const char* reason :
        {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long", "held_budget"})
     dropped_.Add({{"reason", reason}});
@@ -361,12 +393,17 @@ void LogShipper::Label(Followed& followed, const ContainerInfo& container) {
   if (auto task = container.Label(kSwarmTaskId); !task.empty()) {
     metadata.emplace_back("task_id", std::string(task));
   }
+  const std::string service(container.Label(kSwarmServiceName));
   for (LogStream stream : {LogStream::kStdout, LogStream::kStderr}) {
     auto with_stream = labels;
     with_stream.push_back({"stream", StreamName(stream)});
     followed.streams[static_cast<int>(stream)] =
-        MakeStreamIdentity(RenderLabelSet(with_stream), metadata);
+        MakeStreamIdentity(RenderLabelSet(with_stream), metadata, container.name, service);
   }
+  prometheus::Labels series{{"container", container.name}, {"swarm_service", service}};
+  if (std::find(followed.sent_series.begin(), followed.sent_series.end(), series) ==
+      followed.sent_series.end())
+    followed.sent_series.push_back(std::move(series));
   if (renamed) {
     // The consumers label by name where a container has no service: a new sink under the new
     // name (the old name's series go with the old sink, if it was the last one).
@@ -430,6 +467,7 @@ void LogShipper::Follow(const ContainerInfo& container, bool in_catalog,
   followed->in_catalog = in_catalog;
   followed->ships = ships;
   followed->sinks = std::move(sinks);
+  followed->lane = SharedLane();
   std::optional<FilePosition> saved;
   {
     std::lock_guard lock(mu_);
@@ -519,11 +557,11 @@ void LogShipper::Emit(Followed& followed, LogStream stream, std::int64_t time_ns
     truncated_lines_.Increment();
   if (!followed.ships)
     return;
-  if (!open_batch_)
-    open_batch_ =
-        std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
-  open_batch_->AddLine(followed.streams[static_cast<int>(stream)], time_ns, line, truncated);
-  open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
+  std::unique_ptr<LokiBatch>& batch = followed.lane->open;
+  if (!batch)
+    batch = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
+  batch->AddLine(followed.streams[static_cast<int>(stream)], time_ns, line, truncated);
+  batch->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
 }
 
 void LogShipper::MarkRead(Followed& followed) {
@@ -532,27 +570,72 @@ void LogShipper::MarkRead(Followed& followed) {
     committed_[followed.id] = followed.SafePosition();
     return;
   }
-  if (!open_batch_)
-    open_batch_ =
-        std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
-  open_batch_->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
-  open_batch_->SetCommit(followed.id, followed.SafePosition());
+  std::unique_ptr<LokiBatch>& batch = followed.lane->open;
+  if (!batch)
+    batch = std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
+  batch->AddFileBytes(std::exchange(unbatched_file_bytes_, 0));
+  batch->SetCommit(followed.id, followed.SafePosition());
 }
 
-bool LogShipper::ReadContainer(Followed& followed) {
+void LogShipper::PlaceInLane(Followed& followed, bool flooding) {
+  const auto now = Clock::now();
+  if (flooding)
+    followed.flooding_until = now + kFloodMemory;
+  const bool apart = followed.lane->container_id == followed.id;
+  if (flooding == apart || (!flooding && now < followed.flooding_until))
+    return;
+  std::shared_ptr<Lane> to;
+  if (flooding) {
+    std::lock_guard lock(mu_);
+    std::shared_ptr<Lane>& lane = lanes_[followed.id];
+    if (!lane)
+      lane = std::make_shared<Lane>(followed.id, options_.max_attempts, options_.backoff);
+    lane->retired = false;  // flooding again before its old lane drained
+    to = lane;
+  } else {
+    std::lock_guard lock(mu_);
+    followed.lane->retired = true;
+    to = SharedLane();
+  }
+  // What it read so far is sealed in the lane it leaves, so that its batches are sealed in the
+  // order they were read: its position commits in that order (FinishBatchLocked).
+  if (followed.lane->open && followed.lane->open->commits().contains(followed.id))
+    CloseLaneBatch(*followed.lane);
+  log::Debug("log shipper: {} {}", followed.name,
+             flooding ? "floods its log: batched in a lane of its own"
+                      : "no longer floods: back in the shared lane");
+  followed.lane = std::move(to);
+}
+
+LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
   // A container that is not shipped holds nothing once read: only the slice bounds it.
+  // A flood found before its lines enter the shared lane's batch, where Loki's 429 to them
+  // would hold back the other containers' lines until it took them.
+  if (followed.ships && followed.lane->container_id != followed.id &&
+      followed.follower.UnreadHeldBytes() > kReadSlice)
+    PlaceInLane(followed, /*flooding=*/true);
   std::size_t budget = kReadSlice;
   if (followed.ships) {
     std::lock_guard lock(mu_);
     // The follower may hand out one line past its budget: keep a line's worth in reserve.
     const std::size_t used = ReadAheadLocked() + kLineReserve;
+    // Nothing can be read, but a rotation must still be seen, or Docker deletes the rotated file
+    // unread: the follower opens it and holds it until there is room.
     if (used >= options_.read_ahead_bytes) {
-      // Nothing can be read, but a rotation must still be seen, or Docker deletes the rotated
-      // file unread: the follower opens it and holds it until there is room.
       followed.follower.NoticeRotations();
-      return true;
+      return ReadState::kBlocked;
     }
     budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
+    if (const Lane& lane = *followed.lane; lane.container_id == followed.id) {
+      const std::size_t lane_used =
+          lane.sealed_bytes + (lane.open ? lane.open->file_bytes() : 0) + kLineReserve;
+      const std::size_t share = FloodLaneShareLocked();
+      if (lane_used >= share) {
+        followed.follower.NoticeRotations();  // a flood is what rotates fastest
+        return ReadState::kBlocked;
+      }
+      budget = std::min(budget, share - lane_used);
+    }
   }
   DecodedLine decoded;
   std::vector<std::string_view> undecodable;
@@ -579,9 +662,10 @@ bool LogShipper::ReadContainer(Followed& followed) {
           if (!followed.joiner.Pending())
             followed.pending_start.reset();
         }
-        if (followed.ships && open_batch_ && open_batch_->bytes() >= options_.batch_bytes) {
-          open_batch_->SetCommit(followed.id, followed.SafePosition());
-          CloseBatchIfDue(true);
+        if (followed.ships && followed.lane->open &&
+            followed.lane->open->bytes() >= options_.batch_bytes) {
+          followed.lane->open->SetCommit(followed.id, followed.SafePosition());
+          CloseLaneBatch(*followed.lane);
         }
       });
   lines_read_.Increment(static_cast<double>(result.lines));
@@ -602,7 +686,10 @@ bool LogShipper::ReadContainer(Followed& followed) {
     followed.pending_start.reset();
     MarkRead(followed);
   }
-  return result.more;
+  // A read cut short by the read-ahead budget says nothing of the container's pace.
+  if (followed.ships && (!result.more || budget == kReadSlice))
+    PlaceInLane(followed, result.more);
+  return result.more ? ReadState::kMore : ReadState::kDone;
 }
 
 void LogShipper::CountLosses(Followed& followed) {
@@ -649,23 +736,64 @@ std::map<std::string, std::uint64_t> LogShipper::Lags() const {
 }
 
 std::size_t LogShipper::ReadAheadLocked() const {
-  return buffered_bytes_ + unbatched_file_bytes_ + (open_batch_ ? open_batch_->file_bytes() : 0);
+  std::size_t open = 0;
+  for (const auto& [id, lane] : lanes_)
+    open += lane->open ? lane->open->file_bytes() : 0;
+  return buffered_bytes_ + unbatched_file_bytes_ + open;
+}
+
+std::size_t LogShipper::FloodLaneShareLocked() const {
+  // A quarter of the read-ahead stays for the shared lane; each flooding lane may hold at least a
+  // batch and the lines being read into the next.
+  std::size_t flooding = 0;
+  for (const auto& [id, lane] : lanes_)
+    flooding += !id.empty() && !lane->retired ? 1 : 0;
+  const std::size_t floods_total = options_.read_ahead_bytes - options_.read_ahead_bytes / 4;
+  return std::max(floods_total / std::max<std::size_t>(flooding, 1),
+                  options_.batch_bytes + 2 * kLineReserve);
 }
 
 void LogShipper::CloseBatchIfDue(bool force) {
-  if (!open_batch_ || open_batch_->empty())
+  for (const auto& [id, lane] : lanes_) {
+    if (lane->open && !lane->open->empty() &&
+        (force || Clock::now() - lane->open->opened() >= options_.batch_wait))
+      CloseLaneBatch(*lane);
+  }
+}
+
+void LogShipper::CloseLaneBatch(Lane& lane) {
+  if (!lane.open)
     return;
-  if (!force && Clock::now() - open_batch_->opened() < options_.batch_wait)
+  if (lane.open->empty()) {
+    if (lane.container_id.empty())
+      return;  // waits for lines
+    // Only positions and bytes (pieces of a line still being rejoined): nothing to push, and a
+    // lane being left or retired gets no more lines; they go on in the shared lane's batch. A
+    // container's commit already there is the later one.
+    std::unique_ptr<LokiBatch> empty = std::move(lane.open);
+    std::unique_ptr<LokiBatch>& shared = SharedLane()->open;
+    if (!shared)
+      shared =
+          std::make_unique<LokiBatch>(options_.batch_bytes + (64 << 10), std::move(spare_arena_));
+    shared->AddFileBytes(empty->file_bytes());
+    for (const auto& [id, position] : empty->commits()) {
+      if (!shared->commits().contains(id))
+        shared->SetCommit(id, position);
+    }
     return;
-  open_batch_->Seal(target_->Encode(open_batch_->Streams()));
-  spare_arena_ = open_batch_->TakeArena();
+  }
+  std::unique_ptr<LokiBatch> batch = std::move(lane.open);
+  batch->Seal(target_->Encode(batch->Streams()));
+  spare_arena_ = batch->TakeArena();
   {
     std::lock_guard lock(mu_);
-    buffered_bytes_ += open_batch_->file_bytes();
+    batch->SetSequence(next_sequence_++);
+    buffered_bytes_ += batch->file_bytes();
     buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
-    for (const auto& [id, position] : open_batch_->commits())
-      ++outstanding_[id];
-    queue_.push_back(std::move(open_batch_));
+    for (const auto& [id, position] : batch->commits())
+      pending_[id].push_back(PendingCommit{batch->sequence(), position});
+    lane.sealed_bytes += batch->file_bytes();
+    lane.queue.push_back(std::move(batch));
   }
   sender_wake_.notify_one();
 }
@@ -701,24 +829,38 @@ void LogShipper::ReadLoop() {
     const bool full_scan = Clock::now() >= next_full_scan;
     if (full_scan)
       next_full_scan = Clock::now() + options_.poll_interval;
+    bool readable = false;  // a container stopped at its slice, not at a budget: read on at once
     for (auto it = followed_.begin(); it != followed_.end();) {
       Followed& followed = *it->second;
       if (full_scan || dirty.contains(followed.id)) {
         dirty.erase(followed.id);
-        if (ReadContainer(followed))
+        const ReadState state = ReadContainer(followed);
+        if (state != ReadState::kDone)
           dirty.insert(followed.id);
+        readable = readable || state == ReadState::kMore;
         UpdateLag(followed);
         CountLosses(followed);
       }
       // A removed container whose file is read to its end and whose lines are all accepted is
       // forgotten, and so is its saved position; so is one removed before it ever had a file.
       if (!followed.in_catalog && (followed.gone || NeverHadALog(followed))) {
+        if (followed.lane->container_id == followed.id && followed.lane->open &&
+            followed.lane->open->empty())
+          CloseLaneBatch(*followed.lane);  // its lane gets nothing more: to the shared one
+        const bool in_open_batch = std::any_of(lanes_.begin(), lanes_.end(), [&](const auto& lane) {
+          return lane.second->open && lane.second->open->commits().contains(followed.id);
+        });
         std::lock_guard lock(mu_);
-        const bool in_open_batch = open_batch_ && open_batch_->commits().contains(followed.id);
-        if (!in_open_batch && !outstanding_.contains(followed.id)) {
+        if (!in_open_batch && !pending_.contains(followed.id)) {
           committed_.erase(followed.id);
           lag_->Forget(followed.id);
           watcher_.Remove(followed.id);
+          for (const prometheus::Labels& series : followed.sent_series) {
+            if (sent_by_container_.Has(series))
+              sent_by_container_.Remove(&sent_by_container_.Add(series));
+          }
+          if (followed.lane->container_id == followed.id)
+            followed.lane->retired = true;
           it = followed_.erase(it);
           continue;
         }
@@ -728,6 +870,18 @@ void LogShipper::ReadLoop() {
     followed_gauge_.Set(static_cast<double>(followed_.size()));
     ReleaseOverHeldBudget();
     CloseBatchIfDue(false);
+    for (const auto& [id, lane] : lanes_) {
+      if (lane->retired && lane->open && lane->open->empty())
+        CloseLaneBatch(*lane);
+    }
+    {
+      // The lanes of containers that stopped flooding, once the sender has nothing of theirs.
+      std::lock_guard lock(mu_);
+      std::erase_if(lanes_, [](const auto& entry) {
+        const Lane& lane = *entry.second;
+        return lane.retired && !lane.open && lane.queue.empty() && !lane.in_flight;
+      });
+    }
 
     std::chrono::milliseconds wait = options_.poll_interval;
     {
@@ -735,16 +889,18 @@ void LogShipper::ReadLoop() {
       if (stopping_)
         break;
       const bool over_budget = ReadAheadLocked() + kLineReserve >= options_.read_ahead_bytes;
-      if (!dirty.empty() && !over_budget) {
+      if (readable && !over_budget) {
         // More to read right now and room for it: go on without sleeping, but look at what
         // inotify saw meanwhile (a new container's log is to be opened before it can go away).
         wait = std::chrono::milliseconds(0);
       } else {
         // Rounded up: a wait rounded down to 0 ms wakes at once, again and again until the
         // fraction of a millisecond has passed.
-        if (open_batch_ && !open_batch_->empty()) {
+        for (const auto& [id, lane] : lanes_) {
+          if (!lane->open || lane->open->empty())
+            continue;
           const auto due = std::chrono::ceil<std::chrono::milliseconds>(
-              open_batch_->opened() + options_.batch_wait - Clock::now());
+              lane->open->opened() + options_.batch_wait - Clock::now());
           wait = std::max(std::chrono::milliseconds(1), std::min(wait, due));
         }
         const auto until_scan =
@@ -799,86 +955,138 @@ bool LogShipper::NeverHadALog(const Followed& followed) const {
   return !std::filesystem::exists(directory, error) && !error;
 }
 
+std::shared_ptr<LogShipper::Lane> LogShipper::NextReadyLaneLocked(Clock::time_point now) {
+  const auto ready = [&](const Lane& lane) {
+    return !lane.queue.empty() && !lane.in_flight && lane.retry_at <= now;
+  };
+  // The lane after the one served last, in turn.
+  for (auto it = lanes_.upper_bound(last_lane_served_); it != lanes_.end(); ++it) {
+    if (ready(*it->second))
+      return it->second;
+  }
+  for (auto it = lanes_.begin(); it != lanes_.end() && it->first <= last_lane_served_; ++it) {
+    if (ready(*it->second))
+      return it->second;
+  }
+  return nullptr;
+}
+
+std::optional<Clock::time_point> LogShipper::NextRetryLocked() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& [id, lane] : lanes_) {
+    if (!lane->queue.empty() && !lane->in_flight && (!next || lane->retry_at < *next))
+      next = lane->retry_at;
+  }
+  return next;
+}
+
 void LogShipper::SendLoop() {
-  RetryPolicy retry(options_.max_attempts, options_.backoff);
   while (true) {
+    std::shared_ptr<Lane> lane;
     std::unique_ptr<LokiBatch> batch;
+    bool save_due = false;
     {
       std::unique_lock lock(mu_);
-      const auto woken = [this] { return stopping_ || !queue_.empty(); };
-      // While saves fail, the file is tried again every kSaveInterval, batches or not, so that
-      // the failure (and /ready's 503) ends once the file can be written.
-      if (save_error_.empty()) {
-        sender_wake_.wait(lock, woken);
-      } else if (!sender_wake_.wait_for(lock, kSaveInterval, woken)) {
-        lock.unlock();
-        SavePositions(/*sync=*/true);
-        continue;
-      }
-      if (queue_.empty())
-        break;
-      batch = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    bool commit = false;
-    std::string drop_reason;
-    PushResult result;
-    while (true) {
-      const auto start = Clock::now();
-      result = target_->Push(batch->body());
-      push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
-      {
-        std::lock_guard lock(mu_);
-        last_error_ = result.kind == PushResult::Kind::kOk ? std::string() : result.reason;
-      }
-      const RetryPolicy::Decision decision = retry.OnResult(result);
-      if (decision.action == RetryPolicy::Action::kCommit) {
-        commit = true;
-        break;
-      }
-      if (decision.action == RetryPolicy::Action::kDrop) {
-        if (result.kind == PushResult::Kind::kDrop) {
-          drop_reason = "rejected";  // what exactly is counted below, from Loki's answer
-        } else {
-          drop_reason = "retries_exhausted";
-          log::Error("loki push failed, batch of {} lines dropped: {}", batch->entries(),
-                     decision.reason);  // "gave up after N attempts: ..."
+      while (!(lane = NextReadyLaneLocked(Clock::now())) && !stopping_) {
+        // Woken by a new batch, a lane's backoff ending or stop. While saves fail, the file is
+        // tried again every kSaveInterval, batches or not, so that the failure (and /ready's 503)
+        // ends once the file can be written.
+        std::optional<Clock::time_point> until = NextRetryLocked();
+        const bool saving = !save_error_.empty();
+        if (saving && (!until || *until > Clock::now() + kSaveInterval))
+          until = Clock::now() + kSaveInterval;
+        if (!until) {
+          sender_wake_.wait(lock);
+        } else if (sender_wake_.wait_until(lock, *until) == std::cv_status::timeout && saving &&
+                   !NextReadyLaneLocked(Clock::now())) {
+          save_due = true;
+          break;
         }
-        break;
       }
+      if (lane) {
+        // While stopping, the batches whose lane is not waiting out a backoff get one more try.
+        batch = std::move(lane->queue.front());
+        lane->queue.pop_front();
+        lane->in_flight = true;
+        last_lane_served_ = lane->container_id;
+      }
+    }
+    if (save_due) {
+      SavePositions(/*sync=*/true);
+      continue;
+    }
+    if (!lane)
+      break;  // stopping; what is still queued stays uncommitted: it is read again next time
+    const auto start = Clock::now();
+    const PushResult result = target_->Push(batch->body());
+    push_duration_.Observe(std::chrono::duration<double>(Clock::now() - start).count());
+    const RetryPolicy::Decision decision = lane->retry.OnResult(result);
+    if (decision.action == RetryPolicy::Action::kRetry) {
       retries_.Increment();
       log::Warn("loki push failed ({}), retrying in {} ms", result.reason, decision.delay.count());
-      std::unique_lock lock(mu_);
-      // While stopping, a batch that cannot be delivered stays uncommitted: it is re-read next
-      // time.
-      if (sender_wake_.wait_for(lock, decision.delay, [this] { return stopping_; }))
-        break;
+      std::lock_guard lock(mu_);
+      last_error_ = result.reason;
+      lane->in_flight = false;
+      lane->retry_at = Clock::now() + decision.delay;
+      lane->queue.push_front(std::move(batch));
+      continue;
     }
-    if (!commit && drop_reason.empty())
-      break;  // stopping with the batch undelivered
-    if (commit) {
+    if (decision.action == RetryPolicy::Action::kCommit) {
       entries_sent_.Increment(static_cast<double>(batch->entries()));
       bytes_sent_.Increment(static_cast<double>(batch->bytes()));
       batches_sent_.Increment();
-    } else if (drop_reason == "rejected") {
-      CountRefused(*batch, result);
+      CountSentByContainer(*batch);
+    } else if (result.kind == PushResult::Kind::kDrop) {
+      CountRefused(*batch, result);  // what exactly Loki refused, from its answer
     } else {
-      dropped_.Add({{"reason", drop_reason}}).Increment(static_cast<double>(batch->entries()));
+      log::Error("loki push failed, batch of {} lines dropped: {}", batch->entries(),
+                 decision.reason);  // "gave up after N attempts: ..."
+      dropped_.Add({{"reason", "retries_exhausted"}})
+          .Increment(static_cast<double>(batch->entries()));
     }
     bool sync = false;
     {
       std::lock_guard lock(mu_);
-      for (const auto& [id, position] : batch->commits()) {
-        committed_[id] = position;
-        if (--outstanding_[id] == 0)
-          outstanding_.erase(id);
-      }
-      buffered_bytes_ -= batch->file_bytes();
-      buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
+      last_error_ = result.kind == PushResult::Kind::kOk ? std::string() : result.reason;
+      lane->in_flight = false;
+      lane->sealed_bytes -= batch->file_bytes();
+      FinishBatchLocked(*batch);
       sync = Clock::now() - last_save_ >= kSaveInterval;
     }
     watcher_.Wake();  // budget was freed
     SavePositions(sync);
+  }
+}
+
+void LogShipper::FinishBatchLocked(const LokiBatch& batch) {
+  for (const auto& [id, position] : batch.commits()) {
+    auto it = pending_.find(id);
+    if (it == pending_.end())
+      continue;
+    std::deque<PendingCommit>& pending = it->second;
+    for (PendingCommit& commit : pending) {
+      if (commit.sequence == batch.sequence()) {
+        commit.answered = true;
+        break;
+      }
+    }
+    while (!pending.empty() && pending.front().answered) {
+      committed_[id] = pending.front().position;
+      pending.pop_front();
+    }
+    if (pending.empty())
+      pending_.erase(it);
+  }
+  buffered_bytes_ -= batch.file_bytes();
+  buffered_gauge_.Set(static_cast<double>(buffered_bytes_));
+}
+
+void LogShipper::CountSentByContainer(const LokiBatch& batch) {
+  for (const LokiBatch::StreamCount& stream : batch.stream_counts()) {
+    sent_by_container_
+        .Add({{"container", stream.identity->container},
+              {"swarm_service", stream.identity->service}})
+        .Increment(static_cast<double>(stream.entries));
   }
 }
 

@@ -3,6 +3,18 @@
 // line before it. Two threads: a reader (files -> decoded lines -> batches, bounded by the
 // read-ahead budget) and a sender (batches -> Loki, retried with backoff, then commit).
 //
+// Fairness: a container that floods its log must not delay another's line. Batches go out in
+// lanes: one shared lane for the containers that write at a human pace, and a lane of its own for
+// each container that floods (one whose read stopped at its slice with more to read, for the last
+// kFloodMemory). Each lane has its queue and its own retry backoff; the sender takes one batch
+// from each ready lane in turn (round robin; batches are alike in size, at most batch_bytes, so
+// this is deficit round robin by bytes with a quantum of one batch), so a quiet line waits for at
+// most the push in progress, and Loki's 429 to a flood (its rate limits) holds back only the
+// flood. The read-ahead is shared the same way: the flooding lanes together may hold at most
+// three quarters of it, split evenly among them (and at least one batch each), so the shared lane
+// always has room. A container's batches may thus be accepted out of order (Loki takes a stream's
+// entries out of order): its position commits only up to the first batch not yet answered.
+//
 // The reader also hands every line to the LogLineConsumers that ask for a container (request
 // metrics). Without a push target (no Loki) it follows only those containers, and so it does for a
 // container that opted out of shipping: their positions commit as soon as the lines are read.
@@ -133,6 +145,7 @@ class LogShipper {
 
  private:
   struct Followed;
+  struct Lane;
   void ReadLoop();
   void SendLoop();
   // Follows new containers (marking them dirty), notes which are gone from the catalog, and
@@ -149,15 +162,34 @@ class LogShipper {
   void NoticeNewDirectory(const std::string& name);
   void OpenEarly(const std::string& id);
   void ExpireEarly();
-  // Reads from one container within the budget; returns whether it stopped at the budget.
-  bool ReadContainer(Followed& followed);
+  // Reads from one container within the budget: whether it read everything there was, stopped at
+  // its slice with more to read, or could not read for the read-ahead budget.
+  enum class ReadState : std::uint8_t { kDone, kMore, kBlocked };
+  ReadState ReadContainer(Followed& followed);
   void Emit(Followed& followed, LogStream stream, std::int64_t time_ns, std::string_view line,
             bool truncated);
   // Where the lines read so far from a container become safe to resume after: its batch, or at
   // once for a container that is not shipped.
   void MarkRead(Followed& followed);
+  // Seals the open batch of each lane once it is due (or at once when `force`), for the sender.
   void CloseBatchIfDue(bool force);
+  void CloseLaneBatch(Lane& lane);
+  // Moves a container between the shared lane and a lane of its own as it starts or stops
+  // flooding; `flooding`: its last read stopped at its slice with more to read.
+  void PlaceInLane(Followed& followed, bool flooding);
+  std::shared_ptr<Lane> SharedLane() const { return lanes_.at(std::string()); }
+  // The sender's next batch: the next lane in turn whose backoff is over. Caller holds mu_.
+  std::shared_ptr<Lane> NextReadyLaneLocked(std::chrono::steady_clock::time_point now);
+  // When the first lane waiting out a backoff may push again. Caller holds mu_.
+  std::optional<std::chrono::steady_clock::time_point> NextRetryLocked() const;
+  // Bytes the flooding lanes may hold, each. Caller holds mu_.
+  std::size_t FloodLaneShareLocked() const;
+  // After Loki answered (or the batch was dropped): commits each container up to its first
+  // batch not yet answered.
+  void FinishBatchLocked(const LokiBatch& batch);
   void UpdateLag(Followed& followed);
+  // Counts a batch's lines Loki accepted, by container.
+  void CountSentByContainer(const LokiBatch& batch);
   // Removed before it ever had a log file (created, never started): nothing will come.
   bool NeverHadALog(const Followed& followed) const;
   // Adds the follower's newly counted losses to swarmwatch_log_rotated_away_total.
@@ -178,11 +210,9 @@ class LogShipper {
   // Reader-thread state.
   ContainerSnapshot reconciled_;  // the catalog's snapshot the followed set was last made from
   std::map<std::string, std::unique_ptr<Followed>, std::less<>> followed_;
-  FileWatcher watcher_;  // Wait() on the reader thread; Wake() from anywhere
-  std::unique_ptr<LokiBatch> open_batch_;
-  std::size_t unbatched_file_bytes_ = 0;
-  std::string spare_arena_;  // the last sealed batch's line storage, for the next batch  // read,
-                             // in no batch yet (pieces being rejoined)
+  FileWatcher watcher_;                   // Wait() on the reader thread; Wake() from anywhere
+  std::size_t unbatched_file_bytes_ = 0;  // read, in no batch yet (pieces being rejoined)
+  std::string spare_arena_;  // the last sealed batch's line storage, for the next batch
   std::string scratch_;
   struct EarlyLog {
     int fd = -1;  // the container's first log file, once created
@@ -196,10 +226,21 @@ class LogShipper {
   // Shared between the threads.
   mutable std::mutex mu_;
   std::condition_variable sender_wake_;  // a batch queued, or stop
-  std::deque<std::unique_ptr<LokiBatch>> queue_;
-  std::size_t buffered_bytes_ = 0;  // lines read but not yet committed or dropped
+  // By container id, "" for the shared lane (always there). The reader adds and removes them;
+  // the sender holds the one it pushes from.
+  std::map<std::string, std::shared_ptr<Lane>> lanes_;
+  std::string last_lane_served_;     // the sender's round robin
+  std::uint64_t next_sequence_ = 0;  // numbers the sealed batches
+  std::size_t buffered_bytes_ = 0;   // lines read but not yet committed or dropped
   std::map<std::string, FilePosition> committed_;
-  std::map<std::string, int> outstanding_;     // per container: queued or in-flight batches
+  struct PendingCommit {
+    std::uint64_t sequence;  // of the batch
+    FilePosition position;
+    bool answered = false;
+  };
+  // Per container, its sealed batches not yet all answered, in the order they were read: the
+  // position commits up to the first one unanswered.
+  std::map<std::string, std::deque<PendingCommit>> pending_;
   std::map<std::string, FilePosition> saved_;  // what the positions file holds
   bool saved_synced_ = true;
   std::chrono::steady_clock::time_point last_save_;
@@ -231,7 +272,8 @@ class LogShipper {
   prometheus::Counter& held_dropped_bytes_;
   std::shared_ptr<LogLagMetrics> lag_;
   prometheus::Counter& save_errors_;
-  std::shared_ptr<prometheus::Collectable> metrics_;  // registry_ and lag_
+  prometheus::Family<prometheus::Counter>& sent_by_container_;  // guarded by mu_
+  std::shared_ptr<prometheus::Collectable> metrics_;            // registry_ and lag_
 };
 
 }  // namespace swarmwatch

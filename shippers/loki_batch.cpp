@@ -5,9 +5,12 @@
 namespace swarmwatch {
 
 std::shared_ptr<const StreamIdentity> MakeStreamIdentity(
-    std::string labels, std::vector<std::pair<std::string, std::string>> metadata) {
+    std::string labels, std::vector<std::pair<std::string, std::string>> metadata,
+    std::string container, std::string service) {
   auto identity = std::make_shared<StreamIdentity>();
   identity->labels = std::move(labels);
+  identity->container = std::move(container);
+  identity->service = std::move(service);
   for (auto& [name, value] : metadata) {
     identity->metadata_storage.push_back(std::move(name));
     identity->metadata_storage.push_back(std::move(value));

@@ -22,10 +22,14 @@ struct StreamIdentity {
   std::vector<std::string> metadata_storage;  // name, value, name, value, ...
   std::vector<LokiLabel> metadata;            // views into metadata_storage
   std::vector<LokiLabel> truncated_metadata;  // the same plus truncated="true"
+  // Whose lines these are, for the per-container count of lines sent.
+  std::string container;
+  std::string service;
 };
 
 std::shared_ptr<const StreamIdentity> MakeStreamIdentity(
-    std::string labels, std::vector<std::pair<std::string, std::string>> metadata);
+    std::string labels, std::vector<std::pair<std::string, std::string>> metadata,
+    std::string container = {}, std::string service = {});
 
 class LokiBatch {
  public:
@@ -68,6 +72,10 @@ class LokiBatch {
   const std::vector<StreamCount>& stream_counts() const { return stream_counts_; }
   const std::map<std::string, FilePosition>& commits() const { return commits_; }
 
+  // Numbers batches in the order they were sealed, for committing each container in order.
+  void SetSequence(std::uint64_t sequence) { sequence_ = sequence; }
+  std::uint64_t sequence() const { return sequence_; }
+
  private:
   struct Entry {
     std::int64_t time_ns;
@@ -90,6 +98,7 @@ class LokiBatch {
   std::vector<StreamCount> stream_counts_;
   std::size_t entries_ = 0;
   std::size_t file_bytes_ = 0;
+  std::uint64_t sequence_ = 0;
   std::chrono::steady_clock::time_point opened_;
 };
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -40,6 +41,14 @@ class FakeLogPushTarget : public LogPushTarget {
     down_ = down;
   }
 
+  // Pushes whose entries `refuse` picks are answered 429 (a Loki rate limit) until it is reset;
+  // `refuse` is called with the push's body (the same for every retry of a batch) and entries.
+  void SetRefuse(
+      std::function<bool(const std::string&, const std::vector<ReceivedEntry>&)> refuse) {
+    std::lock_guard lock(mu_);
+    refuse_ = std::move(refuse);
+  }
+
   // The "body" names a copy of the streams kept here, so Push sees what Encode was given.
   std::string Encode(std::span<const LokiStream> streams) override {
     std::lock_guard lock(mu_);
@@ -67,6 +76,9 @@ class FakeLogPushTarget : public LogPushTarget {
     } else if (!script_.empty()) {
       kind = script_.front();
       script_.pop_front();
+    } else if (refuse_ && refuse_(body, encoded_.at(body))) {
+      ++refused_;
+      return PushResult{PushResult::Kind::kRetry, 429, "scripted 429", {}, ""};
     }
     if (kind != PushResult::Kind::kOk) {
       return PushResult{kind,
@@ -89,6 +101,10 @@ class FakeLogPushTarget : public LogPushTarget {
     std::lock_guard lock(mu_);
     return pushes_;
   }
+  int refused() const {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
   // Waits until at least `count` entries arrived (or the timeout passed).
   bool WaitForEntries(std::size_t count, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
@@ -102,6 +118,8 @@ class FakeLogPushTarget : public LogPushTarget {
   std::deque<PushResult::Kind> script_;
   bool down_ = false;
   int pushes_ = 0;
+  int refused_ = 0;
+  std::function<bool(const std::string&, const std::vector<ReceivedEntry>&)> refuse_;
   std::vector<ReceivedEntry> entries_;
   std::map<std::string, std::vector<ReceivedEntry>> encoded_;
 };

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "shippers/positions_file.h"
@@ -119,13 +120,16 @@ class LogShipperTest : public ::testing::Test {
   // Appends json-file lines as Docker writes them.
   void Write(const std::string& id, const std::vector<std::string>& texts,
              const std::string& stream = "stdout", bool newline = true) {
-    std::ofstream out(LogPath(id), std::ios::app);
+    // In one write, as a container flooding its log appends faster than the reader wakes.
+    std::string lines;
     for (const std::string& text : texts) {
       ++clock_;
-      out << fmt::format(R"({{"log":"{}{}","stream":"{}","time":"2026-11-26T07:00:00.{:09d}Z"}})",
-                         text, newline ? "\\n" : "", stream, clock_)
-          << "\n";
+      lines += fmt::format(R"({{"log":"{}{}","stream":"{}","time":"2026-11-26T07:00:00.{:09d}Z"}})",
+                           text, newline ? "\\n" : "", stream, clock_);
+      lines += '\n';
     }
+    std::ofstream out(LogPath(id), std::ios::app);
+    out.write(lines.data(), static_cast<std::streamsize>(lines.size()));
   }
 
   // Without Loki (no push target) when `loki` is false.
@@ -520,10 +524,102 @@ TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
   EXPECT_EQ(shipper_->Lags().at("hhh"), fs::file_size(LogPath("hhh")));
   target_->SetDown(false);
   ASSERT_TRUE(target_->WaitForEntries(4000, std::chrono::seconds(30)));
-  const auto shipped = Lines();
+  // Each once; not necessarily in order: the first slice went out in the shared lane before the
+  // container was found flooding and given its own.
+  auto shipped = Lines();
+  std::sort(shipped.begin(), shipped.end());
   ASSERT_EQ(shipped.size(), 4000u);
   for (int i = 0; i < 4000; ++i)
     ASSERT_EQ(shipped[i].substr(0, 10), fmt::format("line {:05d}", i));
+}
+
+// Whether an entry of a push is the flooding container's.
+bool HasFlood(const std::vector<ReceivedEntry>& entries) {
+  return std::any_of(entries.begin(), entries.end(), [](const ReceivedEntry& e) {
+    return e.labels.find(R"(container="flood")") != std::string::npos;
+  });
+}
+
+double SentByContainer(LogShipper& shipper, const std::string& container) {
+  for (const auto& family : shipper.metrics()->Collect()) {
+    if (family.name != "swarmwatch_log_lines_sent_total")
+      continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "container" && label.value == container)
+          return metric.counter.value;
+      }
+    }
+  }
+  return -1;
+}
+
+TEST_F(LogShipperTest, WhileLokiRefusesAFloodTheOtherContainersLinesKeepFlowing) {
+  // Loki answers 429 to the flood (its rate limits): before lanes, the quiet container's lines
+  // sat in the same batches and queue behind it, refused with it for as long as it lasted.
+  AddContainer("fff", "flood");
+  AddContainer("qqq", "quiet", {{"com.docker.swarm.service.name", "shop_quiet"}});
+  std::vector<std::string> flood;
+  for (int i = 0; i < 8000; ++i)
+    flood.push_back(fmt::format("flood {:05d} {}", i, std::string(200, 'x')));
+  Write("fff", flood);  // about 2 MiB: more than a read slice
+  LogShipperOptions options;
+  options.batch_bytes = 128 << 10;
+  Start(options);
+  target_->SetRefuse([](const std::string&, const std::vector<ReceivedEntry>& entries) {
+    return HasFlood(entries);
+  });
+  ASSERT_TRUE(WaitFor([&] { return target_->refused() >= 3; }));
+  for (int i = 0; i < 20; ++i) {
+    Write("qqq", {fmt::format("quiet {}", i)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(target_->WaitForEntries(20, kWait)) << "the quiet lines waited for the flood";
+  EXPECT_EQ(target_->entries().size(), 20u);  // the flood's lines, all refused so far
+  EXPECT_TRUE(WaitFor([&] { return SentByContainer(*shipper_, "quiet") == 20; }));
+  // The flood's position did not move while Loki refused each of its batches.
+  EXPECT_EQ(shipper_->committed().at("fff").offset, 0u);
+
+  target_->SetRefuse(nullptr);
+  ASSERT_TRUE(target_->WaitForEntries(8020, std::chrono::seconds(30)));
+  std::set<std::string> lines;
+  for (const std::string& line : Lines())
+    lines.insert(line);
+  EXPECT_EQ(lines.size(), 8020u);
+  EXPECT_EQ(Lines().size(), 8020u);  // none twice
+  EXPECT_TRUE(WaitFor([&] { return SentByContainer(*shipper_, "flood") == 8000; }));
+  EXPECT_TRUE(WaitFor(
+      [&] { return shipper_->committed().at("fff").offset == fs::file_size(LogPath("fff")); }));
+}
+
+TEST_F(LogShipperTest, AContainersPositionCommitsOnlyUpToItsFirstBatchLokiHasNotAccepted) {
+  // Its first lines went out in the shared lane, its flood in a lane of its own: when Loki accepts
+  // the later batches first, committing their position would skip the first ones after a restart.
+  AddContainer("fff", "flood");
+  LogShipperOptions options;
+  options.batch_bytes = 128 << 10;
+  Start(options);
+  target_->SetRefuse([](const std::string&, const std::vector<ReceivedEntry>& entries) {
+    return std::any_of(entries.begin(), entries.end(),
+                       [](const ReceivedEntry& e) { return e.line.starts_with("early "); });
+  });
+  Write("fff", {"early 0", "early 1"});
+  ASSERT_TRUE(WaitFor([&] { return target_->refused() >= 2; }));
+  std::vector<std::string> flood;
+  for (int i = 0; i < 8000; ++i)
+    flood.push_back(fmt::format("flood {:05d} {}", i, std::string(200, 'x')));
+  Write("fff", flood);  // more than a read slice at once: a lane of its own
+  ASSERT_TRUE(target_->WaitForEntries(8000, kWait)) << "the flood waited for the shared lane";
+  // Nothing committed (the file was created after the container was followed: no entry) or
+  // its start.
+  const auto committed = shipper_->committed();
+  EXPECT_TRUE(!committed.contains("fff") || committed.at("fff").offset == 0);
+  target_->SetRefuse(nullptr);
+  ASSERT_TRUE(target_->WaitForEntries(8002, kWait));
+  EXPECT_TRUE(WaitFor([&] {
+    const auto now = shipper_->committed();
+    return now.contains("fff") && now.at("fff").offset == fs::file_size(LogPath("fff"));
+  }));
 }
 
 using Line = RecordingConsumer::Line;
