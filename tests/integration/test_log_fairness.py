@@ -11,7 +11,9 @@ runs (other tests, other sessions) neither feeds this Loki's rate limit nor the 
 Latency is measured from Loki itself: the entry's timestamp is Docker's json-file `time`, taken
 when dockerd read the line from the container (busybox's date has no %N), and a line's arrival is
 the end of the first query_range answer that holds it. That overstates the latency by at most one
-poll (its interval and duration are printed), so the bound is checked conservatively.
+poll (its interval and duration are printed), so the bound is checked conservatively. Only quiet
+lines written while the flood was still on its way to Loki (its last line not yet visible) are
+measured; those written after it are printed apart.
 """
 
 from __future__ import annotations
@@ -47,14 +49,14 @@ P99_BOUND = 2.0
 
 def flood_cmd() -> list[str]:
     # Zero-padded sequence numbers: every line the same length, and Loki can count them by their
-    # leading digits (below) without handing 700,000 lines to the test.
+    # leading digits (below) without handing a million lines to the test.
     return ["awk", f'BEGIN {{ pad = sprintf("%{FLOOD_PAD}s", ""); gsub(/ /, "f", pad); '
                    f'for (i = 0; i < {FLOOD_LINES}; i++) printf "flood %06d %s\\n", i, pad }}']
 
 
 def quiet_cmd() -> list[str]:
     return ["sh", "-c", f'i=0; while [ $i -lt {QUIET_LINES} ]; do echo "quiet $i"; i=$((i+1)); '
-                        f'sleep 0.1; done']
+                        'sleep 0.1; done']
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -125,7 +127,9 @@ class LogFairnessTest(unittest.TestCase):
         flood_arrived = False
         next_flood_check = 0.0
         expected = QUIET_CONTAINERS * QUIET_LINES
-        deadline = time.monotonic() + QUIET_LINES * 0.2 + 150
+        # The writers need ~QUIET_LINES * 0.19 s here; a lost quiet line would otherwise keep the
+        # test waiting: 90 s more is far beyond any latency worth measuring.
+        deadline = time.monotonic() + QUIET_LINES * 0.2 + 90
         while len(seen) < expected and time.monotonic() < deadline:
             if not flood_arrived and time.monotonic() >= next_flood_check:
                 checked_ns = time.time_ns()
@@ -210,7 +214,8 @@ class LogFairnessTest(unittest.TestCase):
         absent = [f"{b:02d}" for b in range(FLOOD_LINES // 10_000) if f"{b:02d}" not in buckets]
         self.assertFalse(short or absent or flood_total < FLOOD_LINES,
                          f"flood lines lost: {flood_total} of {FLOOD_LINES} in Loki; buckets of 10,000 "
-                         f"short: {short}, empty: {absent}; agent:\n{agent.log(20)}")
+                         f"short: {short}, empty: {len(absent)} (first {absent[:10]}); "
+                         f"agent:\n{agent.log(20)}")
         self.assertEqual(dropped, 0, agent.log(20))
 
 
