@@ -12,15 +12,22 @@ Sinks: the tests' loki_receiver on loopback (decodes snappy+protobuf and validat
 CPU is shown: it must not be the bottleneck), and a null sink (reads each request body and answers
 204 without decoding) for the agent's read-decode-batch-encode side alone.
 
+Fluent Bit side by side: when ../shared/tools/fluent-bit holds it (or --fluent-bit DIR), each run
+of the receiver sink also runs Fluent Bit on the same files into the same kind of sink, the two
+alternating, measured the same way (until the receiver has every line, /proc CPU and VmHWM), and
+the ratios agent/Fluent Bit are printed. Without it the agent's rows alone, saying so.
+
     sudo python3 bench/ship_logs.py                              # both layouts, both sinks
     sudo python3 bench/ship_logs.py --files 1 --sinks receiver --runs 3
     sudo python3 bench/ship_logs.py -- --read-ahead-bytes 2MiB   # extra agent flags after --
+    sudo python3 bench/ship_logs.py --no-fluent-bit              # the agent alone
 See bench/README.md. Needs root (the fake root's files) and a Docker engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -181,10 +188,71 @@ class NullSink:
 
 
 # ---------------------------------------------------------------------------------------------
+# Fluent Bit, the peer (../shared/tools/fluent-bit: its README says how a user runs it)
+
+FLUENT_BIT_TOOLS = Path(os.environ.get("SWARMWATCH_FLUENT_BIT_TOOLS",
+                                       REPO.parent / "shared" / "tools" / "fluent-bit"))
+FLUENT_BIT_GZ = "fluent-bit-5.1.1-linux-amd64.gz"
+
+
+class FluentBit:
+    """The tools' Fluent Bit binary, unpacked into `work`, run with the tools' own configuration
+    (tail + docker parser + Docker_Mode into out_loki, which pushes Loki's JSON): what a user
+    who ships json-file logs with it runs, not a tuning of ours, but for one line: its output's
+    keep-alive is off. The receiver (CivetWeb) closes an idle connection after 500 ms where Loki
+    keeps it 120 s; Fluent Bit, flushing every second, then wrote into closed pooled connections
+    ("Broken pipe", the chunk retried 6-10 s later: 2-3 times in a run of 1M lines here, a run
+    ~20% longer). A new loopback connection per flush costs it nothing that shows."""
+
+    def __init__(self, tools: Path, work: Path):
+        self.tools = tools
+        self.binary = work / "fluent-bit"
+        text = (tools / "docker-json-file.conf").read_text()
+        if "[OUTPUT]\n" not in text:
+            raise RuntimeError(f"{tools / 'docker-json-file.conf'} has no [OUTPUT] section")
+        self.config = work / "fluent-bit.conf"
+        self.config.write_text(text.replace("[OUTPUT]\n", "[OUTPUT]\n    net.keepalive off\n", 1))
+        with gzip.open(tools / FLUENT_BIT_GZ, "rb") as src, open(self.binary, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        self.binary.chmod(0o755)
+        p = subprocess.run([str(self.binary), "--version"], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"{self.binary} --version failed ({p.returncode}): {p.stderr.strip()[:300]} "
+                               "(it links libsqlite3-0, libssl3, libyaml-0-2: scripts/install-deps --test)")
+        self.version = p.stdout.split("\n", 1)[0].strip()
+
+    @staticmethod
+    def missing(tools: Path) -> str | None:
+        if (tools / FLUENT_BIT_GZ).exists() and (tools / "docker-json-file.conf").exists():
+            return None
+        return (f"no Fluent Bit at {tools} ({FLUENT_BIT_GZ}, docker-json-file.conf): put the project's "
+                "shared/tools/fluent-bit beside the repository, set SWARMWATCH_FLUENT_BIT_TOOLS or pass "
+                "--fluent-bit DIR")
+
+    def start(self, root: Path, port: int, scratch: Path) -> subprocess.Popen:
+        """Tails every json-file under the fake root from its head, with a fresh offsets DB."""
+        env = dict(os.environ, LOG_PATH=str(root / "containers" / "*" / "*-json.log"),
+                   DB_PATH=str(scratch / "fluent-bit.db"), PARSERS_FILE=str(self.tools / "parsers.conf"),
+                   LOKI_PORT=str(port))
+        self.log_path = scratch / "fluent-bit.log"
+        with open(self.log_path, "wb") as log:
+            return subprocess.Popen([str(self.binary), "-c", str(self.config)],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self, last: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-last:])
+        except OSError:
+            return ""
+
+
+# ---------------------------------------------------------------------------------------------
 # One run
 
 
-def run_once(args, root: Path, total: int, sink_kind: str, extra: list[str]) -> dict:
+def run_once(args, root: Path, total: int, sink_kind: str, extra: list[str],
+             fluent_bit: FluentBit | None = None) -> dict:
+    """One shipper (the agent, or `fluent_bit`) from its start until the sink has every line."""
     positions = root / "positions.json"
     positions.unlink(missing_ok=True)
     if sink_kind == "receiver":
@@ -194,21 +262,30 @@ def run_once(args, root: Path, total: int, sink_kind: str, extra: list[str]) -> 
         sink = NullSink()
         push_url = sink.push_url
     agent = None
+    peer = None
+    scratch = Path(tempfile.mkdtemp(prefix="fluent-bit-", dir=root.parent)) if fluent_bit else None
     try:
         t0 = time.monotonic()
-        agent = h.Agent("--docker-host", h.HOST_SOCKET, "--docker-root", str(root), "--loki-url", push_url,
-                        "--positions-file", str(positions), "--read-ahead-bytes", args.read_ahead,
-                        "--start-position", "beginning", *extra)
+        if fluent_bit is not None:
+            peer = fluent_bit.start(root, sink.port, scratch)
+            pid = peer.pid
+            log = fluent_bit.log
+        else:
+            agent = h.Agent("--docker-host", h.HOST_SOCKET, "--docker-root", str(root), "--loki-url", push_url,
+                            "--positions-file", str(positions), "--read-ahead-bytes", args.read_ahead,
+                            "--start-position", "beginning", *extra)
+            pid = agent.pid
+            log = agent.log
         polls = 0
         deadline = t0 + args.timeout
         while True:
             if sink_kind == "receiver":
-                # The receiver's count of accepted entries: no load on the agent while polling.
+                # The receiver's count of accepted entries: no load on the shipper while polling.
                 stats = sink.stats()
                 done = stats["entries"] >= total
                 if stats.get("rejected"):
                     raise RuntimeError(f"the receiver refused pushes (by status: {stats['rejected']}); "
-                                       f"agent:\n{agent.log(20)}")
+                                       f"shipper:\n{log(20)}")
                 time.sleep(0 if done else 0.02)
             else:
                 done = agent.scrape().value("swarmwatch_loki_entries_sent_total") >= total
@@ -217,25 +294,36 @@ def run_once(args, root: Path, total: int, sink_kind: str, extra: list[str]) -> 
             if done:
                 t1 = time.monotonic()
                 break
+            if peer is not None and peer.poll() is not None:
+                raise RuntimeError(f"fluent-bit exited ({peer.returncode}):\n{log(20)}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"not all lines acknowledged within {args.timeout}s; agent:\n{agent.log(20)}")
+                raise RuntimeError(f"not all lines acknowledged within {args.timeout}s; shipper:\n{log(20)}")
         if sink_kind == "null":
             t1 = sink.state()["last_push"]  # the last push's arrival, not the next poll
-        cpu = h.process_cpu_seconds(agent.pid)
-        mem = h.process_memory_kib(agent.pid)
-        s = agent.scrape()
-        result = {
-            "seconds": t1 - t0, "cpu": cpu, "hwm_mib": mem["VmHWM"] / 1024, "rss_mib": mem["VmRSS"] / 1024,
-            "sent": s.value("swarmwatch_loki_entries_sent_total"),
-            "batches": s.value("swarmwatch_loki_batches_sent_total"),
-            "dropped": s.total("swarmwatch_loki_entries_dropped_total"),
-            "read_ahead_max": args.read_ahead, "polls": polls,
-        }
-        agent.stop(30)
-        agent = None
+        cpu = h.process_cpu_seconds(pid)
+        mem = h.process_memory_kib(pid)
+        result = {"seconds": t1 - t0, "cpu": cpu, "hwm_mib": mem["VmHWM"] / 1024, "rss_mib": mem["VmRSS"] / 1024,
+                  "read_ahead_max": args.read_ahead, "polls": polls}
+        if agent is not None:
+            s = agent.scrape()
+            result.update(sent=s.value("swarmwatch_loki_entries_sent_total"),
+                          batches=s.value("swarmwatch_loki_batches_sent_total"),
+                          dropped=s.total("swarmwatch_loki_entries_dropped_total"))
+            agent.stop(30)
+            agent = None
+        else:
+            # Fluent Bit counts nothing the bench can read without changing its configuration:
+            # the receiver's count of entries and pushes stands for it (nothing was refused, above).
+            stats = sink.stats()
+            result.update(sent=stats["entries"], batches=stats["pushes"], dropped=0)
     finally:
         if agent is not None:
             agent.kill()
+        if peer is not None and peer.poll() is None:
+            peer.kill()  # measured above; its graceful stop would only add its grace period
+            peer.wait(10)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         if sink_kind == "receiver":
             sink.stop()
             sink_cpu = sink.cpu_seconds
@@ -256,6 +344,9 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--agent", help="agent binary (default: AGENT_BIN or build*/agent/swarmwatch)")
     p.add_argument("--receiver", help="loki_receiver binary (default: LOKI_RECEIVER_BIN or build*/...)")
+    p.add_argument("--fluent-bit", type=Path, default=FLUENT_BIT_TOOLS,
+                   help="Fluent Bit's tools folder (default: SWARMWATCH_FLUENT_BIT_TOOLS or ../shared/tools/fluent-bit)")
+    p.add_argument("--no-fluent-bit", action="store_true", help="the agent's rows only")
     p.add_argument("--workdir", default="/tmp", help="where the fake docker root goes")
     p.add_argument("extra", nargs="*", help="extra agent flags (after --)")
     args = p.parse_args()
@@ -276,6 +367,15 @@ def main() -> int:
 
     docker = h.Docker()
     work = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-shipbench-", dir=args.workdir))
+    fluent_bit = None
+    if args.no_fluent_bit:
+        print("fluent-bit: not run (--no-fluent-bit)", flush=True)
+    elif FluentBit.missing(args.fluent_bit):
+        print(f"fluent-bit: {FluentBit.missing(args.fluent_bit)}; the agent's rows only", flush=True)
+    else:
+        fluent_bit = FluentBit(args.fluent_bit, work)
+        print(f"fluent-bit: {fluent_bit.version} with {args.fluent_bit / 'docker-json-file.conf'}, "
+              f"keep-alive off (receiver sink only: the null sink counts no entries)", flush=True)
     rows = []
     try:
         for nfiles in [int(x) for x in args.files.split(",")]:
@@ -289,17 +389,23 @@ def main() -> int:
                 with open(root / "containers" / c.id / f"{c.id}-json.log", "wb") as f:
                     f.writelines(lines[k * per:(k + 1) * per])
             for sink_kind in args.sinks.split(","):
-                results = []
+                shippers = {"agent": None}
+                if fluent_bit is not None and sink_kind == "receiver":
+                    shippers["fluent-bit"] = fluent_bit
+                results = {name: [] for name in shippers}
                 for run in range(args.runs):
-                    r = run_once(args, root, len(lines), sink_kind, args.extra)
-                    results.append(r)
-                    print(f"  {nfiles:>2} file(s) {sink_kind:<8} run {run + 1}: {r['seconds']:.2f} s, "
-                          f"agent CPU {r['cpu']:.2f} s, HWM {r['hwm_mib']:.1f} MiB, sink CPU "
-                          f"{r['sink_cpu']:.2f} s, {r['batches']:.0f} batches", flush=True)
-                    if r["sent"] < len(lines) or r["dropped"]:
-                        print(f"     sent {r['sent']:.0f}, dropped {r['dropped']:.0f}!", flush=True)
-                med = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
-                rows.append((nfiles, sink_kind, med, results))
+                    # Alternating, so that the machine's drift during the row falls on both.
+                    for name, peer in shippers.items():
+                        r = run_once(args, root, len(lines), sink_kind, args.extra, peer)
+                        results[name].append(r)
+                        print(f"  {nfiles:>2} file(s) {sink_kind:<8} {name:<10} run {run + 1}: {r['seconds']:.2f} s, "
+                              f"CPU {r['cpu']:.2f} s, HWM {r['hwm_mib']:.1f} MiB, sink CPU "
+                              f"{r['sink_cpu']:.2f} s, {r['batches']:.0f} batches", flush=True)
+                        if r["sent"] < len(lines) or r["dropped"]:
+                            print(f"     sent {r['sent']:.0f}, dropped {r['dropped']:.0f}!", flush=True)
+                for name in shippers:
+                    med = sorted(results[name], key=lambda r: r["seconds"])[len(results[name]) // 2]
+                    rows.append((nfiles, sink_kind, name, med, results[name]))
             for c in containers:
                 docker.remove_container(c.name)
             shutil.rmtree(root, ignore_errors=True)
@@ -308,14 +414,28 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     n = len(lines)
+
+    def figures(r: dict, results: list[dict]) -> tuple[float, float, float]:
+        return n / r["seconds"], r["cpu"] * 1e6 / n, max(x["hwm_mib"] for x in results)
+
     print()
-    print("files sink      | seconds  lines/s  | agent CPU s  CPU s/1M lines | peak RSS MiB | sink CPU s | batches")
-    for nfiles, sink_kind, r, results in rows:
-        print(f"{nfiles:>5} {sink_kind:<9} | {r['seconds']:7.2f} {n / r['seconds']:8.0f} | "
-              f"{r['cpu']:10.2f} {r['cpu'] * 1e6 / n:13.2f}  | {max(x['hwm_mib'] for x in results):12.1f} | "
-              f"{r['sink_cpu']:10.2f} | {r['batches']:.0f}")
+    print("files sink      shipper    | seconds  lines/s  |  CPU s  CPU s/1M lines | peak RSS MiB | sink CPU s | batches")
+    for nfiles, sink_kind, name, r, results in rows:
+        rate, cpu_per_m, hwm = figures(r, results)
+        print(f"{nfiles:>5} {sink_kind:<9} {name:<10} | {r['seconds']:7.2f} {rate:8.0f} | "
+              f"{r['cpu']:6.2f} {cpu_per_m:13.2f}  | {hwm:12.1f} | {r['sink_cpu']:10.2f} | {r['batches']:.0f}")
     print(f"(median of {args.runs} runs by time; peak RSS is the highest VmHWM of the runs; read-ahead "
           f"{args.read_ahead}; targets: >= 500000 lines/s, <= 1.5 CPU s per 1M lines, < 40 MiB)")
+    pairs = [(a, b) for a in rows for b in rows
+             if a[2] == "agent" and b[2] == "fluent-bit" and a[:2] == b[:2]]
+    if pairs:
+        print()
+        print("files sink      | agent / fluent-bit: lines/s  CPU s/1M lines  peak RSS")
+        for a, b in pairs:
+            fa, fb = figures(a[3], a[4]), figures(b[3], b[4])
+            print(f"{a[0]:>5} {a[1]:<9} |                    x{fa[0] / fb[0]:<7.2f} x{fa[1] / fb[1]:<14.2f} "
+                  f"x{fa[2] / fb[2]:.2f}")
+        print("(lines/s above 1: the agent is faster; CPU and RSS below 1: the agent uses less)")
     return 0
 
 
