@@ -525,6 +525,7 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
   // Loki refuses a stream of more than 15 labels (max_label_names_per_series): six are the
   // agent's own, which a static label may not replace either.
   constexpr std::size_t kMaxStaticLabels = 15 - 6;
+  constexpr std::uint64_t kMinHeldLogsBytes = std::uint64_t{1} << 20;
   for (const std::string& label : c.loki_labels) {
     const std::size_t eq = label.find('=');
     if (eq == std::string::npos || eq == 0 || !IsLabelName(label.substr(0, eq))) {
@@ -555,6 +556,11 @@ void Validate(const Config& c, Origins& origins, std::vector<std::string>& probl
     problems.push_back(
         fmt::format("{}: {} is less than loki_batch_bytes ({}): a batch could never fill",
                     named("read_ahead_bytes"), c.read_ahead_bytes, c.loki_batch_bytes));
+  }
+  if (c.held_logs_bytes < kMinHeldLogsBytes) {
+    // Smaller than a rotated file: one would be given up as soon as Docker rotates, Loki or not.
+    problems.push_back(fmt::format("{}: {} is below the minimum of 1MiB", named("held_logs_bytes"),
+                                   c.held_logs_bytes));
   }
   if (c.max_line_bytes < 1024) {
     problems.push_back(fmt::format("{}: {} is below the minimum of 1024", named("max_line_bytes"),

@@ -60,6 +60,7 @@ class BadValuesTest(unittest.TestCase):
             (["--config", self.yaml("read_ahead_bytes: 99999999999999999999999GiB\n")],
              "read_ahead_bytes", None),
             (["--held-logs-bytes", "1TB"], "--held-logs-bytes", None),
+            (["--held-logs-bytes", "0"], "--held-logs-bytes: 0 is below the minimum of 1MiB", None),
             ([], "SWARMWATCH_HELD_LOGS_BYTES", {"SWARMWATCH_HELD_LOGS_BYTES": "some"}),
             (["--config", self.yaml("- listen_address\n- ':1'\n")], "--config", None),
             (["--config", self.yaml("node_name: \"a\\0b\"\n")], "node_name", None),

@@ -372,6 +372,11 @@ TEST(Config, HeldLogsBytesFromFlagEnvAndYaml) {
   auto bad = LoadConfig({"--held-logs-bytes", "plenty"}, {});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.error().message, HasSubstr("--held-logs-bytes"));
+  // Below one rotated file's worth, a rotation would be given up at once, Loki up or not.
+  auto tiny = LoadConfig({"--held-logs-bytes", "0"}, {});
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_THAT(tiny.error().message, HasSubstr("--held-logs-bytes: 0 is below the minimum of 1MiB"));
+  EXPECT_TRUE(LoadConfig({"--held-logs-bytes", "1MiB"}, {}).ok());
 }
 
 TEST(Config, BadLokiValuesNameTheirKey) {
