@@ -789,8 +789,10 @@ def agent() -> dict:
                      [prom(f'sum by (node) ({rate("swarmwatch_loki_bytes_sent_total", NODE)})', legend)],
                      unit="Bps"), 8, 8)
     L.add(timeseries("Shipping lag", "Bytes read but not yet accepted by Loki: grows while Loki is "
-                     "slow or away (bounded by read_ahead_bytes)",
-                     [prom(f'max by (node) (swarmwatch_log_read_ahead_bytes{{{NODE}}})', legend)],
+                     "slow or away (bounded by read_ahead_bytes); and the unread bytes of rotated "
+                     "log files held open meanwhile (disk, bounded by held_logs_bytes)",
+                     [prom(f'max by (node) (swarmwatch_log_read_ahead_bytes{{{NODE}}})', legend + " read ahead", "A"),
+                      prom(f'max by (node) (swarmwatch_log_held_bytes{{{NODE}}})', legend + " held on disk", "B")],
                      unit="bytes"), 8, 8)
     L.add(timeseries("Retries and drops", "Pushes retried (429, 5xx, timeouts) and lines given up, "
                      "by reason, per second",
