@@ -28,8 +28,8 @@ constexpr std::chrono::seconds kSaveInterval{1};
 // One read of one container takes at most this much before the reader moves on, so that a
 // flooding container does not starve the others.
 constexpr std::size_t kReadSlice = 256 << 10;
-// A container whose read stopped at its slice with more to read is flooding, and keeps a lane of
-// its own until it has not for this long (a flood that pauses between bursts stays apart).
+// A container whose read stopped at its slice with more to read is flooding, and stays in the
+// floods' lane until it has not for this long (a flood that pauses between bursts stays apart).
 constexpr std::chrono::seconds kFloodMemory{5};
 // An unchanged catalog is looked at again this often (a log that could not be opened).
 constexpr std::chrono::seconds kReconcileInterval{30};
@@ -82,11 +82,12 @@ std::int64_t NowNanos() {
 
 }  // namespace
 
-// A unit of batching and sending: the shared lane, or a flooding container's own (see the header).
+// A unit of batching and sending: the shared lane or the floods' (see the header).
 struct LogShipper::Lane {
-  Lane(std::string id, int max_attempts, BackoffOptions backoff)
-      : container_id(std::move(id)), retry(max_attempts, backoff) {}
-  const std::string container_id;  // "" for the shared lane
+  Lane(std::string name_in, bool floods_in, int max_attempts, BackoffOptions backoff)
+      : name(std::move(name_in)), floods(floods_in), retry(max_attempts, backoff) {}
+  const std::string name;
+  const bool floods;
   // Reader thread only.
   std::unique_ptr<LokiBatch> open;
   // Under mu_.
@@ -94,7 +95,6 @@ struct LogShipper::Lane {
   std::size_t sealed_bytes = 0;  // file bytes of its queued and in-flight batches
   bool in_flight = false;
   Clock::time_point retry_at{};
-  bool retired = false;  // its container stopped flooding or is gone: removed once drained
   // Sender thread only: this lane's attempts and backoff.
   RetryPolicy retry;
 };
@@ -240,8 +240,11 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                                    "(series of a removed container go with it)")
                              .Register(*registry_)),
       metrics_(std::make_shared<ShipperMetrics>(registry_, lag_)) {
-  lanes_.emplace(std::string(),
-                 std::make_shared<Lane>(std::string(), options_.max_attempts, options_.backoff));
+  for (const bool floods : {false, true}) {
+    const std::string name = floods ? "floods" : "shared";
+    lanes_.emplace(name,
+                   std::make_shared<Lane>(name, floods, options_.max_attempts, options_.backoff));
+  }
   for (const char* reason :
        {"rejected", "retries_exhausted", "too_old", "too_new", "line_too_long", "held_budget"})
     dropped_.Add({{"reason", reason}});
@@ -581,38 +584,23 @@ void LogShipper::PlaceInLane(Followed& followed, bool flooding) {
   const auto now = Clock::now();
   if (flooding)
     followed.flooding_until = now + kFloodMemory;
-  const bool apart = followed.lane->container_id == followed.id;
-  if (flooding == apart || (!flooding && now < followed.flooding_until))
+  if (flooding == followed.lane->floods || (!flooding && now < followed.flooding_until))
     return;
-  std::shared_ptr<Lane> to;
-  if (flooding) {
-    std::lock_guard lock(mu_);
-    std::shared_ptr<Lane>& lane = lanes_[followed.id];
-    if (!lane)
-      lane = std::make_shared<Lane>(followed.id, options_.max_attempts, options_.backoff);
-    lane->retired = false;  // flooding again before its old lane drained
-    to = lane;
-  } else {
-    std::lock_guard lock(mu_);
-    followed.lane->retired = true;
-    to = SharedLane();
-  }
   // What it read so far is sealed in the lane it leaves, so that its batches are sealed in the
   // order they were read: its position commits in that order (FinishBatchLocked).
   if (followed.lane->open && followed.lane->open->commits().contains(followed.id))
     CloseLaneBatch(*followed.lane);
+  followed.lane = flooding ? FloodLane() : SharedLane();
   log::Debug("log shipper: {} {}", followed.name,
-             flooding ? "floods its log: batched in a lane of its own"
+             flooding ? "floods its log: batched in the floods' lane"
                       : "no longer floods: back in the shared lane");
-  followed.lane = std::move(to);
 }
 
 LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
   // A container that is not shipped holds nothing once read: only the slice bounds it.
   // A flood found before its lines enter the shared lane's batch, where Loki's 429 to them
   // would hold back the other containers' lines until it took them.
-  if (followed.ships && followed.lane->container_id != followed.id &&
-      followed.follower.UnreadHeldBytes() > kReadSlice)
+  if (followed.ships && !followed.lane->floods && followed.follower.UnreadHeldBytes() > kReadSlice)
     PlaceInLane(followed, /*flooding=*/true);
   std::size_t budget = kReadSlice;
   bool blocked = false;
@@ -628,10 +616,10 @@ LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
     }
     if (!blocked)
       budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
-    if (const Lane& lane = *followed.lane; !blocked && lane.container_id == followed.id) {
+    if (const Lane& lane = *followed.lane; !blocked && lane.floods) {
       const std::size_t lane_used =
           lane.sealed_bytes + (lane.open ? lane.open->file_bytes() : 0) + kLineReserve;
-      const std::size_t share = FloodLaneShareLocked();
+      const std::size_t share = FloodLaneBytes();
       if (lane_used >= share) {
         followed.follower.NoticeRotations();  // a flood is what rotates fastest
         blocked = true;
@@ -644,8 +632,7 @@ LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
     // Nothing more fits: what its lane's batch holds goes out now rather than after batch_wait
     // (with ten floods sharing the read-ahead, each lane's batch filled its share below
     // batch_bytes and waited a second each time: 44k lines/s instead of 500k).
-    if (Lane& lane = *followed.lane;
-        lane.container_id == followed.id && lane.open && !lane.open->empty())
+    if (Lane& lane = *followed.lane; lane.floods && lane.open && !lane.open->empty())
       CloseLaneBatch(lane);
     return ReadState::kBlocked;
   }
@@ -754,14 +741,10 @@ std::size_t LogShipper::ReadAheadLocked() const {
   return buffered_bytes_ + unbatched_file_bytes_ + open;
 }
 
-std::size_t LogShipper::FloodLaneShareLocked() const {
-  // A quarter of the read-ahead stays for the shared lane; each flooding lane may hold at least a
+std::size_t LogShipper::FloodLaneBytes() const {
+  // A quarter of the read-ahead stays for the shared lane; the floods' lane may hold at least a
   // batch and the lines being read into the next.
-  std::size_t flooding = 0;
-  for (const auto& [id, lane] : lanes_)
-    flooding += !id.empty() && !lane->retired ? 1 : 0;
-  const std::size_t floods_total = options_.read_ahead_bytes - options_.read_ahead_bytes / 4;
-  return std::max(floods_total / std::max<std::size_t>(flooding, 1),
+  return std::max(options_.read_ahead_bytes - options_.read_ahead_bytes / 4,
                   options_.batch_bytes + 2 * kLineReserve);
 }
 
@@ -777,10 +760,10 @@ void LogShipper::CloseLaneBatch(Lane& lane) {
   if (!lane.open)
     return;
   if (lane.open->empty()) {
-    if (lane.container_id.empty())
+    if (!lane.floods)
       return;  // waits for lines
-    // Only positions and bytes (pieces of a line still being rejoined): nothing to push, and a
-    // lane being left or retired gets no more lines; they go on in the shared lane's batch. A
+    // Only positions and bytes (pieces of a line still being rejoined): nothing to push, and the
+    // floods may have stopped; they go on in the shared lane's batch, which always goes out. A
     // container's commit already there is the later one.
     std::unique_ptr<LokiBatch> empty = std::move(lane.open);
     std::unique_ptr<LokiBatch>& shared = SharedLane()->open;
@@ -856,9 +839,6 @@ void LogShipper::ReadLoop() {
       // A removed container whose file is read to its end and whose lines are all accepted is
       // forgotten, and so is its saved position; so is one removed before it ever had a file.
       if (!followed.in_catalog && (followed.gone || NeverHadALog(followed))) {
-        if (followed.lane->container_id == followed.id && followed.lane->open &&
-            followed.lane->open->empty())
-          CloseLaneBatch(*followed.lane);  // its lane gets nothing more: to the shared one
         const bool in_open_batch = std::any_of(lanes_.begin(), lanes_.end(), [&](const auto& lane) {
           return lane.second->open && lane.second->open->commits().contains(followed.id);
         });
@@ -871,8 +851,6 @@ void LogShipper::ReadLoop() {
             if (sent_by_container_.Has(series))
               sent_by_container_.Remove(&sent_by_container_.Add(series));
           }
-          if (followed.lane->container_id == followed.id)
-            followed.lane->retired = true;
           it = followed_.erase(it);
           continue;
         }
@@ -882,18 +860,8 @@ void LogShipper::ReadLoop() {
     followed_gauge_.Set(static_cast<double>(followed_.size()));
     ReleaseOverHeldBudget();
     CloseBatchIfDue(false);
-    for (const auto& [id, lane] : lanes_) {
-      if (lane->retired && lane->open && lane->open->empty())
-        CloseLaneBatch(*lane);
-    }
-    {
-      // The lanes of containers that stopped flooding, once the sender has nothing of theirs.
-      std::lock_guard lock(mu_);
-      std::erase_if(lanes_, [](const auto& entry) {
-        const Lane& lane = *entry.second;
-        return lane.retired && !lane.open && lane.queue.empty() && !lane.in_flight;
-      });
-    }
+    if (Lane& floods = *FloodLane(); floods.open && floods.open->empty())
+      CloseLaneBatch(floods);  // positions alone, with no flood to carry them out
 
     std::chrono::milliseconds wait = options_.poll_interval;
     {
@@ -1020,7 +988,7 @@ void LogShipper::SendLoop() {
         batch = std::move(lane->queue.front());
         lane->queue.pop_front();
         lane->in_flight = true;
-        last_lane_served_ = lane->container_id;
+        last_lane_served_ = lane->name;
       }
     }
     if (save_due) {
