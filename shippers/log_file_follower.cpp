@@ -483,14 +483,7 @@ std::uint64_t LogFileFollower::Lag() {
         total += file.size;
     return total;
   }
-  const auto size_of = [](int fd) -> std::uint64_t {
-    struct stat st {};
-    return ::fstat(fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-  };
-  const std::uint64_t current = size_of(fd_);
-  std::uint64_t lag = current > position_.offset ? current - position_.offset : 0;
-  for (const HeldFile& file : pending_)
-    lag += size_of(file.fd);
+  std::uint64_t lag = UnreadHeldBytes();
   // Files newer than the newest one held: those before it in the chain, or all once it is deleted.
   const std::uint64_t newest = NewestHeld();
   for (const ChainFile& file : chain) {

@@ -1,5 +1,6 @@
-"""Shared pieces of the log shipping tests (test_log_shipping*.py): a fresh Loki receiver, positions
-file and agent per test, containers that print numbered lines, and reads of what arrived.
+"""Shared pieces of the log shipping tests (test_log_shipping*.py, and those against the real Loki):
+a fresh Loki receiver, positions file and agent per test, containers that print numbered lines,
+reads of what arrived, and the set-ups of the real-Loki tests.
 
 The engine is shared with other work: the agent ships every container it sees, so assertions are
 made per container (by the `container` label), and global counters are checked with identities
@@ -153,3 +154,41 @@ class ShippingTest(unittest.TestCase):
         self.fail(f"{what}: {len(got)} lines for {len(expected)} expected; missing {len(missing)} "
                   f"(first {missing[:10]}), duplicated {len(dups)} (first {dups[:10]}), first out of "
                   f"order at index {disorder}")
+
+
+class RealLokiTestCase(unittest.TestCase):
+    """The real Loki of ../shared/tools/loki for the class (skipped, saying why, without it), the
+    host's engine, and a scratch directory per test named after `scratch`."""
+
+    scratch = "loki"
+
+    @classmethod
+    def setUpClass(cls):
+        h.ensure_engine()
+        cls.loki = h.RealLoki()
+        cls.addClassCleanup(cls.loki.close)
+
+    def setUp(self):
+        self.docker = h.Docker()
+        self.addCleanup(self.docker.close)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-{self.scratch}-"))
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+
+class PrivateEngineLokiTestCase(unittest.TestCase):
+    """A real Loki and a dockerd of the test's own for each test (nothing else the host's engine
+    runs feeds the agent or Loki's limits; the engine can be restarted), and a scratch directory
+    named after `scratch`."""
+
+    scratch = "loki"
+
+    def setUp(self):
+        self.loki = h.RealLoki()
+        self.addCleanup(self.loki.close)
+        self.engine = h.PrivateEngine()
+        self.addCleanup(self.engine.close)
+        self.engine.start()
+        self.docker = h.Docker(self.engine.host)
+        self.addCleanup(self.docker.close)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-{self.scratch}-"))
+        self.addCleanup(shutil.rmtree, self.dir, True)

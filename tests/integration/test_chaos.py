@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
-from pathlib import Path
 
 import harness as h
+import shipping
 
 QUIET = 10
 CHURN_RM = 180  # `docker run --rm` containers; the renames and kills add more
@@ -106,17 +104,11 @@ class HeldConnections:
         self.sockets = []
 
 
-class ChaosTest(unittest.TestCase):
+class ChaosTest(shipping.PrivateEngineLokiTestCase):
+    scratch = "chaos"
+
     def setUp(self):
-        self.loki = h.RealLoki()
-        self.addCleanup(self.loki.close)
-        self.engine = h.PrivateEngine()
-        self.addCleanup(self.engine.close)
-        self.engine.start()
-        self.docker = h.Docker(self.engine.host)
-        self.addCleanup(self.docker.close)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-chaos-"))
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        super().setUp()
         self.positions = self.dir / "positions.json"
         self.token = h.unique("chaos")
         self.agents: list[h.Agent] = []

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
-from pathlib import Path
 
 import harness as h
+import shipping
 
 QUIET_CONTAINERS = 10
 QUIET_LINES = 300  # one every 100 ms plus the loop's own time
@@ -65,17 +63,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
 
 
-class LogFairnessTest(unittest.TestCase):
-    def setUp(self):
-        self.loki = h.RealLoki()
-        self.addCleanup(self.loki.close)
-        self.engine = h.PrivateEngine()
-        self.addCleanup(self.engine.close)
-        self.engine.start()
-        self.docker = h.Docker(self.engine.host)
-        self.addCleanup(self.docker.close)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-fair-"))
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class LogFairnessTest(shipping.PrivateEngineLokiTestCase):
+    scratch = "fair"
 
     def instant(self, logql: str) -> list[dict]:
         params = urllib.parse.urlencode({"query": logql, "time": str(time.time_ns())})

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 import time
 import unittest
 import urllib.parse
-from pathlib import Path
 
 import harness as h
+import shipping
 from harness import MiB
 from shipping import seq_loop
 
@@ -38,18 +36,11 @@ GIVEN_UP = re.compile(r"log (\S+): over the held-logs budget: gave up rotated in
                       r"\((\d+) lines\) unread")
 
 
-class HeldLogFilesTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        h.ensure_engine()
-        cls.loki = h.RealLoki()
-        cls.addClassCleanup(cls.loki.close)
+class HeldLogFilesTest(shipping.RealLokiTestCase):
+    scratch = "held"
 
     def setUp(self):
-        self.docker = h.Docker()
-        self.addCleanup(self.docker.close)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-held-"))
-        self.addCleanup(shutil.rmtree, self.dir, True)
+        super().setUp()
         # A Loki stopped by a failed test is started again for the next one.
         self.addCleanup(lambda: self.loki.proc.poll() is None or self.loki.start())
 

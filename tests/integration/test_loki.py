@@ -11,13 +11,11 @@ real (exited) container, which the agent reads through --docker-root.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 import unittest
-from pathlib import Path
 
 import harness as h
+import shipping
 
 DAY_NS = 24 * 3600 * 10**9
 
@@ -37,18 +35,8 @@ def json_file_line(text: str, ns: int, stream: str = "stdout") -> str:
     return out
 
 
-class RealLokiTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        h.ensure_engine()
-        cls.loki = h.RealLoki()
-        cls.addClassCleanup(cls.loki.close)
-
-    def setUp(self):
-        self.docker = h.Docker()
-        self.addCleanup(self.docker.close)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{h.RUN_TOKEN}-loki-"))
-        self.addCleanup(shutil.rmtree, self.dir, True)
+class RealLokiTest(shipping.RealLokiTestCase):
+    scratch = "loki"
 
     def start_agent(self, *extra: str) -> h.Agent:
         agent = h.Agent("--docker-host", h.HOST_SOCKET, "--loki-url", self.loki.push_url,
