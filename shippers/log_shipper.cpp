@@ -586,13 +586,6 @@ void LogShipper::PlaceInLane(Followed& followed, bool flooding) {
     followed.flooding_until = now + kFloodMemory;
   if (flooding == followed.lane->floods || (!flooding && now < followed.flooding_until))
     return;
-  if (!flooding) {
-    // Back with the others only once Loki took what it read as a flood: its next line would
-    // otherwise wait for those batches in the shared lane, and the quiet lines with it.
-    std::lock_guard lock(mu_);
-    if (pending_.contains(followed.id))
-      return;
-  }
   // What it read so far is sealed in the lane it leaves, so that its batches are sealed in the
   // order they were read: its position commits in that order (FinishBatchLocked).
   if (followed.lane->open && followed.lane->open->commits().contains(followed.id))
@@ -944,8 +937,7 @@ bool LogShipper::NeverHadALog(const Followed& followed) const {
 
 std::shared_ptr<LogShipper::Lane> LogShipper::NextReadyLaneLocked(Clock::time_point now) {
   const auto ready = [&](const Lane& lane) {
-    return !lane.queue.empty() && !lane.in_flight && lane.retry_at <= now &&
-           NextOfItsContainersLocked(*lane.queue.front());
+    return !lane.queue.empty() && !lane.in_flight && lane.retry_at <= now;
   };
   // The lane after the one served last, in turn.
   for (auto it = lanes_.upper_bound(last_lane_served_); it != lanes_.end(); ++it) {
@@ -959,26 +951,10 @@ std::shared_ptr<LogShipper::Lane> LogShipper::NextReadyLaneLocked(Clock::time_po
   return nullptr;
 }
 
-bool LogShipper::NextOfItsContainersLocked(const LokiBatch& batch) const {
-  // A container's batches go out one after the other, in the order they were read, whichever
-  // lane each is in: Loki (2.4+) would take them out of order, but not one configured with
-  // unordered_writes off, and a reader of the logs expects a container's lines in order.
-  for (const auto& [id, position] : batch.commits()) {
-    const auto pending = pending_.find(id);
-    if (pending != pending_.end() && pending->second.front().sequence != batch.sequence())
-      return false;
-  }
-  return true;
-}
-
-std::optional<Clock::time_point> LogShipper::NextRetryLocked(Clock::time_point now) const {
-  // A lane whose backoff is over but whose batch waits for another container's earlier one is
-  // not counted: that one is queued in a lane waiting out its own backoff (the earliest batch of
-  // all is never held by the order).
+std::optional<Clock::time_point> LogShipper::NextRetryLocked() const {
   std::optional<Clock::time_point> next;
   for (const auto& [id, lane] : lanes_) {
-    if (!lane->queue.empty() && !lane->in_flight && lane->retry_at > now &&
-        (!next || lane->retry_at < *next))
+    if (!lane->queue.empty() && !lane->in_flight && (!next || lane->retry_at < *next))
       next = lane->retry_at;
   }
   return next;
@@ -995,7 +971,7 @@ void LogShipper::SendLoop() {
         // Woken by a new batch, a lane's backoff ending or stop. While saves fail, the file is
         // tried again every kSaveInterval, batches or not, so that the failure (and /ready's 503)
         // ends once the file can be written.
-        std::optional<Clock::time_point> until = NextRetryLocked(Clock::now());
+        std::optional<Clock::time_point> until = NextRetryLocked();
         const bool saving = !save_error_.empty();
         if (saving && (!until || *until > Clock::now() + kSaveInterval))
           until = Clock::now() + kSaveInterval;

@@ -11,10 +11,10 @@
 // robin), so a quiet line waits for at most the push in progress, and Loki's 429 to the floods
 // (its rate limits) holds back only them. The reader takes a slice of each container in turn, so
 // floods share their lane by bytes. The floods' lane may hold at most three quarters of the
-// read-ahead, so the shared lane always has room. A container's batches still go out in the
-// order they were read, each once the one before it was answered, whichever lane they are in;
-// its position commits only up to the first batch not yet answered. (A lane per flood cost ten
-// floods 17% more CPU and memory, for a fairness among floods nobody asked of a 429.)
+// read-ahead, so the shared lane always has room. A container's batches may thus be accepted out
+// of order (Loki takes a stream's entries out of order): its position commits only up to the
+// first batch not yet answered. (A lane per flood cost ten floods 17% more CPU and memory, for a
+// fairness among floods nobody asked of a 429.)
 //
 // The reader also hands every line to the LogLineConsumers that ask for a container (request
 // metrics). Without a push target (no Loki) it follows only those containers, and so it does for a
@@ -182,11 +182,8 @@ class LogShipper {
   std::shared_ptr<Lane> FloodLane() const { return lanes_.at("floods"); }
   // The sender's next batch: the next lane in turn whose backoff is over. Caller holds mu_.
   std::shared_ptr<Lane> NextReadyLaneLocked(std::chrono::steady_clock::time_point now);
-  // Whether every earlier batch of the containers in `batch` was answered. Caller holds mu_.
-  bool NextOfItsContainersLocked(const LokiBatch& batch) const;
-  // When the first lane still waiting out a backoff may push again. Caller holds mu_.
-  std::optional<std::chrono::steady_clock::time_point> NextRetryLocked(
-      std::chrono::steady_clock::time_point now) const;
+  // When the first lane waiting out a backoff may push again. Caller holds mu_.
+  std::optional<std::chrono::steady_clock::time_point> NextRetryLocked() const;
   // Bytes the floods' lane may hold.
   std::size_t FloodLaneBytes() const;
   // After Loki answered (or the batch was dropped): commits each container up to its first

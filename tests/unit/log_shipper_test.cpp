@@ -524,7 +524,10 @@ TEST_F(LogShipperTest, ReadAheadIsBoundedWhileLokiIsDown) {
   EXPECT_EQ(shipper_->Lags().at("hhh"), fs::file_size(LogPath("hhh")));
   target_->SetDown(false);
   ASSERT_TRUE(target_->WaitForEntries(4000, std::chrono::seconds(30)));
-  const auto shipped = Lines();
+  // Each once; not necessarily in order: the first slice went out in the shared lane before the
+  // container was found flooding and given its own.
+  auto shipped = Lines();
+  std::sort(shipped.begin(), shipped.end());
   ASSERT_EQ(shipped.size(), 4000u);
   for (int i = 0; i < 4000; ++i)
     ASSERT_EQ(shipped[i].substr(0, 10), fmt::format("line {:05d}", i));
@@ -613,11 +616,9 @@ TEST_F(LogShipperTest, FloodsFillingTheirShareOfTheReadAheadDoNotWaitForBatchWai
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * options.batch_wait);
 }
 
-TEST_F(LogShipperTest, AContainersBatchesGoOutInOrderAcrossLanes) {
-  // Its first lines went out in the shared lane, its flood in the floods' lane: the flood waits
-  // until Loki took the first ones (a reader, and a Loki with unordered_writes off, want a
-  // container's lines in order; lanes once sent them out of order), and its position stays
-  // before them meanwhile.
+TEST_F(LogShipperTest, AContainersPositionCommitsOnlyUpToItsFirstBatchLokiHasNotAccepted) {
+  // Its first lines went out in the shared lane, its flood in a lane of its own: when Loki accepts
+  // the later batches first, committing their position would skip the first ones after a restart.
   AddContainer("fff", "flood");
   LogShipperOptions options;
   options.batch_bytes = 128 << 10;
@@ -631,20 +632,14 @@ TEST_F(LogShipperTest, AContainersBatchesGoOutInOrderAcrossLanes) {
   std::vector<std::string> flood;
   for (int i = 0; i < 8000; ++i)
     flood.push_back(fmt::format("flood {:05d} {}", i, std::string(200, 'x')));
-  Write("fff", flood);  // more than a read slice at once: the floods' lane
-  const int refused = target_->refused();
-  ASSERT_TRUE(WaitFor([&] { return target_->refused() >= refused + 3; }));
-  EXPECT_TRUE(target_->entries().empty()) << "the flood went out before the lines before it";
+  Write("fff", flood);  // more than a read slice at once: a lane of its own
+  ASSERT_TRUE(target_->WaitForEntries(8000, kWait)) << "the flood waited for the shared lane";
+  // Nothing committed (the file was created after the container was followed: no entry) or
+  // its start.
   const auto committed = shipper_->committed();
   EXPECT_TRUE(!committed.contains("fff") || committed.at("fff").offset == 0);
   target_->SetRefuse(nullptr);
   ASSERT_TRUE(target_->WaitForEntries(8002, kWait));
-  const std::vector<std::string> shipped = Lines();
-  ASSERT_EQ(shipped.size(), 8002u);
-  EXPECT_EQ(shipped[0], "early 0");
-  EXPECT_EQ(shipped[1], "early 1");
-  for (int i = 0; i < 8000; ++i)
-    ASSERT_EQ(shipped[i + 2].substr(0, 11), fmt::format("flood {:05d}", i));
   EXPECT_TRUE(WaitFor([&] {
     const auto now = shipper_->committed();
     return now.contains("fff") && now.at("fff").offset == fs::file_size(LogPath("fff"));
