@@ -101,7 +101,10 @@ class LogShippingTest(ShippingTest):
         self.wait_count(c.name, first + len(on_disk), 60, agent)
         s = self.settle(agent)
         got = numbers(self.entries.of(c.name), "seq")
-        self.assertEqual(got, sorted(set(got)), "in order, without duplicates")
+        self.assertEqual(len(got), len(set(got)), "without duplicates")
+        # In order within a lane, but the burst may have been found flooding after its first read
+        # (README, "Fair delivery"): which lines arrived is what counts.
+        got.sort()
         self.assertEqual(got[:first], list(range(first)), "every line before the freeze")
         self.assertEqual(got[-len(on_disk):], on_disk, "every line still on disk")
         # Between them, the rest of the file held open at the freeze, then one gap: the lost files.

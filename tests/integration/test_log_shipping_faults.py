@@ -153,11 +153,13 @@ class LogShippingFaultsTest(ShippingTest):
         got = numbers(self.entries.of(c.name), "seq")
         missing = sorted(set(range(n)) - set(got))
         self.assertEqual(len(got), len(set(got)), "no line twice")
-        self.assertEqual(got, sorted(got), "in order")
+        # Not necessarily in order: a container found flooding after its first read has its first
+        # lines in the shared lane's batch and the rest in the floods' lane, and the two lanes go
+        # out in turn (Loki takes a stream's entries out of order; README, "Fair delivery").
         self.assertTrue(missing, "the refused batch held lines of the container")
         self.assertEqual(missing, list(range(missing[0], missing[-1] + 1)), "one contiguous batch lost")
         self.assertGreater(len(got), 0)
-        self.assertEqual(got[-1], n - 1, "shipping continued after the refused batch")
+        self.assertIn(n - 1, got, "shipping continued after the refused batch")
 
         # Exact accounting: what was read = what was stored + what was dropped, for every container.
         read = (after.value("swarmwatch_log_lines_read_total") - before.value("swarmwatch_log_lines_read_total"))

@@ -107,7 +107,9 @@ class StatusPageTest(unittest.TestCase):
         busy = rows[self.busy.id]
         self.assertEqual(busy["data-name"], self.busy.name)
         self.assertEqual(busy["data-state"], "running")
-        self.assertGreater(float(busy["data-cpu"]), 0.2, f"a spinning container uses CPU: {busy}")
+        # A spinner gets ~1 core alone, but far less beside a busy suite (0.198 once): what counts
+        # is that its CPU shows, where an idle container's is ~0.
+        self.assertGreater(float(busy["data-cpu"]), 0.05, f"a spinning container uses CPU: {busy}")
         self.assertGreater(float(busy["data-memory"]), 0, busy)
         self.assertIn("of 64.0 MiB", busy["text"], "the memory limit is shown")
         self.assertEqual(rows[self.stopped.id]["data-state"], "stopped")

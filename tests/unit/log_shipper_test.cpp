@@ -565,10 +565,11 @@ TEST_F(LogShipperTest, WhileLokiRefusesAFloodTheOtherContainersLinesKeepFlowing)
   Write("fff", flood);  // about 2 MiB: more than a read slice
   LogShipperOptions options;
   options.batch_bytes = 128 << 10;
-  Start(options);
+  Start(options, /*loki_down=*/true);  // until the refusal is in place: no push gets ahead of it
   target_->SetRefuse([](const std::string&, const std::vector<ReceivedEntry>& entries) {
     return HasFlood(entries);
   });
+  target_->SetDown(false);
   ASSERT_TRUE(WaitFor([&] { return target_->refused() >= 3; }));
   for (int i = 0; i < 20; ++i) {
     Write("qqq", {fmt::format("quiet {}", i)});
