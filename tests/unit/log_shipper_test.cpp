@@ -609,16 +609,14 @@ TEST_F(LogShipperTest, FloodsFillingTheirShareOfTheReadAheadDoNotWaitForBatchWai
   options.batch_bytes = 256 << 10;
   options.read_ahead_bytes = 384 << 10;
   options.batch_wait = std::chrono::milliseconds(3000);
-  const auto start = std::chrono::steady_clock::now();
   Start(options);
+  // About a dozen batches each waited out batch_wait (3 s) before: 3,138 of 16,000 in 10 s.
   ASSERT_TRUE(target_->WaitForEntries(16000, kWait))
       << target_->entries().size() << " of 16000 lines in " << kWait.count() << " s";
-  // The last batch, not full, waits batch_wait once; a dozen did before.
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 2 * options.batch_wait);
 }
 
 TEST_F(LogShipperTest, AContainersPositionCommitsOnlyUpToItsFirstBatchLokiHasNotAccepted) {
-  // Its first lines went out in the shared lane, its flood in a lane of its own: when Loki accepts
+  // Its first lines went out in the shared lane, its flood in the floods' lane: when Loki accepts
   // the later batches first, committing their position would skip the first ones after a restart.
   AddContainer("fff", "flood");
   LogShipperOptions options;
