@@ -251,7 +251,8 @@ class LokiClientTest : public ::testing::Test {
   LokiClientOptions Options() const {
     LokiClientOptions options;
     options.url = receiver_->base() + "/loki/api/v1/push";
-    options.timeout = milliseconds(2000);
+    // Generous: the receiver is another process, under ASan beside a busy suite once past 2 s.
+    options.timeout = milliseconds(10000);
     return options;
   }
 
