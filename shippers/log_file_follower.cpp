@@ -296,17 +296,10 @@ bool LogFileFollower::Advance() {
   if (pending_.empty())
     Observe(true);
   if (!pending_.empty()) {
-    const HeldFile next = pending_.front();
-    pending_.pop_front();
     if (log::Enabled(log::Level::kDebug))
-      log::Debug("log {}: end of inode {}, next inode {}", path_, position_.inode, next.inode);
-    CloseFile();
-    fd_ = next.fd;
-    position_ = FilePosition{next.inode, 0};
-    read_offset_ = 0;
-    begin_ = end_ = 0;
-    rotation_seen_ = false;
-    realign_ = false;
+      log::Debug("log {}: end of inode {}, next inode {}", path_, position_.inode,
+                 pending_.front().inode);
+    MoveToNextHeld();
     ++stats_.rotations;
     return true;
   }
@@ -575,6 +568,11 @@ std::uint64_t LogFileFollower::ReleaseOldestHeld() {
     gone_ = ScanChain().empty();
     return bytes;
   }
+  MoveToNextHeld();
+  return bytes;
+}
+
+void LogFileFollower::MoveToNextHeld() {
   const HeldFile next = pending_.front();
   pending_.pop_front();
   CloseFile();
@@ -584,7 +582,6 @@ std::uint64_t LogFileFollower::ReleaseOldestHeld() {
   begin_ = end_ = 0;
   rotation_seen_ = false;
   realign_ = false;
-  return bytes;
 }
 
 }  // namespace swarmwatch

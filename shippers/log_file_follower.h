@@ -183,6 +183,8 @@ class LogFileFollower {
     return pending_.empty() ? position_.inode : pending_.back().inode;
   }
   void ClosePending();
+  // Closes the file being read and goes on at offset 0 of the oldest held newer one (there is one).
+  void MoveToNextHeld();
   bool MoreAvailable();
   // The inode at the path now (nullopt: no file), kept in path_inode_ for Held().
   std::optional<std::uint64_t> PathInode();
