@@ -608,30 +608,23 @@ LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
     std::lock_guard lock(mu_);
     // The follower may hand out one line past its budget: keep a line's worth in reserve.
     const std::size_t used = ReadAheadLocked() + kLineReserve;
-    // Nothing can be read, but a rotation must still be seen, or Docker deletes the rotated file
-    // unread: the follower opens it and holds it until there is room.
-    if (used >= options_.read_ahead_bytes) {
-      followed.follower.NoticeRotations();
-      blocked = true;
-    }
+    blocked = used >= options_.read_ahead_bytes;
     if (!blocked)
       budget = std::min(options_.read_ahead_bytes - used, kReadSlice);
     if (const Lane& lane = *followed.lane; !blocked && lane.floods) {
       const std::size_t lane_used =
           lane.sealed_bytes + (lane.open ? lane.open->file_bytes() : 0) + kLineReserve;
-      const std::size_t share = FloodLaneBytes();
-      if (lane_used >= share) {
-        followed.follower.NoticeRotations();  // a flood is what rotates fastest
-        blocked = true;
-      } else {
-        budget = std::min(budget, share - lane_used);
-      }
+      blocked = lane_used >= FloodLaneBytes();
+      if (!blocked)
+        budget = std::min(budget, FloodLaneBytes() - lane_used);
     }
   }
   if (blocked) {
-    // Nothing more fits: what its lane's batch holds goes out now rather than after batch_wait
-    // (with ten floods sharing the read-ahead, each lane's batch filled its share below
-    // batch_bytes and waited a second each time: 44k lines/s instead of 500k).
+    // Nothing can be read, but a rotation must still be seen, or Docker deletes the rotated file
+    // unread: the follower opens it and holds it until there is room.
+    followed.follower.NoticeRotations();
+    // Nothing more fits: the floods' batch goes out now rather than after batch_wait (when their
+    // share filled below batch_bytes, it waited out batch_wait each time: 44k lines/s, not 500k).
     if (Lane& lane = *followed.lane; lane.floods && lane.open && !lane.open->empty())
       CloseLaneBatch(lane);
     return ReadState::kBlocked;
