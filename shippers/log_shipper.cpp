@@ -163,7 +163,8 @@ LogShipper::LogShipper(std::function<ContainerSnapshot()> containers,
                    .Name("swarmwatch_loki_entries_dropped_total")
                    .Help("Log lines Loki did not store, by reason: what its 400 named "
                          "(too_old, too_new, line_too_long, out_of_order, invalid_labels, "
-                         "structured_metadata_too_large), rejected (another 4xx, or an answer "
+                         "structured_metadata_too_large, structured_metadata_too_many), "
+                         "rejected (another 4xx, or an answer "
                          "not understood), retries_exhausted (loki_max_retries reached), "
                          "held_budget (never sent: in a held rotated file given up over "
                          "held_logs_bytes)")

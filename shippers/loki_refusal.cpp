@@ -62,8 +62,11 @@ LokiRefusalGroup Classify(std::string_view message, std::size_t count) {
     group.reason = "too_new";
   } else if (message.starts_with("Max entry size ")) {
     group.reason = "line_too_long";
-  } else if (message.starts_with("entry for stream ") && has("structured metadata")) {
-    group.reason = "structured_metadata_too_large";
+  } else if (message.starts_with("stream '") && has("' has structured metadata too large: ")) {
+    group.reason = "structured_metadata_too_large";  // one entry's, though worded as a stream's
+  } else if (message.starts_with("stream '") &&
+             has("' has too many structured metadata labels: ")) {
+    group.reason = "structured_metadata_too_many";
   } else if (message.starts_with("entry with timestamp ") && has("entry out of order")) {
     group.reason = "out_of_order";
     if (auto ignored = TotalIgnored(message))

@@ -16,7 +16,8 @@
 namespace swarmwatch {
 
 struct LokiRefusalGroup {
-  // too_old, too_new, line_too_long, out_of_order, structured_metadata_too_large (entries);
+  // too_old, too_new, line_too_long, out_of_order, structured_metadata_too_large,
+  // structured_metadata_too_many (entries);
   // invalid_labels (a whole stream); rejected (a message not understood).
   std::string reason;
   std::size_t count = 0;  // entries for an entry reason; 1 for a stream (one group per stream)

@@ -54,6 +54,29 @@ TEST(LokiRefusal, ASemicolonInsideAMessageDoesNotSplitIt) {
   EXPECT_EQ(refusal.groups[1].reason, "line_too_long");
 }
 
+// Loki 3.4.6's words (pkg/validation/validate.go): these refuse one entry, not the stream, though
+// they begin as a stream's label refusal does.
+TEST(LokiRefusal, StructuredMetadataOverTheLimitsIsOneEntryNotTheWholeStream) {
+  const LokiRefusal refusal = ParseLokiRefusal(
+      "2 errors like: stream '{job=\"t\", s=\"a\"}' has structured metadata too large: '70000' "
+      "bytes, limit: '65536' bytes. Please see `limits_config.max_structured_metadata_size` or "
+      "contact your Loki administrator to increase it.; 1 errors like: stream '{job=\"t\", "
+      "s=\"a\"}' has too many structured metadata labels: '129', limit: '128'. Please see "
+      "`limits_config.max_structured_metadata_entries_count` or contact your Loki administrator "
+      "to increase it.");
+  ASSERT_TRUE(refusal.understood);
+  ASSERT_EQ(refusal.groups.size(), 2U);
+  EXPECT_EQ(refusal.groups[0].reason, "structured_metadata_too_large");
+  EXPECT_EQ(refusal.groups[0].count, 2U);
+  EXPECT_FALSE(refusal.groups[0].whole_stream);
+  EXPECT_EQ(refusal.groups[0].stream, "{job=\"t\", s=\"a\"}");
+  EXPECT_EQ(refusal.groups[1].reason, "structured_metadata_too_many");
+  EXPECT_FALSE(refusal.groups[1].whole_stream);
+  const std::vector<PushedStream> streams = {{"{job=\"t\",s=\"a\"}", 10}};
+  EXPECT_EQ(CountRefused(400, refusal.groups[0].message, streams),
+            (std::map<std::string, std::size_t>{{"structured_metadata_too_large", 1}}));
+}
+
 TEST(LokiRefusal, WhatIsNotUnderstoodIsSaidSo) {
   EXPECT_FALSE(ParseLokiRefusal("").understood);
   EXPECT_FALSE(ParseLokiRefusal("per-tenant limit exceeded").understood);
