@@ -318,14 +318,24 @@ def field_errors(page: str) -> dict[str, str]:
     return {m.group(1): html.unescape(m.group(2)) for m in _ERROR.finditer(page)}
 
 
-def nsenter_http_get(pid: int, url: str, timeout: float = 30) -> str:
+def nsenter_http(pid: int, url: str, timeout: float = 30) -> tuple[int, str]:
     """GET `url` from inside the network namespace of process `pid` (a container's), with the host's
-    curl: for services that publish no port (the Loki stand-in)."""
-    p = sh("nsenter", "-t", str(pid), "-n", "curl", "-fsS", "--max-time", str(int(timeout)), url,
-           timeout=timeout + 5, check=False)
+    curl: for services that publish no port (Loki). Returns (HTTP status, body); the status is 0 when
+    no answer came."""
+    p = sh("nsenter", "-t", str(pid), "-n", "curl", "-sS", "--max-time", str(int(timeout)),
+           "-w", "\n%{http_code}", url, timeout=timeout + 5, check=False)
+    body, _, status = p.stdout.rpartition("\n")
     if p.returncode != 0:
         raise RuntimeError(f"GET {url} in the netns of pid {pid} failed: {p.stderr.strip()}")
-    return p.stdout
+    return int(status or 0), body
+
+
+def nsenter_http_get(pid: int, url: str, timeout: float = 30) -> str:
+    """The body of a 2xx answer to GET `url` in the netns of `pid` (see nsenter_http)."""
+    status, body = nsenter_http(pid, url, timeout)
+    if not 200 <= status < 300:
+        raise RuntimeError(f"GET {url} in the netns of pid {pid} answered {status}: {body[:300]}")
+    return body
 
 
 def json_lines(text: str) -> list[dict]:

@@ -1,6 +1,8 @@
 """End-to-end test of the Swarm stack (issue 5): stack/deploy on a real Swarm of three nodes (a manager
 and two workers, each a dockerd in its own network namespace: see stack_harness.py), with the offline
 images of stack/images/build standing in for the official ones, and checks through the proxy only.
+Loki is the real one (Loki 3.4.6 of ../shared/tools/loki in an image laid out as grafana/loki's, the
+stack's loki.yml unchanged); without it, the tests' receiver stands in and the real-Loki checks skip.
 
 Time: building the images is cached (stack/images/build); with a warm cache the test takes about
 5 minutes (loading images into the nodes ~50 s, the deploy ~2 min with its pushes through the stack's
@@ -32,8 +34,11 @@ import unittest
 import urllib.parse
 from pathlib import Path
 
+import yaml
+
 import dashboard_harness as dh
 import harness as h
+import loki_config as lc
 import stack_harness as sh
 
 STACK = "swe2e"
@@ -47,7 +52,8 @@ OFFLINE = {  # the stack file's image variables -> offline images (stack/images/
     "PHPMYADMIN_IMAGE": "swarmwatch/phpmyadmin:local",
     "PROXY_IMAGE": "swarmwatch/proxy:local",
     "PROMETHEUS_IMAGE": "swarmwatch/prometheus:local",
-    "LOKI_IMAGE": "swarmwatch/loki-standin:local",
+    # The real Loki 3.4.6 (../shared/tools/loki, laid out as grafana/loki); the tests' receiver without it.
+    "LOKI_IMAGE": "swarmwatch/loki-standin:local" if h.real_loki_missing() else "swarmwatch/loki:local",
     "GRAFANA_IMAGE": "swarmwatch/grafana-standin:local",
     "REGISTRY_IMAGE": "swarmwatch/registry:local",
     "ALERTMANAGER_IMAGE": "swarmwatch/alertmanager:local",
@@ -132,6 +138,7 @@ class WebhookReceiver:
 def build_images() -> None:
     env = dict(os.environ)
     env["LOKI_RECEIVER_BIN"] = h.loki_receiver_binary()
+    env["SWARMWATCH_LOKI_TOOLS"] = str(h.LOKI_TOOLS)
     started = time.monotonic()
     images = sorted({i.split("/")[1].split(":")[0] for i in
                      [*OFFLINE.values(), *PORTAINER_OFFLINE.values(), WEB_BASE, AGENT_IMAGE]})
@@ -151,6 +158,9 @@ class StackEndToEnd(unittest.TestCase):
     def setUpClass(cls):
         h.ensure_engine()
         t0 = time.monotonic()
+        if h.real_loki_missing():
+            sh.log(f"WARNING: {h.real_loki_missing()}; the stack's Loki is the tests' receiver (stand-in), "
+                   "and the checks that need the real Loki are skipped")
         build_images()
         cls.cluster = sh.Cluster()
         cls.addClassCleanup(cls._teardown)
@@ -250,6 +260,45 @@ class StackEndToEnd(unittest.TestCase):
             r = self.client(auth=ADMIN).request(f"/prometheus/api/v1/{path}{q}")
         self.assertEqual(r.status, 200, f"Prometheus {path} through the proxy answered {r.status}: {r.body[:300]}")
         return json.loads(r.body)["data"]
+
+    def loki_http(self, path: str, **params: str) -> tuple[int, str]:
+        """GET Loki's HTTP API from inside its task's network namespace (Loki publishes no port, as
+        Grafana and the agents reach it on the monitoring overlay): (status, body)."""
+        pid = getattr(type(self), "_loki_pid", 0)
+        if not pid or not Path(f"/proc/{pid}").exists():  # first call, or Loki's task was replaced
+            node, cid = self.running_tasks("loki")[0]
+            pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
+            type(self)._loki_pid = pid
+        query = ("?" + urllib.parse.urlencode(params)) if params else ""
+        return sh.nsenter_http(pid, f"http://127.0.0.1:3100{path}{query}")
+
+    def loki(self, path: str, **params: str) -> dict:
+        status, body = self.loki_http(path, **params)
+        self.assertEqual(status, 200, f"Loki {path} {params}: {status} {body[:500]}")
+        return json.loads(body)
+
+    def logql(self, query: str, since_s: int = 3600, **params: str) -> list[dict]:
+        """A LogQL query_range over the last `since_s` seconds: Loki's result (streams or matrix)."""
+        end = time.time_ns()
+        return self.loki("/loki/api/v1/query_range", query=query, start=str(end - since_s * 10**9), end=str(end),
+                         **params)["data"]["result"]
+
+    def loki_entries(self, selector: str, line_filter: str) -> list[dict]:
+        """{"labels", "line"} of the entries of `selector` holding `line_filter`, from the real Loki by
+        LogQL, or from the stand-in's record of what it was sent."""
+        if h.real_loki_missing():
+            node, cid = self.running_tasks("loki")[0]
+            pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
+            entries = sh.json_lines(sh.nsenter_http_get(pid, "http://127.0.0.1:3100/test/entries"))
+            wanted = dict(re.findall(r'(\w+)="([^"]*)"', selector))
+            return [e for e in entries if line_filter in e["line"]
+                    and all(e["labels"].get(k) == v for k, v in wanted.items())]
+        return [{"labels": stream["stream"], "line": line} for stream in
+                self.logql(f"{selector} |= `{line_filter}`", limit="1000") for _, line, *_ in stream["values"]]
+
+    def require_real_loki(self) -> None:
+        if h.real_loki_missing():
+            self.skipTest(f"the e2e runs Loki's stand-in: {h.real_loki_missing()}")
 
     def do_crud(self) -> dict:
         """Create, list, edit and delete a student through the manager's proxy; returns what was done."""
@@ -448,15 +497,11 @@ class StackEndToEnd(unittest.TestCase):
 
     def test_07_logs_reach_loki_with_their_service(self):
         done = self.do_crud()
-        node, cid = self.running_tasks("loki")[0]
-        pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
+        edit = f'"POST /?action=edit&id={done["id"]} HTTP/1.1" 303'
 
         def lines():
-            entries = sh.json_lines(sh.nsenter_http_get(pid, "http://127.0.0.1:3100/test/entries"))
-            web = [e for e in entries if e["labels"].get("swarm_service") == f"{STACK}_web"
-                   and f'"POST /?action=edit&id={done["id"]} HTTP/1.1" 303' in e["line"]]
-            proxy = [e for e in entries if e["labels"].get("swarm_service") == f"{STACK}_proxy"
-                     and f'"POST /?action=edit&id={done["id"]} HTTP/1.1" 303' in e["line"]]
+            web = self.loki_entries(f'{{swarm_stack="{STACK}", swarm_service="{STACK}_web"}}', edit)
+            proxy = self.loki_entries(f'{{swarm_stack="{STACK}", swarm_service="{STACK}_proxy"}}', edit)
             return (web, proxy) if web and proxy else None
         web, proxy = h.wait_until(lines, timeout=90, interval=3, what="the CRUD calls' log lines at Loki")
         for e in web + proxy:
@@ -509,6 +554,148 @@ class StackEndToEnd(unittest.TestCase):
         after = {s: sorted(cid for _, cid in self.running_tasks(s)) for s in ("db", "web", "proxy")}
         self.assertEqual(before, after, "an unchanged redeploy restarts nothing")
         self.assertEqual(self.client().request("/").status, 200)
+
+    # ------------------------------------------------------------------------------ Loki (the real one)
+
+    # LogQL panels that may rightly return nothing in the e2e: (file, panel title) -> why.
+    LOGQL_EXPECTED_EMPTY: dict[tuple[str, str], str] = {}
+
+    def test_10_loki_runs_the_stacks_config(self):
+        self.require_real_loki()
+        status, body = self.loki_http("/ready")
+        self.assertEqual((status, body.strip()), (200, "ready"), "Loki is ready")
+        self.assertEqual(self.loki("/loki/api/v1/status/buildinfo")["version"], "3.4.6")
+        # Every key of stack/loki/loki.yml is what the running Loki loaded (retention, compactor, limits).
+        status, body = self.loki_http("/config")
+        self.assertEqual(status, 200, body[:300])
+        loaded = lc.loaded_config(body)
+        self.assertEqual(lc.mismatches(lc.file_config(), loaded), [], "the stack's loki.yml as Loki runs it")
+        self.assertEqual(lc.retention_problems(loaded), [])
+        status, body = self.loki_http("/services")
+        services = dict(line.split(" => ") for line in body.splitlines() if " => " in line)
+        for module in ("compactor", "ingester", "distributor", "querier", "query-frontend", "query-scheduler"):
+            self.assertEqual(services.get(module), "Running", f"Loki's {module}: {services}")
+        # Prometheus scrapes it (the stand-in served no /metrics: the target was down).
+        def scraped():
+            r = self.prometheus("query", query='loki_build_info{job="loki"} and on (instance) up{job="loki"} == 1')["result"]
+            return r or None
+        r = h.wait_until(scraped, timeout=90, interval=5, what="Loki's target up in Prometheus")
+        self.assertEqual(r[0]["metric"].get("version"), "3.4.6", r)
+
+    def test_11_every_nodes_logs_are_queryable_by_stack_service_and_node(self):
+        self.require_real_loki()
+        nodes = {n.name for n in self.cluster.nodes}
+        for node in self.cluster.nodes:  # every node's proxy logs a request
+            self.assertEqual(self.client(node.name).request("/").status, 200)
+
+        def per_node():
+            result = self.loki("/loki/api/v1/query", query=f'sum by (node, swarm_service) '
+                               f'(count_over_time({{swarm_stack="{STACK}"}}[1h]))')["data"]["result"]
+            seen: dict[str, set[str]] = {}
+            for r in result:
+                seen.setdefault(r["metric"].get("node", ""), set()).add(r["metric"].get("swarm_service", ""))
+            ok = set(seen) == nodes and all(f"{STACK}_proxy" in s for s in seen.values())
+            return seen if ok else None
+        seen = h.wait_until(per_node, timeout=90, interval=3, what="log lines of every node's proxy at Loki")
+        web_nodes = {n for n, _ in self.running_tasks("web")}
+        self.assertEqual({n for n, s in seen.items() if f"{STACK}_web" in s}, web_nodes,
+                         f"web's lines come from every node running web: {seen}")
+        # Each (node, service) pair answers its own stream selector, labels as selected.
+        for node, services in sorted(seen.items()):
+            for service in sorted(services):
+                streams = self.logql(f'{{swarm_stack="{STACK}", swarm_service="{service}", node="{node}"}}', limit="5")
+                self.assertTrue(streams, f"no lines for {service} on {node}")
+                for stream in streams:
+                    labels = stream["stream"]
+                    self.assertEqual((labels.get("swarm_stack"), labels.get("swarm_service"), labels.get("node")),
+                                     (STACK, service, node), labels)
+        # The selectors do select: a node that is not in the Swarm has no lines.
+        self.assertEqual(self.logql(f'{{swarm_stack="{STACK}", node="swe2e-nosuch"}}', limit="5"), [])
+        for label, values in (("node", nodes), ("swarm_stack", {STACK})):
+            self.assertLessEqual(values, set(self.loki(f"/loki/api/v1/label/{label}/values")["data"]),
+                                 f"Loki's {label} values")
+
+    def dashboard_variable_values(self) -> dict[str, list[str]]:
+        """The Logs dashboard's variables as Grafana offers them here: their label_values queries asked
+        of the stack's Prometheus (the values a user picks, which must select Loki's streams)."""
+        d = dh.load()["swarm-logs.json"]
+        out = {}
+        for q in dh.queries({"swarm-logs.json": d}):
+            if q.lang != "label_values":
+                continue
+            selector, label = dh.label_values_parts(dh.substitute(q.expr, d, {}, dh.Time()))
+            result = self.prometheus("query", query=f"count by ({label}) ({selector})")["result"]
+            out[q.ref] = sorted(r["metric"][label] for r in result if label in r["metric"])
+        return out
+
+    def test_12_every_logql_query_of_the_dashboards_runs_on_loki(self):
+        self.require_real_loki()
+        # Lines for every panel: the requests of the CRUD, and an error through each proxy (nginx
+        # logs a wrong admin password at level error, on stderr).
+        self.do_crud()
+        for node in self.cluster.nodes:
+            self.assertEqual(self.client(node.name, auth=("admin", "wrong")).request("/grafana/").status, 401)
+        variables = self.dashboard_variable_values()
+        m, w1 = self.cluster.manager.name, self.cluster.workers[0].name
+        proxy, web = f"{STACK}_proxy", f"{STACK}_web"
+        self.assertLessEqual({m, w1}, set(variables["node"]), f"the node variable offers the nodes: {variables}")
+        self.assertIn(STACK, variables["stack"], variables)
+        self.assertLessEqual({proxy, web}, set(variables["service"]), variables)
+        self.assertLessEqual(set(variables["node"]), set(self.loki("/loki/api/v1/label/node/values")["data"]),
+                             "every node the variable offers is a node label value at Loki")
+        selections = {"All": {}, "one": {"node": m, "stack": STACK, "service": proxy, "search": "GET"},
+                      "several": {"node": [m, w1], "stack": [STACK], "service": [proxy, web],
+                                  "search": "HTTP/1\\.1|mismatch"}}
+        time_vars = dh.Time(interval="15s", range_s=1800)
+        dashboards = dh.load()
+        queries = [q for q in dh.queries(dashboards) if q.lang == "logql"]
+        self.assertGreaterEqual(len(queries), 6, "the Logs dashboard's LogQL panels")
+        runs: list[tuple[dh.Query, str, str]] = [(q, sel, dh.substitute(q.expr, dashboards[q.file], values, time_vars))
+                                                 for q in queries for sel, values in selections.items()]
+
+        def run(expr: str) -> list:
+            end = time.time_ns()
+            status, body = self.loki_http("/loki/api/v1/query_range", query=expr, step="15", limit="1000",
+                                          direction="backward", start=str(end - time_vars.range_s * 10**9), end=str(end))
+            if status != 200:
+                raise AssertionError(f"Loki answered {status}: {body[:300]}")
+            return json.loads(body)["data"]["result"]
+
+        def outcome() -> tuple[list[str], list[str]]:
+            """(queries Loki refused, queries without data that are not expected empty)."""
+            refused, empty = [], []
+            for q, selection, expr in runs:
+                try:
+                    result = run(expr)
+                except AssertionError as e:
+                    refused.append(f"{q.key} ({selection}): {e}\n    {expr}")
+                    continue
+                if not result and (q.file, q.panel) not in self.LOGQL_EXPECTED_EMPTY:
+                    empty.append(f"{q.key} ({selection})\n    {expr}")
+            return refused, empty
+        # The emptiness below is seen where it is: the Logs panel for a service that does not exist.
+        logs = next(q for q in queries if q.panel == "Logs")
+        self.assertEqual(run(dh.substitute(logs.expr, dashboards[logs.file], {"service": f"{STACK}_nosuch"}, time_vars)),
+                         [], "a service without lines has none")
+        # Lines reach Loki within seconds of being written; a few rounds while the last ones land.
+        refused, empty = outcome()
+        deadline = time.monotonic() + 60
+        while (empty and not refused) and time.monotonic() < deadline:
+            time.sleep(5)
+            refused, empty = outcome()
+        print(f"ran {len(runs)} LogQL queries ({len(queries)} expressions x {len(selections)} selections); "
+              f"expected empty: {sorted(self.LOGQL_EXPECTED_EMPTY) or 'none'}", flush=True)
+        self.assertEqual(refused, [], "LogQL Loki refused")
+        self.assertEqual(empty, [], "LogQL panels without data where logs exist")
+
+    def test_13_grafanas_loki_data_source_answers_from_grafanas_network(self):
+        provisioned = yaml.safe_load((STACK_DIR / "grafana" / "provisioning" / "datasources" / "stack.yml").read_text())
+        url = next(d["url"] for d in provisioned["datasources"] if d["type"] == "loki")
+        p = self.exec_in("grafana", "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", url.rstrip("/") + "/ready")
+        body, _, status = p.stdout.rpartition("\n")
+        self.assertEqual((p.returncode, status), (0, "200"), f"GET {url}/ready from the Grafana task: {p.stdout} {p.stderr}")
+        if not h.real_loki_missing():
+            self.assertEqual(body.strip(), "ready", "the real Loki's answer")
 
     # ------------------------------------------------------------------------------ alerting, operability
 
