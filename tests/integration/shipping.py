@@ -141,7 +141,16 @@ class ShippingTest(unittest.TestCase):
         self.assertEqual(self.dropped(s, "rejected") + self.dropped(s, "retries_exhausted"), 0,
                          f"agent dropped entries; stderr:\n{agent.log(20)}")
 
+    def assert_each_once(self, got: list[int], n: int, what: str, start: int = 0) -> None:
+        """Every number of [start, n) exactly once, in any order: a container that floods changes
+        lanes (into the floods' lane, and back once it has been quiet 5 s), and a batch of one lane
+        can reach Loki before an earlier one of the other (README, "Fair delivery")."""
+        if sorted(got) != list(range(start, n)):
+            self.assert_once_in_order(got, n, what, start)
+
     def assert_once_in_order(self, got: list[int], n: int, what: str, start: int = 0) -> None:
+        """Every number of [start, n) exactly once and in order: for a container that never
+        floods (its lines stay in one lane)."""
         expected = list(range(start, n))
         if got == expected:
             return

@@ -34,7 +34,7 @@ class LogShippingFaultsTest(ShippingTest):
         first.proc.wait(10)
         time.sleep(0.5)  # a push the receiver was reading when the agent died completes
         before = numbers(self.entries.of(c.name), "seq")
-        self.assertEqual(before, list(range(len(before))), "before the kill: a prefix, once, in order")
+        self.assertEqual(len(before), len(set(before)), "before the kill: each line once")
         self.assertTrue(still_writing, "the container was still writing when the agent was killed")
         saved = h.read_positions(self.positions).get(c.id)
         self.assertIsNotNone(saved, "positions file has the container")
@@ -45,9 +45,9 @@ class LogShippingFaultsTest(ShippingTest):
         committed = next((i + 1 for i, end in enumerate(ends) if end == saved["offset"]),
                          0 if saved["offset"] == 0 else None)
         self.assertIsNotNone(committed, f"saved offset {saved['offset']} is not at a line end")
-        self.assertLessEqual(committed, len(before), "an offset was committed past what Loki got")
+        self.assertLessEqual(set(range(committed)), set(before), "an offset was committed past what Loki got")
         resent = len(before) - committed
-        resent_bytes = (ends[len(before) - 1] if before else 0) - saved["offset"]
+        resent_bytes = (ends[max(before)] if before else 0) - saved["offset"]
         print(f"\nkill -9 after {len(before)} lines: saved offset at line {committed}; "
               f"{resent} lines ({resent_bytes} bytes of file) to be re-sent; bound "
               f"{read_ahead} bytes (read-ahead), batches of {batch}")
@@ -58,7 +58,7 @@ class LogShippingFaultsTest(ShippingTest):
         self.wait_count(c.name, n - committed, 180, second)
         self.settle(second)
         after = numbers(self.entries.of(c.name), "seq")
-        self.assert_once_in_order(after, n, "after the restart: from the saved offset on", start=committed)
+        self.assert_each_once(after, n, "after the restart: from the saved offset on", start=committed)
         self.assertLessEqual(resent_bytes, read_ahead,
                              f"{resent} re-sent lines ({resent_bytes} bytes) exceed the read-ahead bound "
                              f"({read_ahead} bytes): more than the batches in flight")
