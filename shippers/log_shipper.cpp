@@ -615,9 +615,10 @@ LogShipper::ReadState LogShipper::ReadContainer(Followed& followed) {
     if (const Lane& lane = *followed.lane; !blocked && lane.floods) {
       const std::size_t lane_used =
           lane.sealed_bytes + (lane.open ? lane.open->file_bytes() : 0) + kLineReserve;
-      blocked = lane_used >= FloodLaneBytes();
+      const std::size_t share = FloodLaneBytes();
+      blocked = lane_used >= share;
       if (!blocked)
-        budget = std::min(budget, FloodLaneBytes() - lane_used);
+        budget = std::min(budget, share - lane_used);
     }
   }
   if (blocked) {
