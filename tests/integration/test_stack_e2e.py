@@ -261,21 +261,21 @@ class StackEndToEnd(unittest.TestCase):
         self.assertEqual(r.status, 200, f"Prometheus {path} through the proxy answered {r.status}: {r.body[:300]}")
         return json.loads(r.body)["data"]
 
-    def loki_http(self, path: str, **params: str) -> tuple[int, str]:
+    def loki_text(self, path: str, **params: str) -> str:
         """GET Loki's HTTP API from inside its task's network namespace (Loki publishes no port, as
-        Grafana and the agents reach it on the monitoring overlay): (status, body)."""
+        Grafana and the agents reach it on the monitoring overlay): the body of its 200."""
         pid = getattr(type(self), "_loki_pid", 0)
         if not pid or not Path(f"/proc/{pid}").exists():  # first call, or Loki's task was replaced
             node, cid = self.running_tasks("loki")[0]
             pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
             type(self)._loki_pid = pid
         query = ("?" + urllib.parse.urlencode(params)) if params else ""
-        return sh.nsenter_http(pid, f"http://127.0.0.1:3100{path}{query}")
+        status, body = sh.nsenter_http(pid, f"http://127.0.0.1:3100{path}{query}")
+        self.assertEqual(status, 200, f"Loki {path} {params}: {status} {body[:500]}")
+        return body
 
     def loki(self, path: str, **params: str) -> dict:
-        status, body = self.loki_http(path, **params)
-        self.assertEqual(status, 200, f"Loki {path} {params}: {status} {body[:500]}")
-        return json.loads(body)
+        return json.loads(self.loki_text(path, **params))
 
     def logql(self, query: str, since_s: int = 3600, **params: str) -> list[dict]:
         """A LogQL query_range over the last `since_s` seconds: Loki's result (streams or matrix)."""
@@ -287,9 +287,7 @@ class StackEndToEnd(unittest.TestCase):
         """{"labels", "line"} of the entries of `selector` holding `line_filter`, from the real Loki by
         LogQL, or from the stand-in's record of what it was sent."""
         if h.real_loki_missing():
-            node, cid = self.running_tasks("loki")[0]
-            pid = int(self.node(node).docker("inspect", "--format", "{{.State.Pid}}", cid))
-            entries = sh.json_lines(sh.nsenter_http_get(pid, "http://127.0.0.1:3100/test/entries"))
+            entries = sh.json_lines(self.loki_text("/test/entries"))
             wanted = dict(re.findall(r'(\w+)="([^"]*)"', selector))
             return [e for e in entries if line_filter in e["line"]
                     and all(e["labels"].get(k) == v for k, v in wanted.items())]
@@ -562,17 +560,13 @@ class StackEndToEnd(unittest.TestCase):
 
     def test_10_loki_runs_the_stacks_config(self):
         self.require_real_loki()
-        status, body = self.loki_http("/ready")
-        self.assertEqual((status, body.strip()), (200, "ready"), "Loki is ready")
+        self.assertEqual(self.loki_text("/ready").strip(), "ready", "Loki is ready")
         self.assertEqual(self.loki("/loki/api/v1/status/buildinfo")["version"], "3.4.6")
         # Every key of stack/loki/loki.yml is what the running Loki loaded (retention, compactor, limits).
-        status, body = self.loki_http("/config")
-        self.assertEqual(status, 200, body[:300])
-        loaded = lc.loaded_config(body)
+        loaded = lc.loaded_config(self.loki_text("/config"))
         self.assertEqual(lc.mismatches(lc.file_config(), loaded), [], "the stack's loki.yml as Loki runs it")
         self.assertEqual(lc.retention_problems(loaded), [])
-        status, body = self.loki_http("/services")
-        services = dict(line.split(" => ") for line in body.splitlines() if " => " in line)
+        services = dict(line.split(" => ") for line in self.loki_text("/services").splitlines() if " => " in line)
         for module in ("compactor", "ingester", "distributor", "querier", "query-frontend", "query-scheduler"):
             self.assertEqual(services.get(module), "Running", f"Loki's {module}: {services}")
         # Prometheus scrapes it (the stand-in served no /metrics: the target was down).
@@ -653,13 +647,8 @@ class StackEndToEnd(unittest.TestCase):
         runs: list[tuple[dh.Query, str, str]] = [(q, sel, dh.substitute(q.expr, dashboards[q.file], values, time_vars))
                                                  for q in queries for sel, values in selections.items()]
 
-        def run(expr: str) -> list:
-            end = time.time_ns()
-            status, body = self.loki_http("/loki/api/v1/query_range", query=expr, step="15", limit="1000",
-                                          direction="backward", start=str(end - time_vars.range_s * 10**9), end=str(end))
-            if status != 200:
-                raise AssertionError(f"Loki answered {status}: {body[:300]}")
-            return json.loads(body)["data"]["result"]
+        def run(expr: str) -> list:  # as Grafana asks it for a panel over the dashboard's range
+            return self.logql(expr, time_vars.range_s, step="15", limit="1000", direction="backward")
 
         def outcome() -> tuple[list[str], list[str]]:
             """(queries Loki refused, queries without data that are not expected empty)."""
